@@ -19,7 +19,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="A desktop studio for message brokers. Without a sub-command, opens the window.",
     )
     parser.add_argument("--version", action="version", version=f"mqstudio {__version__}")
-    parser.add_argument("file", nargs="?", help="a project (.mqs.json) or definitions file to open")
+    parser.add_argument(
+        "--open", dest="file", metavar="FILE", help="a project (.mqs.json) or definitions file to open"
+    )
     parser.add_subparsers(dest="command", metavar="COMMAND")
     return parser
 
