@@ -1,0 +1,39 @@
+# mqstudio: `make run` launches the app, `make test` runs every check CI runs, `make bench` the benchmarks.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+
+.PHONY: run test lint typecheck contracts pytest bench clean services
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	rm -f $(VENV)/.installed-* && touch $@
+
+run: $(STAMP)
+	$(VENV)/bin/mqstudio
+
+test: $(STAMP) services lint contracts typecheck pytest
+
+services:
+	./scripts/ensure-services
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check mqstudio tests benchmarks
+
+contracts: $(STAMP)
+	$(VENV)/bin/lint-imports
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy
+
+pytest: $(STAMP)
+	QT_QPA_PLATFORM=offscreen $(VENV)/bin/pytest
+
+bench: $(STAMP)
+	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
