@@ -1,0 +1,767 @@
+"""Value validation with RabbitMQ's and Kafka's own rules, bind checks, and the design linter.
+
+Owns: ``validate_*`` (every problem of one object, as `Problem`s with dotted paths), `check_bind` and
+`check_node` (raise the first problem as a typed error, for commands and canvas gestures), and
+`lint` (`Finding`s for designs that RabbitMQ accepts but that lose messages: the documented DLX, TTL
+and overflow traps). Must not import Qt or anything outside the stdlib and `mqstudio.core`.
+
+The argument rules follow RabbitMQ's declare-time checks (``rabbit_amqqueue:declare_args`` and the
+docs at https://www.rabbitmq.com/docs/ttl, /dlx, /maxlength, /priority, /quorum-queues, /consumers):
+a value RabbitMQ would refuse with PRECONDITION_FAILED is a problem here. Unknown ``x-`` arguments
+are not problems, because RabbitMQ accepts and ignores them (plugins define their own).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from mqstudio.core.errors import (
+    DuplicateBindingError,
+    InvalidArgumentError,
+    InvalidBindingError,
+    Problem,
+)
+from mqstudio.core.model import (
+    DEFAULT_VHOST,
+    Binding,
+    ConsumerGroup,
+    Exchange,
+    ExchangeType,
+    Node,
+    NodeKind,
+    Overflow,
+    Queue,
+    QueueType,
+    Topic,
+    Topology,
+)
+
+MAX_SHORTSTR_BYTES = 255  # AMQP 0-9-1 shortstr: names of exchanges and queues
+MAX_TOPIC_NAME = 249  # Kafka: 255 minus room for the partition suffix of log directories
+MAX_PRIORITY = 255  # rabbit_amqqueue: ?MAX_SUPPORTED_PRIORITY
+_TOPIC_NAME_RE = re.compile(r"[a-zA-Z0-9._-]+")
+# Exchanges every vhost has: designs may show them (to bind from) although `amq.` is reserved.
+BUILTIN_EXCHANGES = frozenset(
+    {"amq.direct", "amq.fanout", "amq.topic", "amq.headers", "amq.match", "amq.rabbitmq.trace"}
+)
+X_MATCH_VALUES = ("all", "any", "all-with-x", "any-with-x")
+DELAYED_TYPES = ("direct", "fanout", "topic", "headers")
+CLEANUP_POLICIES = ("delete", "compact", "compact,delete", "delete,compact")
+
+
+def join_path(path: str, *parts: str | int) -> str:
+    """``join_path("queues[2]", "arguments", "x-expires")`` → ``queues[2].arguments.x-expires``."""
+    out = path
+    for part in parts:
+        out = f"{out}[{part}]" if isinstance(part, int) else f"{out}.{part}" if out else part
+    return out
+
+
+def _type_name(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list | tuple):
+        return "a list"
+    if isinstance(value, dict):
+        return "a table"
+    return type(value).__name__
+
+
+def _is_int(value: Any) -> bool:
+    # JSON booleans are ints in Python; RabbitMQ's tables keep them apart, so do we.
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_int(problems: list[Problem], path: str, value: Any, minimum: int, what: str) -> bool:
+    if not _is_int(value):
+        problems.append(Problem(path, f"must be an integer ({what}), not {_type_name(value)} {value!r}"))
+        return False
+    if value < minimum:
+        problems.append(Problem(path, f"must be at least {minimum} ({what}), not {value}"))
+        return False
+    return True
+
+
+def _check_bool(problems: list[Problem], path: str, value: Any) -> None:
+    if not isinstance(value, bool):
+        problems.append(Problem(path, f"must be true or false, not {_type_name(value)} {value!r}"))
+
+
+def _check_str(problems: list[Problem], path: str, value: Any, what: str) -> bool:
+    if not isinstance(value, str):
+        problems.append(Problem(path, f"must be a string ({what}), not {_type_name(value)} {value!r}"))
+        return False
+    return True
+
+
+def _check_choice(problems: list[Problem], path: str, value: Any, choices: Iterable[str]) -> bool:
+    options = list(choices)
+    if value not in options:
+        listed = ", ".join(repr(c) for c in options)
+        problems.append(Problem(path, f"must be one of {listed}, not {value!r}"))
+        return False
+    return True
+
+
+# -- names ----------------------------------------------------------------------------------------
+def validate_name(kind: NodeKind | str, name: Any, path: str = "") -> list[Problem]:
+    """Problems with a node's name, by the rules of its broker.
+
+    Exchanges and queues: AMQP shortstr (at most 255 bytes of UTF-8), not empty (except the default
+    exchange ``""``), and not starting with ``amq.`` (RabbitMQ refuses to declare such names with
+    ACCESS_REFUSED; the built-in ``amq.*`` exchanges are allowed since every vhost has them).
+    Kafka topics: ``[a-zA-Z0-9._-]``, at most 249 characters, not ``.`` or ``..``.
+    """
+    kind = NodeKind(kind)
+    label = kind.value.replace("_", " ")
+    if not isinstance(name, str):
+        return [Problem(path, f"the {label} name must be a string, not {_type_name(name)}")]
+    if kind in (NodeKind.EXCHANGE, NodeKind.QUEUE):
+        if name == "" and kind is NodeKind.QUEUE:
+            return [Problem(path, "a queue needs a name; server-named queues cannot be designed")]
+        size = len(name.encode("utf-8"))
+        if size > MAX_SHORTSTR_BYTES:
+            return [Problem(path, f"is {size} bytes long in UTF-8; AMQP allows at most 255, shorten it")]
+        if name.startswith("amq.") and name not in BUILTIN_EXCHANGES:
+            return [
+                Problem(
+                    path,
+                    f"names starting with 'amq.' are reserved by RabbitMQ for its own {label}s; "
+                    "choose a name without that prefix",
+                )
+            ]
+        return []
+    if kind is NodeKind.TOPIC:
+        if name in ("", ".", ".."):
+            return [Problem(path, f"{name!r} is not a valid Kafka topic name; choose another")]
+        if len(name) > MAX_TOPIC_NAME:
+            return [Problem(path, f"is {len(name)} characters long; Kafka allows at most {MAX_TOPIC_NAME}")]
+        if not _TOPIC_NAME_RE.fullmatch(name):
+            bad = "".join(sorted({c for c in name if not _TOPIC_NAME_RE.fullmatch(c)}))
+            return [
+                Problem(
+                    path, f"Kafka topic names may use only letters, digits, '.', '_' and '-' (not {bad!r})"
+                )
+            ]
+        return []
+    if name == "":
+        return [Problem(path, f"a {label} needs a name")]
+    return []
+
+
+# -- exchanges ------------------------------------------------------------------------------------
+def validate_exchange(ex: Exchange, path: str = "") -> list[Problem]:
+    problems = validate_name(NodeKind.EXCHANGE, ex.name, join_path(path, "name"))
+    if ex.type not in tuple(ExchangeType):
+        _check_choice(problems, join_path(path, "type"), ex.type, [t.value for t in ExchangeType])
+    for flag in ("durable", "auto_delete", "internal"):
+        _check_bool(problems, join_path(path, flag), getattr(ex, flag))
+    _check_vhost(problems, join_path(path, "vhost"), ex.vhost)
+    args = ex.arguments
+    if not isinstance(args, Mapping):
+        return [*problems, Problem(join_path(path, "arguments"), "must be a table of arguments")]
+    apath = join_path(path, "arguments")
+    if "alternate-exchange" in args:
+        _check_str(
+            problems, join_path(apath, "alternate-exchange"), args["alternate-exchange"], "an exchange name"
+        )
+    if ex.type == ExchangeType.DELAYED:
+        if "x-delayed-type" not in args:
+            problems.append(
+                Problem(
+                    join_path(apath, "x-delayed-type"),
+                    "an x-delayed-message exchange needs x-delayed-type (direct, fanout, topic or headers) "
+                    "to know how to route once the delay is over",
+                )
+            )
+        else:
+            _check_choice(problems, join_path(apath, "x-delayed-type"), args["x-delayed-type"], DELAYED_TYPES)
+    return problems
+
+
+def _check_vhost(problems: list[Problem], path: str, vhost: Any) -> None:
+    if not isinstance(vhost, str) or not vhost:
+        problems.append(Problem(path, f"a vhost must be a non-empty string, not {vhost!r}"))
+
+
+# -- queues ---------------------------------------------------------------------------------------
+def validate_queue(q: Queue, path: str = "") -> list[Problem]:
+    problems = validate_name(NodeKind.QUEUE, q.name, join_path(path, "name"))
+    for flag in ("durable", "exclusive", "auto_delete"):
+        _check_bool(problems, join_path(path, flag), getattr(q, flag))
+    _check_vhost(problems, join_path(path, "vhost"), q.vhost)
+    args = q.arguments
+    apath = join_path(path, "arguments")
+    if not isinstance(args, Mapping):
+        return [*problems, Problem(apath, "must be a table of arguments")]
+
+    def at(key: str) -> str:
+        return join_path(apath, key)
+
+    qtype = QueueType.CLASSIC
+    types = [t.value for t in QueueType]
+    if "x-queue-type" in args and _check_choice(problems, at("x-queue-type"), args["x-queue-type"], types):
+        qtype = QueueType(args["x-queue-type"])
+    replicated = qtype in (QueueType.QUORUM, QueueType.STREAM)
+    if replicated:
+        # Quorum queues and streams are replicated and durable by design (quorum-queues, streams docs).
+        if q.durable is False:
+            problems.append(
+                Problem(join_path(path, "durable"), f"{qtype.value} queues are always durable; set durable")
+            )
+        if q.exclusive is True:
+            problems.append(
+                Problem(join_path(path, "exclusive"), f"{qtype.value} queues cannot be exclusive")
+            )
+        if q.auto_delete is True:
+            problems.append(
+                Problem(join_path(path, "auto_delete"), f"{qtype.value} queues cannot be auto-delete")
+            )
+    if "x-message-ttl" in args:
+        _check_int(problems, at("x-message-ttl"), args["x-message-ttl"], 0, "milliseconds")
+    if "x-expires" in args:
+        _check_int(problems, at("x-expires"), args["x-expires"], 1, "milliseconds of disuse; 0 is refused")
+    for key in ("x-max-length", "x-max-length-bytes"):
+        if key in args:
+            _check_int(problems, at(key), args[key], 0, "a limit")
+    if (
+        "x-overflow" in args
+        and _check_choice(problems, at("x-overflow"), args["x-overflow"], [o.value for o in Overflow])
+        and qtype is QueueType.QUORUM
+        and args["x-overflow"] == Overflow.REJECT_PUBLISH_DLX
+    ):
+        problems.append(
+            Problem(
+                at("x-overflow"),
+                "quorum queues do not support reject-publish-dlx; use reject-publish or drop-head",
+            )
+        )
+    if "x-max-priority" in args:
+        value = args["x-max-priority"]
+        if _check_int(problems, at("x-max-priority"), value, 1, "priorities") and value > MAX_PRIORITY:
+            problems.append(Problem(at("x-max-priority"), f"must be at most {MAX_PRIORITY}, not {value}"))
+        if qtype is not QueueType.CLASSIC:
+            problems.append(
+                Problem(
+                    at("x-max-priority"), f"{qtype.value} queues do not support x-max-priority; remove it"
+                )
+            )
+    if "x-delivery-limit" in args:
+        _check_int(problems, at("x-delivery-limit"), args["x-delivery-limit"], 0, "redeliveries")
+        if qtype is not QueueType.QUORUM:
+            problems.append(Problem(at("x-delivery-limit"), "only quorum queues have a delivery limit"))
+    has_dlx = "x-dead-letter-exchange" in args
+    if has_dlx:
+        _check_str(problems, at("x-dead-letter-exchange"), args["x-dead-letter-exchange"], "an exchange name")
+    if "x-dead-letter-routing-key" in args:
+        _check_str(
+            problems, at("x-dead-letter-routing-key"), args["x-dead-letter-routing-key"], "a routing key"
+        )
+        if not has_dlx:
+            problems.append(
+                Problem(
+                    at("x-dead-letter-routing-key"),
+                    "needs x-dead-letter-exchange (RabbitMQ refuses it alone); set a DLX or remove it",
+                )
+            )
+    if "x-dead-letter-strategy" in args:
+        key = at("x-dead-letter-strategy")
+        if _check_choice(problems, key, args["x-dead-letter-strategy"], ("at-most-once", "at-least-once")):
+            if qtype is not QueueType.QUORUM:
+                problems.append(Problem(key, "only quorum queues have a dead-letter strategy"))
+            elif (
+                args["x-dead-letter-strategy"] == "at-least-once"
+                and args.get("x-overflow") != "reject-publish"
+            ):
+                problems.append(
+                    Problem(
+                        key,
+                        "at-least-once dead-lettering needs x-overflow reject-publish; otherwise RabbitMQ "
+                        "falls back to at-most-once",
+                    )
+                )
+    if "x-single-active-consumer" in args:
+        _check_bool(problems, at("x-single-active-consumer"), args["x-single-active-consumer"])
+    if "x-queue-mode" in args:
+        _check_choice(problems, at("x-queue-mode"), args["x-queue-mode"], ("default", "lazy"))
+    return problems
+
+
+# -- Kafka ----------------------------------------------------------------------------------------
+def validate_topic(t: Topic, path: str = "") -> list[Problem]:
+    problems = validate_name(NodeKind.TOPIC, t.name, join_path(path, "name"))
+    _check_int(problems, join_path(path, "partitions"), t.partitions, 1, "partitions")
+    _check_int(problems, join_path(path, "replication_factor"), t.replication_factor, 1, "replicas")
+    cpath = join_path(path, "configs")
+    if not isinstance(t.configs, Mapping):
+        return [*problems, Problem(cpath, "must be a table of string settings")]
+    for key, value in t.configs.items():
+        if not isinstance(value, str):
+            problems.append(
+                Problem(join_path(cpath, key), f"Kafka configs are strings, not {_type_name(value)}")
+            )
+            continue
+        if key == "cleanup.policy":
+            _check_choice(problems, join_path(cpath, key), value.replace(" ", ""), CLEANUP_POLICIES)
+        elif key in ("retention.ms", "retention.bytes"):
+            try:
+                number = int(value)
+            except ValueError:
+                problems.append(
+                    Problem(join_path(cpath, key), f"must be a whole number (as text), not {value!r}")
+                )
+                continue
+            if number < -1:
+                problems.append(
+                    Problem(join_path(cpath, key), f"must be -1 (unlimited) or more, not {number}")
+                )
+        elif key == "min.insync.replicas":
+            if not value.isdigit() or int(value) < 1:
+                problems.append(
+                    Problem(join_path(cpath, key), f"must be a whole number of at least 1, not {value!r}")
+                )
+            elif _is_int(t.replication_factor) and int(value) > t.replication_factor:
+                problems.append(
+                    Problem(
+                        join_path(cpath, key),
+                        f"{value} is more than the replication factor {t.replication_factor}; "
+                        "every produce with acks=all would fail",
+                    )
+                )
+    return problems
+
+
+def validate_consumer_group(g: ConsumerGroup, path: str = "") -> list[Problem]:
+    problems = validate_name(NodeKind.CONSUMER_GROUP, g.name, join_path(path, "name"))
+    for index, topic_id in enumerate(g.topics):
+        if not isinstance(topic_id, str) or not topic_id:
+            problems.append(
+                Problem(join_path(path, "topics", index), f"must be a topic id, not {topic_id!r}")
+            )
+    return problems
+
+
+def validate_node(node: Node, path: str = "") -> list[Problem]:
+    if isinstance(node, Exchange):
+        return validate_exchange(node, path)
+    if isinstance(node, Queue):
+        return validate_queue(node, path)
+    if isinstance(node, Topic):
+        return validate_topic(node, path)
+    return validate_consumer_group(node, path)
+
+
+def check_node(node: Node) -> None:
+    """Raise the node's first problem as `InvalidArgumentError` (its path relative to the node)."""
+    problems = validate_node(node)
+    if problems:
+        raise InvalidArgumentError(problems[0].message, problems[0].path)
+
+
+# -- bindings -------------------------------------------------------------------------------------
+_TABLE_SCALARS = (str, int, float, bool, type(None), bytes)
+
+
+def _check_table_value(problems: list[Problem], path: str, value: Any) -> None:
+    if isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            _check_table_value(problems, join_path(path, index), item)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                problems.append(Problem(path, f"table keys must be strings, not {key!r}"))
+            else:
+                _check_table_value(problems, join_path(path, key), item)
+    elif not isinstance(value, _TABLE_SCALARS):
+        problems.append(Problem(path, f"an AMQP table cannot hold {_type_name(value)}"))
+
+
+def validate_binding_args(binding: Binding, source: Exchange | None, path: str = "") -> list[Problem]:
+    """Types of the binding's fields, and ``x-match`` of headers bindings (all/any/all-with-x/any-with-x)."""
+    problems: list[Problem] = []
+    _check_str(problems, join_path(path, "routing_key"), binding.routing_key, "a routing key")
+    if isinstance(binding.routing_key, str) and len(binding.routing_key.encode("utf-8")) > MAX_SHORTSTR_BYTES:
+        problems.append(Problem(join_path(path, "routing_key"), "is longer than 255 bytes; AMQP refuses it"))
+    apath = join_path(path, "arguments")
+    if not isinstance(binding.arguments, Mapping):
+        return [*problems, Problem(apath, "must be a table of arguments")]
+    for key, value in binding.arguments.items():
+        if not isinstance(key, str):
+            problems.append(Problem(apath, f"argument names must be strings, not {key!r}"))
+            continue
+        _check_table_value(problems, join_path(apath, key), value)
+    routes_by_headers = source is not None and (
+        source.type == ExchangeType.HEADERS
+        or (source.type == ExchangeType.DELAYED and source.delayed_type == ExchangeType.HEADERS)
+    )
+    if "x-match" in binding.arguments and (routes_by_headers or source is None):
+        _check_choice(problems, join_path(apath, "x-match"), binding.arguments["x-match"], X_MATCH_VALUES)
+    return problems
+
+
+def _vhost_of(node: Node) -> str:
+    return node.vhost if isinstance(node, Exchange | Queue) else DEFAULT_VHOST
+
+
+def check_bind(
+    topology: Topology,
+    source_id: str,
+    destination_id: str,
+    routing_key: str = "",
+    arguments: Mapping[str, Any] | None = None,
+    *,
+    ignore: str | None = None,
+) -> None:
+    """Refuse a binding RabbitMQ would refuse, with a typed error a user can act on.
+
+    `ignore` is the id of a binding being edited (it does not count as a duplicate of itself).
+    Unknown ids raise `UnknownObjectError`.
+    """
+    source = topology.node(source_id)
+    destination = topology.node(destination_id)
+    for end, role in ((source, "source"), (destination, "destination")):
+        if isinstance(end, Topic | ConsumerGroup):
+            raise InvalidBindingError(
+                f"Kafka {end.kind.value.replace('_', ' ')}s cannot be bound; bindings are a RabbitMQ "
+                "concept (consumer groups subscribe to topics instead)",
+                role,
+            )
+    if not isinstance(source, Exchange):
+        raise InvalidBindingError(
+            f"a binding starts at an exchange, not at {topology.label(source_id)}; "
+            "draw it from the exchange to the queue",
+            "source",
+        )
+    if source.name == "":
+        # RabbitMQ: "operation not permitted on the default exchange" (ACCESS_REFUSED).
+        raise InvalidBindingError(
+            "the default exchange routes to every queue by name and cannot be bound explicitly; "
+            "publish to it with the queue name as routing key, or bind from another exchange",
+            "source",
+        )
+    if isinstance(destination, Exchange) and destination.name == "":
+        raise InvalidBindingError("the default exchange cannot be a binding destination", "destination")
+    if source.vhost != _vhost_of(destination):
+        raise InvalidBindingError(
+            f"{topology.label(source_id)} is in vhost {source.vhost!r} but {topology.label(destination_id)} "
+            f"is in {_vhost_of(destination)!r}; bindings cannot cross vhosts",
+            "destination",
+        )
+    args = dict(arguments or {})
+    candidate = Binding(source_id, destination_id, routing_key, args, id="")
+    problems = validate_binding_args(candidate, source)
+    if problems:
+        raise InvalidArgumentError(problems[0].message, problems[0].path)
+    for existing in topology.bindings_from(source_id):
+        if existing.id != ignore and existing.same_route(candidate):
+            raise DuplicateBindingError(
+                f"{topology.label(existing.id)} already exists with these arguments; RabbitMQ would keep "
+                "only one, so change the routing key or arguments",
+                "routing_key",
+            )
+
+
+# -- topic routing --------------------------------------------------------------------------------
+def _words(key: str) -> list[str]:
+    # RabbitMQ splits "" into zero words (so "#" matches it and "*" does not).
+    return key.split(".") if key else []
+
+
+def topic_matches(pattern: str, key: str) -> bool:
+    """AMQP topic matching word by word: ``*`` is exactly one word, ``#`` zero or more words."""
+    pwords, kwords = _words(pattern), _words(key)
+    # reachable[j]: the pattern prefix seen so far can consume exactly the first j words of the key
+    reachable = [True] + [False] * len(kwords)
+    for word in pwords:
+        nxt = [False] * (len(kwords) + 1)
+        if word == "#":
+            seen = False
+            for j in range(len(kwords) + 1):
+                seen = seen or reachable[j]
+                nxt[j] = seen
+        else:
+            for j in range(len(kwords)):
+                if reachable[j] and (word == "*" or word == kwords[j]):
+                    nxt[j + 1] = True
+        reachable = nxt
+    return reachable[len(kwords)]
+
+
+# -- lint -----------------------------------------------------------------------------------------
+class Severity(StrEnum):
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
+
+
+_SEVERITY_RANK = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    severity: Severity
+    object_id: str
+    code: str
+    message: str
+
+
+# Every lint code: its severity and a message saying why it matters and how to fix it.
+LINT_RULES: dict[str, tuple[Severity, str]] = {
+    "dlx-missing": (
+        Severity.ERROR,
+        "{label} dead-letters to exchange {name!r}, which does not exist in vhost {vhost!r}: RabbitMQ "
+        "silently drops rejected and expired messages. Add the exchange or fix the name.",
+    ),
+    "dead-letter-cycle": (
+        Severity.ERROR,
+        "dead-letter cycle {path}: every queue on it dead-letters by TTL or length limit, so messages go "
+        "round without a consumer rejecting them and RabbitMQ drops them on the second visit. Break the "
+        "cycle, or set a dead-letter routing key that leads out of it.",
+    ),
+    "delayed-type-missing": (
+        Severity.ERROR,
+        "{label} is an x-delayed-message exchange without x-delayed-type, so RabbitMQ refuses to declare "
+        "it. Set x-delayed-type to direct, fanout, topic or headers.",
+    ),
+    "quorum-max-priority": (
+        Severity.ERROR,
+        "{label} is a quorum queue with x-max-priority, which RabbitMQ refuses to declare. Remove "
+        "x-max-priority (quorum queues have two built-in priorities) or use a classic queue.",
+    ),
+    "quorum-reject-publish-dlx": (
+        Severity.ERROR,
+        "{label} is a quorum queue with x-overflow reject-publish-dlx, which quorum queues do not support. "
+        "Use reject-publish (publishers get a nack) or drop-head with a DLX.",
+    ),
+    "group-topic-missing": (
+        Severity.ERROR,
+        "{label} subscribes to {name!r}, which is not a topic of this design; remove the subscription "
+        "or add the topic.",
+    ),
+    "alternate-exchange-missing": (
+        Severity.WARNING,
+        "{label} names alternate-exchange {name!r}, which does not exist in vhost {vhost!r}: unroutable "
+        "messages are silently dropped. Add that exchange or fix the name.",
+    ),
+    "exchange-unbound": (
+        Severity.WARNING,
+        "{label} has no bindings, so every message published to it is dropped (or returned if published "
+        "as mandatory). Bind a queue to it or set an alternate-exchange.",
+    ),
+    "ttl-without-dlx": (
+        Severity.WARNING,
+        "{label} has x-message-ttl but no dead-letter exchange: expired messages vanish without a trace. "
+        "Set x-dead-letter-exchange to keep them.",
+    ),
+    "duplicate-binding": (
+        Severity.WARNING,
+        "{label} is declared twice; RabbitMQ keeps one, so the copy does nothing. Delete one of them.",
+    ),
+    "queue-unbound": (
+        Severity.INFO,
+        "{label} has no bindings; only messages published to the default exchange with routing key "
+        "{name!r} reach it. Bind it to an exchange if producers publish elsewhere.",
+    ),
+    "max-length-drops": (
+        Severity.INFO,
+        "{label} has a length limit with overflow drop-head and no dead-letter exchange: the oldest "
+        "messages are silently dropped when it is full. Set a DLX, or x-overflow reject-publish.",
+    ),
+}
+
+
+def _finding(topology: Topology, code: str, object_id: str, **fields: str) -> Finding:
+    severity, template = LINT_RULES[code]
+    return Finding(severity, object_id, code, template.format(label=topology.label(object_id), **fields))
+
+
+def lint(topology: Topology) -> list[Finding]:
+    """Designs RabbitMQ accepts but that lose messages or do nothing, in a deterministic order
+    (severity, then topology order, then code)."""
+    findings: list[Finding] = []
+    for ex in topology.exchanges:
+        findings.extend(_lint_exchange(topology, ex))
+    for q in topology.queues:
+        findings.extend(_lint_queue(topology, q))
+    seen: list[Binding] = []
+    for b in topology.bindings:
+        if any(other.same_route(b) for other in seen):
+            findings.append(_finding(topology, "duplicate-binding", b.id))
+        seen.append(b)
+    for g in topology.consumer_groups:
+        for topic_id in g.topics:
+            if not isinstance(topology.get(topic_id), Topic):
+                findings.append(_finding(topology, "group-topic-missing", g.id, name=topic_id))
+    findings.extend(_lint_dead_letter_cycles(topology))
+    ids = [*(n.id for n in topology), *(b.id for b in topology.bindings)]
+    order = {object_id: index for index, object_id in enumerate(ids)}
+    findings.sort(
+        key=lambda f: (_SEVERITY_RANK[f.severity], order.get(f.object_id, len(ids)), f.code, f.message)
+    )
+    return findings
+
+
+def _exchange_exists(topology: Topology, name: str, vhost: str) -> bool:
+    return name == "" or name in BUILTIN_EXCHANGES or topology.find_exchange(name, vhost) is not None
+
+
+def _lint_exchange(topology: Topology, ex: Exchange) -> list[Finding]:
+    out: list[Finding] = []
+    ae = ex.alternate_exchange
+    if ae is not None and not _exchange_exists(topology, ae, ex.vhost):
+        out.append(_finding(topology, "alternate-exchange-missing", ex.id, name=ae, vhost=ex.vhost))
+    if ex.type == ExchangeType.DELAYED and ex.delayed_type is None:
+        out.append(_finding(topology, "delayed-type-missing", ex.id))
+    if ex.name != "" and not topology.bindings_from(ex.id) and ae is None:
+        out.append(_finding(topology, "exchange-unbound", ex.id))
+    return out
+
+
+def _lint_queue(topology: Topology, q: Queue) -> list[Finding]:
+    out: list[Finding] = []
+    dlx = q.dead_letter_exchange
+    if dlx is not None and not _exchange_exists(topology, dlx, q.vhost):
+        out.append(_finding(topology, "dlx-missing", q.id, name=dlx, vhost=q.vhost))
+    if not topology.bindings_to(q.id):
+        out.append(_finding(topology, "queue-unbound", q.id, name=q.name))
+    quorum = q.queue_type is QueueType.QUORUM
+    if quorum and "x-max-priority" in q.arguments:
+        out.append(_finding(topology, "quorum-max-priority", q.id))
+    if quorum and q.arguments.get("x-overflow") == Overflow.REJECT_PUBLISH_DLX:
+        out.append(_finding(topology, "quorum-reject-publish-dlx", q.id))
+    if dlx is None and "x-message-ttl" in q.arguments:
+        out.append(_finding(topology, "ttl-without-dlx", q.id))
+    has_limit = "x-max-length" in q.arguments or "x-max-length-bytes" in q.arguments
+    if dlx is None and has_limit and q.overflow is Overflow.DROP_HEAD:
+        out.append(_finding(topology, "max-length-drops", q.id))
+    return out
+
+
+# -- dead-letter cycles ---------------------------------------------------------------------------
+# RabbitMQ (https://www.rabbitmq.com/docs/dlx, "Routing Dead-Lettered Messages") drops a dead-lettered
+# message that would reach the same queue a second time *unless a client rejected it somewhere in the
+# cycle*. A retry ladder (work queue --rejected--> DLX → wait queue --expired--> work exchange → work
+# queue) is such a cycle but contains a rejection, so it works. The designer cannot know whether
+# consumers reject, so we flag the trap we can see: a cycle in which every queue has a message TTL or a
+# length limit, i.e. messages can go round by expiry/overflow alone — and are then dropped silently.
+_ANY_KEY = None  # the routing key a message arrived with, when the design does not tell us
+
+
+def _dead_letters_automatically(q: Queue) -> bool:
+    args = q.arguments
+    return q.dead_letter_exchange is not None and (
+        "x-message-ttl" in args or "x-max-length" in args or "x-max-length-bytes" in args
+    )
+
+
+def _route(
+    topology: Topology, exchange: Exchange | None, name: str, vhost: str, key: str | None
+) -> set[tuple[str, str | None]]:
+    """Queues (with the key they receive) that `key` (``None``: unknown) may reach from exchange `name`."""
+    if name == "":
+        # The default exchange delivers to the queue named by the routing key (AMQP 0-9-1 §3.1.3.1).
+        target = topology.find_queue(key, vhost) if key is not None else None
+        return {(target.id, key)} if target is not None else set()
+    out: set[tuple[str, str | None]] = set()
+    pending: deque[tuple[Exchange, str | None]] = deque()
+    if exchange is not None:
+        pending.append((exchange, key))
+    visited: set[tuple[str, str | None]] = set()
+    while pending:
+        ex, k = pending.popleft()
+        if (ex.id, k) in visited:
+            continue
+        visited.add((ex.id, k))
+        kind = ex.delayed_type if ex.type == ExchangeType.DELAYED else ex.type
+        for b in topology.bindings_from(ex.id):
+            if kind in (ExchangeType.FANOUT, ExchangeType.HEADERS):
+                routed: str | None = k  # fanout matches all; headers: assume it may match
+            elif kind == ExchangeType.TOPIC:
+                if k is None:
+                    has_wildcard = any(w in ("*", "#") for w in _words(b.routing_key))
+                    routed = None if has_wildcard else b.routing_key
+                elif topic_matches(b.routing_key, k):
+                    routed = k
+                else:
+                    continue
+            elif k is None or b.routing_key == k:  # direct: exact match
+                routed = b.routing_key
+            else:
+                continue
+            dest = topology.get(b.destination)
+            if isinstance(dest, Queue):
+                out.add((dest.id, routed))
+            elif isinstance(dest, Exchange):
+                pending.append((dest, routed))
+    return out
+
+
+def _dead_letter_targets(topology: Topology, q: Queue, key: str | None) -> set[tuple[str, str | None]]:
+    dlx = q.dead_letter_exchange
+    if dlx is None:
+        return set()
+    out_key = q.dead_letter_routing_key if q.dead_letter_routing_key is not None else key
+    return _route(topology, topology.find_exchange(dlx, q.vhost), dlx, q.vhost, out_key)
+
+
+def _arrival_keys(topology: Topology, q: Queue) -> set[str | None]:
+    """Keys a message may carry in `q`: its name (default exchange) and the keys of its bindings."""
+    keys: set[str | None] = {q.name}
+    for b in topology.bindings_to(q.id):
+        source = topology.get(b.source)
+        kind = source.type if isinstance(source, Exchange) else None
+        wildcard = any(w in ("*", "#") for w in _words(b.routing_key))
+        if kind in (ExchangeType.DIRECT, ExchangeType.TOPIC) and not wildcard:
+            keys.add(b.routing_key)
+        else:
+            keys.add(_ANY_KEY)
+    return keys
+
+
+def _lint_dead_letter_cycles(topology: Topology) -> list[Finding]:
+    candidates = {q.id: q for q in topology.queues if _dead_letters_automatically(q)}
+    reported: set[frozenset[str]] = set()
+    findings: list[Finding] = []
+    for start in candidates.values():
+        parents: dict[tuple[str, str | None], tuple[str, str | None] | None] = {}
+        queue: deque[tuple[str, str | None]] = deque()
+        for key in sorted(_arrival_keys(topology, start), key=lambda k: (k is not None, k or "")):
+            parents[(start.id, key)] = None
+            queue.append((start.id, key))
+        cycle: list[str] | None = None
+        while queue and cycle is None:
+            state = queue.popleft()
+            for target in sorted(
+                _dead_letter_targets(topology, candidates[state[0]], state[1]),
+                key=lambda s: (s[0], s[1] is not None, s[1] or ""),
+            ):
+                if target[0] == start.id:
+                    path = [state[0]]
+                    step = parents[state]
+                    while step is not None:
+                        path.append(step[0])
+                        step = parents[step]
+                    cycle = list(reversed(path))
+                    break
+                if target[0] in candidates and target not in parents:
+                    parents[target] = state
+                    queue.append(target)
+        if cycle is None or frozenset(cycle) in reported:
+            continue
+        reported.add(frozenset(cycle))
+        names = " → ".join(topology.node(qid).name for qid in [*cycle, start.id])
+        findings.append(_finding(topology, "dead-letter-cycle", start.id, path=names))
+    return findings
