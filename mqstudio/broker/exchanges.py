@@ -12,6 +12,7 @@ References: AMQP 0-9-1 spec §3.1.3 (exchange types) and RabbitMQ's `rabbit_exch
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -330,6 +331,9 @@ class HeadersExchange(Exchange):
 
 X_DELAYED_TYPE = "x-delayed-type"
 X_DELAY = "x-delay"
+# The plugin hands delays to an Erlang timer, whose maximum is 2^32 - 1 ms; anything longer is
+# routed at once (`delay_message/2`: `Delay > 0, Delay =< ?ERL_MAX_T`).
+MAX_DELAY_MS = 4_294_967_295
 
 
 class DelayedMessageExchange(Exchange):
@@ -337,7 +341,14 @@ class DelayedMessageExchange(Exchange):
 
     It routes exactly like the type named by its `x-delayed-type` argument; the `x-delay` header
     (milliseconds) tells the engine how long to hold the message first. Holding is the engine's job,
-    on its injectable clock: this class only routes and reads the delay.
+    on its injectable clock: this class only routes and reads the delay. (The plugin also rewrites
+    `x-delay` to `-Delay` when it releases a message, so an exchange-to-exchange hop does not delay
+    it twice; that too is the engine's business.)
+
+    Declaration rules (plugin's `validate/1`): `x-delayed-type` missing or not a string → 406
+    "Invalid argument, 'x-delayed-type' must be an existing exchange type"; `x-delayed-message`
+    itself → 406; a string naming no registered type → 503 "unknown exchange type", because the
+    plugin delegates to `rabbit_exchange:check_type/1` exactly as a direct declaration would.
     """
 
     type = ExchangeType.DELAYED.value
@@ -349,16 +360,17 @@ class DelayedMessageExchange(Exchange):
         inner_type = self.arguments.get(X_DELAYED_TYPE)
         if isinstance(inner_type, bytes | bytearray):
             inner_type = bytes(inner_type).decode("utf-8", "replace")
+        if not isinstance(inner_type, str):
+            raise PreconditionFailed("Invalid argument, 'x-delayed-type' must be an existing exchange type")
         if inner_type == self.type:
-            # The plugin refuses to delay through itself.
             raise PreconditionFailed(
                 "Invalid argument, 'x-delayed-message' can't be used for 'x-delayed-type'"
             )
-        inner_cls = EXCHANGE_TYPES.get(inner_type) if isinstance(inner_type, str) else None
+        inner_cls = EXCHANGE_TYPES.get(inner_type)
         if inner_cls is None:
-            raise PreconditionFailed("Invalid argument, 'x-delayed-type' must be an existing exchange type")
-        # The inner exchange shares our name so its records and errors read as ours; it never
-        # appears in the vhost, it is only our routing index.
+            raise CommandInvalid(f"unknown exchange type '{inner_type}'")
+        # The inner exchange shares our name so its records read as ours; it never appears in the
+        # vhost, it is only our routing index.
         self._inner: Exchange = inner_cls(name)
 
     @property
@@ -366,14 +378,35 @@ class DelayedMessageExchange(Exchange):
         return self._inner.type
 
     def delay_ms(self, headers: Mapping[str, Any] | None) -> int:
-        """The `x-delay` header in ms; missing, negative or not an integer → 0 (deliver now)."""
+        """How long the engine should hold a message, in ms; 0 means route now.
+
+        Follows the plugin's `rabbit_delayed_message_utils:get_delay/1`: integer headers are taken
+        as they are, floats are truncated, strings holding an integer are parsed; anything else,
+        a missing header, a delay <= 0 or one beyond the Erlang timer limit means no delay.
+        """
         if not headers:
             return 0
         value = headers.get(X_DELAY)
-        # bool is an int subclass in Python, but an AMQP boolean is not a delay.
-        if isinstance(value, bool) or not isinstance(value, int):
+        delay: int
+        if isinstance(value, bool):
+            return 0  # an AMQP boolean is not a number, although Python's bool is an int
+        if isinstance(value, int):
+            delay = value
+        elif isinstance(value, float):
+            if not math.isfinite(value):
+                return 0
+            delay = int(value)  # trunc/1
+        elif isinstance(value, str | bytes | bytearray):
+            text = value if isinstance(value, str) else bytes(value).decode("ascii", "replace")
+            # Erlang's binary_to_integer takes an optional sign and digits only (no spaces, no "_"
+            # separators, which Python's int() would accept).
+            digits = text[1:] if text[:1] in ("+", "-") else text
+            if not (digits.isascii() and digits.isdigit()):
+                return 0
+            delay = int(text)
+        else:
             return 0
-        return max(value, 0)
+        return delay if 0 < delay <= MAX_DELAY_MS else 0
 
     def _check_binding(self, record: BindingRecord, arguments: Mapping[str, Any]) -> None:
         self._inner._check_binding(record, arguments)
