@@ -282,7 +282,14 @@ class Topology:
         return iter(list(self._nodes.values()))
 
     # -- mutators (used by commands and builders) ---------------------------------------------
-    def add_node(self, node: Node) -> None:
+    def node_index(self, node_id: str) -> int:
+        """Position of a node in insertion order (undo re-inserts removed nodes where they were)."""
+        for index, key in enumerate(self._nodes):
+            if key == node_id:
+                return index
+        raise UnknownObjectError(f"no node with id {node_id!r}", node_id)
+
+    def add_node(self, node: Node, index: int | None = None) -> None:
         if node.id in self:
             raise DuplicateNameError(f"id {node.id!r} is already used", node.id)
         vhost = node.vhost if isinstance(node, Exchange | Queue) else DEFAULT_VHOST
@@ -295,7 +302,12 @@ class Topology:
             )
         if isinstance(node, Exchange | Queue) and node.vhost not in self.vhosts:
             self.vhosts.append(node.vhost)
-        self._nodes[node.id] = node
+        if index is None or index >= len(self._nodes):
+            self._nodes[node.id] = node
+        else:
+            items = list(self._nodes.items())
+            items.insert(index, (node.id, node))
+            self._nodes = dict(items)
         self.node_added.emit(node)
 
     def remove_node(self, node_id: str) -> Node:
