@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from mqstudio.broker.topic import TopicTrie, topic_matches  # noqa: E402
+from mqstudio.broker.topic import TopicTrie, topic_matches
 
 GOAL_RATIO = 100.0
 GOAL_AT = 10_000
