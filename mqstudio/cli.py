@@ -1,16 +1,42 @@
 """Command line entry point: no sub-command opens the GUI; sub-commands run without Qt.
 
-Owns: argument parsing and dispatch. Qt is imported lazily, only by `_run_gui` (through
-`mqstudio.app`), so `--version`, `--help` and every sub-command work without a display.
+Owns: argument parsing and dispatch, and the Qt-free sub-commands ``validate`` and ``convert``. Qt is
+imported lazily, only by `_run_gui` (through `mqstudio.app`), so `--version`, `--help` and every
+sub-command work without a display. Must not import PySide6 (or `mqstudio.ui`) at module level.
+
+Exit codes: 0 success (lint warnings allowed unless ``--strict``); 1 the file was read but its content
+is invalid (problems, lint errors); 2 the command could not run: bad usage, a file that cannot be read
+or written, or a file that is not JSON at all.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Literal, TextIO
 
 from mqstudio import __version__
+from mqstudio.core import fileformat
+from mqstudio.core.definitions import detect_format, export_definitions, import_definitions
+from mqstudio.core.document import TopologyDocument
+from mqstudio.core.errors import FileFormatError
+from mqstudio.core.model import DEFAULT_VHOST
+from mqstudio.core.validation import Severity, lint
+
+EXIT_OK, EXIT_INVALID, EXIT_UNUSABLE = 0, 1, 2
+Format = Literal["project", "definitions"]
+
+
+class _Refused(Exception):
+    """A sub-command stops: `message` goes to stderr, `code` is the exit status."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -22,8 +48,154 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--open", dest="file", metavar="FILE", help="a project (.mqs.json) or definitions file to open"
     )
-    parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    validate = commands.add_parser(
+        "validate",
+        help="check a project or RabbitMQ definitions file",
+        description="Check a project (.mqs.json) or RabbitMQ definitions JSON (detected from the content): "
+        "every problem with its path, then the design's lint findings by severity. Exit status 0 when "
+        "valid, 1 when not, 2 when the file cannot be read or is not JSON.",
+    )
+    validate.add_argument("path", metavar="FILE")
+    validate.add_argument("--strict", action="store_true", help="treat lint warnings as errors")
+    validate.add_argument(
+        "--vhost",
+        default=DEFAULT_VHOST,
+        help="the vhost a per-vhost definitions export belongs to (default %(default)s)",
+    )
+    validate.set_defaults(handler=_validate)
+
+    convert = commands.add_parser(
+        "convert",
+        help="convert between a project and RabbitMQ definitions",
+        description="Convert IN to OUT. The output format comes from OUT's name (.mqs.json or "
+        ".mqstudio.json: project; other .json: RabbitMQ definitions) unless --to is given.",
+    )
+    convert.add_argument("input", metavar="IN")
+    convert.add_argument("output", metavar="OUT")
+    convert.add_argument("--to", choices=("project", "definitions"), help="the output format")
+    convert.add_argument(
+        "--vhost",
+        help="write the per-vhost definitions form of this vhost (GET /api/definitions/{vhost}); "
+        "also the vhost a per-vhost input belongs to",
+    )
+    convert.set_defaults(handler=_convert)
     return parser
+
+
+# -- shared -----------------------------------------------------------------------------------
+
+
+def _read(path: str, vhost: str) -> tuple[Format, TopologyDocument]:
+    """Read and build a project or definitions file, or raise `_Refused` (2 unreadable, 1 invalid)."""
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise _Refused(EXIT_UNUSABLE, f"cannot read {path}: {exc.strerror or exc}") from None
+    try:
+        data = fileformat.parse_json(raw, path)
+    except FileFormatError as exc:
+        raise _Refused(EXIT_UNUSABLE, str(exc)) from None
+    try:
+        kind = detect_format(data, path)
+        if kind == "project":
+            return kind, fileformat.from_data(data, path, path)
+        return kind, import_definitions(data, path, vhost=vhost)
+    except FileFormatError as exc:
+        raise _Refused(EXIT_INVALID, str(exc)) from None
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+# -- validate ---------------------------------------------------------------------------------
+
+
+def _validate(args: argparse.Namespace, out: TextIO) -> int:
+    kind, document = _read(args.path, args.vhost)
+    topology = document.topology
+    findings = lint(topology)
+    groups = {severity: [f for f in findings if f.severity is severity] for severity in Severity}
+    failing = {Severity.ERROR, Severity.WARNING} if args.strict else {Severity.ERROR}
+    for severity in Severity:
+        if groups[severity]:
+            print(f"{severity.value}s ({len(groups[severity])}):", file=out)
+            for finding in groups[severity]:
+                print(f"  [{finding.code}] {finding.message}", file=out)
+    contents = ", ".join(
+        _plural(len(items), word)
+        for items, word in (
+            (topology.exchanges, "exchange"),
+            (topology.queues, "queue"),
+            (topology.bindings, "binding"),
+            (topology.topics, "topic"),
+        )
+        if items
+    )
+    invalid = any(groups[severity] for severity in failing)
+    verdict = "invalid" if invalid else "valid"
+    counts = ", ".join(_plural(len(groups[s]), s.value) for s in (Severity.ERROR, Severity.WARNING))
+    strict = " (--strict: warnings count as errors)" if args.strict and groups[Severity.WARNING] else ""
+    print(f"{args.path}: {verdict} {kind} ({contents or 'empty'}); {counts}{strict}", file=out)
+    return EXIT_INVALID if invalid else EXIT_OK
+
+
+# -- convert ----------------------------------------------------------------------------------
+
+
+def _output_format(path: str, requested: str | None) -> Format:
+    if requested is not None:
+        return "project" if requested == "project" else "definitions"
+    name = Path(path).name.lower()
+    if name.endswith(fileformat.PROJECT_SUFFIXES):
+        return "project"
+    if name.endswith(".json"):
+        return "definitions"
+    raise _Refused(
+        EXIT_UNUSABLE,
+        f"cannot tell the output format from {path!r}: name it .mqs.json (project) or .json "
+        "(definitions), or pass --to",
+    )
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve() or (b.exists() and a.samefile(b))
+    except OSError:
+        return False
+
+
+def _convert(args: argparse.Namespace, out: TextIO) -> int:
+    source, target = Path(args.input), Path(args.output)
+    if _same_file(source, target):
+        raise _Refused(EXIT_UNUSABLE, f"refusing to overwrite the input {args.input}; choose another OUT")
+    to = _output_format(args.output, args.to)
+    kind, document = _read(args.input, args.vhost or DEFAULT_VHOST)
+    if args.vhost is not None and "definitions" not in (kind, to):
+        raise _Refused(EXIT_UNUSABLE, "--vhost applies only when reading or writing definitions")
+    if to == "project":
+        text = fileformat.dumps(document)
+    else:
+        kafka = len(document.topology.topics) + len(document.topology.consumer_groups)
+        if kafka:
+            print(
+                f"mqstudio: note: {_plural(kafka, 'Kafka object')} left out: RabbitMQ definitions "
+                "have no place for topics or consumer groups",
+                file=sys.stderr,
+            )
+        text = json.dumps(export_definitions(document, args.vhost), indent=2, ensure_ascii=False) + "\n"
+    try:
+        fileformat.write_text_atomic(target, text)
+    except OSError as exc:
+        raise _Refused(EXIT_UNUSABLE, f"cannot write {args.output}: {exc.strerror or exc}") from None
+    scope = f" for vhost {args.vhost!r}" if to == "definitions" and args.vhost is not None else ""
+    print(f"wrote {args.output} ({to}{scope}) from {args.input} ({kind})", file=out)
+    return EXIT_OK
+
+
+# -- entry ------------------------------------------------------------------------------------
 
 
 def _run_gui(args: argparse.Namespace) -> int:
@@ -37,5 +209,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
     if args.command is None:
         return _run_gui(args)
-    parser.error(f"unknown command {args.command!r}")
-    return 2  # pragma: no cover - parser.error exits
+    try:
+        code: int = args.handler(args, sys.stdout)
+    except _Refused as refused:
+        print(f"mqstudio {args.command}: {refused.message}", file=sys.stderr)
+        return refused.code
+    return code
