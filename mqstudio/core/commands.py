@@ -5,6 +5,9 @@ model emits events; views mirror it) and validate before they mutate: a refused 
 error from `errors.py` and leaves the document exactly as it was. `ui/undo.py` wraps each command in one
 generic ``QUndoCommand``; this module must not import Qt or anything outside the stdlib and
 `mqstudio.core`.
+
+A wrapper for ``QUndoStack`` can call `Command.do` in its first ``redo()`` and, when that raises, mark
+itself obsolete and report the error; or run `do()` itself before pushing and skip the first redo.
 """
 
 from __future__ import annotations
@@ -61,11 +64,11 @@ def _vhost(node: Node) -> str:
     return node.vhost if isinstance(node, Exchange | Queue) else DEFAULT_VHOST
 
 
-def _check_name(topology: Topology, node: Node, name: Any) -> None:
+def _check_name(topology: Topology, node: Node, name: Any, *, allow_default: bool = False) -> None:
     problems = validate_name(node.kind, name, "name")
     if problems:
         raise InvalidNameError(problems[0].message, "name")
-    if isinstance(node, Exchange) and name == "":
+    if isinstance(node, Exchange) and name == "" and not allow_default:
         raise InvalidNameError('the name "" belongs to the default exchange; choose another name', "name")
     clash = topology.find_node(node.kind, name, _vhost(node))
     if clash is not None and clash.id != node.id:
@@ -94,7 +97,7 @@ class AddNode(Command):
         topology = self.doc.topology
         if self.node.id in topology:
             raise DuplicateNameError(f"id {self.node.id!r} is already used", "id")
-        _check_name(topology, self.node, self.node.name)
+        _check_name(topology, self.node, self.node.name, allow_default=True)  # the default exchange
         problems = validate_node(self.node)
         if problems:
             raise InvalidArgumentError(problems[0].message, problems[0].path)

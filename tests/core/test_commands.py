@@ -138,12 +138,17 @@ def test_add_node_places_it_and_undo_takes_it_and_its_place_away(doc: TopologyDo
         (Queue("billing"), DuplicateNameError),
         (Queue("amq.gen-1"), InvalidNameError),
         (Queue("q", arguments={"x-max-priority": 300}), InvalidArgumentError),
-        (Exchange("", id="default2"), InvalidNameError),
         (Queue("fresh", id="q1"), DuplicateNameError),
     ],
 )
 def test_add_node_refuses_invalid_nodes(doc: TopologyDocument, node: Any, error: type[Exception]) -> None:
     assert_refused(doc, AddNode(doc, node, (1, 1)), error)
+
+
+def test_the_default_exchange_may_be_added_once_per_vhost(doc: TopologyDocument) -> None:
+    AddNode(doc, Exchange("", id="default")).do()
+    assert_refused(doc, AddNode(doc, Exchange("", id="default2")), DuplicateNameError)
+    AddNode(doc, Exchange("", vhost="/eu", id="default-eu")).do()
 
 
 def test_same_name_in_another_vhost_is_allowed(doc: TopologyDocument) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mqstudio.core.errors import (
@@ -82,6 +82,7 @@ def test_valid_names_have_no_problems(kind: NodeKind, name: str) -> None:
     assert validate_name(kind, name, "name") == []
 
 
+@settings(deadline=None)
 @given(st.text(alphabet="abcXYZ019._-", min_size=1, max_size=249).filter(lambda s: s not in (".", "..")))
 def test_any_kafka_name_from_the_legal_alphabet_is_valid(name: str) -> None:
     assert validate_name(NodeKind.TOPIC, name) == []
@@ -359,6 +360,7 @@ def test_topic_matching_is_word_by_word(pattern: str, key: str, expected: bool) 
 words = st.lists(st.sampled_from(["a", "b", "c", "dd"]), min_size=0, max_size=6)
 
 
+@settings(deadline=None)
 @given(words)
 def test_a_key_matches_itself_and_hash(key_words: list[str]) -> None:
     key = ".".join(key_words)
@@ -366,6 +368,7 @@ def test_a_key_matches_itself_and_hash(key_words: list[str]) -> None:
     assert topic_matches("#", key)
 
 
+@settings(deadline=None)
 @given(words.filter(bool), st.data())
 def test_replacing_a_word_by_star_still_matches(key_words: list[str], data: st.DataObject) -> None:
     index = data.draw(st.integers(0, len(key_words) - 1))
@@ -375,6 +378,7 @@ def test_replacing_a_word_by_star_still_matches(key_words: list[str], data: st.D
     assert not topic_matches(".".join([*pattern, "*"]), ".".join(key_words))
 
 
+@settings(deadline=None)
 @given(words, words, words)
 def test_hash_absorbs_any_middle(prefix: list[str], middle: list[str], suffix: list[str]) -> None:
     pattern = ".".join([*prefix, "#", *suffix])
