@@ -12,7 +12,8 @@ change in place:
   are bound again after it.
 * Kafka partitions can only grow; a decrease is a warning and no step. The replication factor cannot be
   changed by a topic alteration: a warning, no step.
-* Objects only present live are reported in `Plan.unmanaged` and left alone unless ``prune=True``.
+* Objects only present live are reported in `Plan.unmanaged` and left alone unless ``prune=True``;
+  even then exclusive queues are left alone (they belong to a live connection and go with it).
   Bindings between two objects of the design are the design's: one missing from it is unbound.
 * Built-in exchanges (``""`` and ``amq.*``) are never created or deleted.
 
@@ -322,7 +323,7 @@ def plan(desired: Topology, live: Topology, vhost: str | None = None, prune: boo
     for name_key, old_q in have_q.items():
         if name_key in want_q:
             continue
-        if prune:
+        if prune and not old_q.exclusive:
             steps.append(
                 Step(
                     StepKind.DELETE_QUEUE,

@@ -229,3 +229,9 @@ def test_describe_numbers_steps_and_marks_destructive_ones() -> None:
     assert lines[1].startswith("2. recreate queue 'q'")
     assert lines[1].endswith("[destructive, needs consent]")
     assert lines[2].startswith("warning: ")
+
+
+def test_prune_never_deletes_exclusive_queues_of_live_connections() -> None:
+    result = plan(Topology(), topo(Queue("amq.gen-reply", exclusive=True, durable=False)), prune=True)
+    assert result.is_empty
+    assert result.unmanaged == ["queue 'amq.gen-reply' in vhost '/'"]
