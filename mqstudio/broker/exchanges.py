@@ -77,7 +77,7 @@ def _freeze_value(value: Any) -> Any:
     # Tables and arrays become tuples so a BindingRecord stays hashable and immutable.
     if isinstance(value, Mapping):
         return _freeze(value)
-    if isinstance(value, list):
+    if isinstance(value, list | tuple):
         return tuple(_freeze_value(v) for v in value)
     return value
 
@@ -94,7 +94,7 @@ def _binding_key(
 
 
 class Exchange:
-    """Base of every exchange type. Subclasses keep a routing index in sync through three hooks."""
+    """Base of every exchange type; subclasses keep their routing index in sync via the hooks below."""
 
     type: ClassVar[str]
 
@@ -117,6 +117,7 @@ class Exchange:
         # Insertion-ordered, so `bindings` lists in declaration order (what a UI or export expects).
         self._bindings: dict[_BindingKey, BindingRecord] = {}
         self._by_destination: dict[Destination, dict[_BindingKey, BindingRecord]] = {}
+        self._setup()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r}, bindings={len(self._bindings)})"
@@ -186,6 +187,10 @@ class Exchange:
 
     # -- subclass hooks ---------------------------------------------------------------------------
 
+    def _setup(self) -> None:
+        """Create the routing index and check declaration arguments (raise a BrokerError to refuse)."""
+        raise NotImplementedError
+
     def _check_binding(self, record: BindingRecord, arguments: Mapping[str, Any]) -> None:
         """Raise a BrokerError to refuse a binding (like `validate_binding/2`)."""
 
@@ -222,8 +227,7 @@ class DirectExchange(Exchange):
 
     __slots__ = ("_routes",)
 
-    def __init__(self, name: str, **kwargs: Any) -> None:
-        super().__init__(name, **kwargs)
+    def _setup(self) -> None:
         # routing key -> destination -> number of bindings. Counting, because the same queue may be
         # bound with one key several times under different arguments; it must stay routed until
         # the last of those bindings goes, and still receive one copy.
@@ -250,8 +254,7 @@ class FanoutExchange(Exchange):
 
     __slots__ = ("_destinations",)
 
-    def __init__(self, name: str, **kwargs: Any) -> None:
-        super().__init__(name, **kwargs)
+    def _setup(self) -> None:
         self._destinations: dict[Destination, int] = {}
 
     def _index_add(self, key: _BindingKey, record: BindingRecord, arguments: Mapping[str, Any]) -> None:
@@ -271,8 +274,7 @@ class TopicExchange(Exchange):
 
     __slots__ = ("_counts", "_trie")
 
-    def __init__(self, name: str, **kwargs: Any) -> None:
-        super().__init__(name, **kwargs)
+    def _setup(self) -> None:
         self._trie: TopicTrie[Destination] = TopicTrie()
         # (pattern, destination) -> bindings; the trie holds each pair once (see DirectExchange).
         self._counts: dict[tuple[str, Destination], int] = {}
@@ -307,8 +309,7 @@ class HeadersExchange(Exchange):
 
     __slots__ = ("_matchers",)
 
-    def __init__(self, name: str, **kwargs: Any) -> None:
-        super().__init__(name, **kwargs)
+    def _setup(self) -> None:
         self._matchers: dict[_BindingKey, tuple[Destination, HeadersMatcher]] = {}
 
     def _check_binding(self, record: BindingRecord, arguments: Mapping[str, Any]) -> None:
@@ -355,8 +356,7 @@ class DelayedMessageExchange(Exchange):
 
     __slots__ = ("_inner",)
 
-    def __init__(self, name: str, **kwargs: Any) -> None:
-        super().__init__(name, **kwargs)
+    def _setup(self) -> None:
         inner_type = self.arguments.get(X_DELAYED_TYPE)
         if isinstance(inner_type, bytes | bytearray):
             inner_type = bytes(inner_type).decode("utf-8", "replace")
@@ -371,7 +371,7 @@ class DelayedMessageExchange(Exchange):
             raise CommandInvalid(f"unknown exchange type '{inner_type}'")
         # The inner exchange shares our name so its records read as ours; it never appears in the
         # vhost, it is only our routing index.
-        self._inner: Exchange = inner_cls(name)
+        self._inner: Exchange = inner_cls(self.name)
 
     @property
     def delayed_type(self) -> str:
