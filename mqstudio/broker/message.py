@@ -1,0 +1,164 @@
+"""Messages as the embedded broker engine holds them.
+
+Owns: `Properties` (every AMQP 0-9-1 basic property), `Message` (body + properties + where it was
+published), `QueuedMessage` (the per-queue envelope: sequence number, enqueue time, expiry deadline,
+redelivered flag, delivery count) and `Delivery` (the event a consumer or basic.get receives).
+The engine treats `Properties` and `Message` as immutable once published: one message may sit in
+many queues (fanout), so anything that changes it (dead-lettering) builds a new one.
+Must not import anything outside the stdlib and `mqstudio.broker.errors`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from mqstudio.broker.errors import PreconditionFailed
+
+if TYPE_CHECKING:
+    from mqstudio.broker.queue import Consumer, Queue
+
+PERSISTENT = 2
+TRANSIENT = 1
+
+
+@dataclass(slots=True)
+class Properties:
+    """The AMQP 0-9-1 `basic` content-header properties, all optional as on the wire.
+
+    `expiration` stays a string (milliseconds) because that is its AMQP type (shortstr) and because
+    dead-lettering copies it verbatim into x-death `original-expiration`.
+    """
+
+    content_type: str | None = None
+    content_encoding: str | None = None
+    headers: dict[str, Any] | None = None
+    delivery_mode: int | None = None
+    priority: int | None = None
+    correlation_id: str | None = None
+    reply_to: str | None = None
+    expiration: str | None = None
+    message_id: str | None = None
+    timestamp: datetime | None = None
+    type: str | None = None
+    user_id: str | None = None
+    app_id: str | None = None
+    cluster_id: str | None = None
+
+
+EMPTY_PROPERTIES = Properties()
+
+
+class Message:
+    """A published message: body, properties and the exchange/routing key it was published with.
+
+    After dead-lettering, `exchange` is the dead-letter exchange and `routing_key` the key it was
+    republished with, as RabbitMQ reports them on the next delivery.
+    """
+
+    __slots__ = ("body", "exchange", "properties", "routing_key", "size")
+
+    def __init__(self, body: bytes, properties: Properties, exchange: str, routing_key: str) -> None:
+        self.body = body
+        self.properties = properties
+        self.exchange = exchange
+        self.routing_key = routing_key
+        # x-max-length-bytes counts message bodies only (RabbitMQ maxlength docs).
+        self.size = len(body)
+
+    @property
+    def headers(self) -> dict[str, Any]:
+        """The headers table, or an empty dict (never None) for convenient reading."""
+        return self.properties.headers or {}
+
+    def __repr__(self) -> str:
+        return f"Message(exchange={self.exchange!r}, routing_key={self.routing_key!r}, size={self.size})"
+
+
+class QueuedMessage:
+    """One message's stay in one queue.
+
+    `seq` is the queue-local arrival order: a requeued message (nack/reject with requeue, recover,
+    channel close) goes back to the position its `seq` says, not to the tail, as RabbitMQ classic
+    queues do. `expires_ms` is the absolute deadline (lower of x-message-ttl and the per-message
+    `expiration`, fixed at enqueue time and kept across requeues, per the RabbitMQ TTL docs).
+    `delivery_count` counts returns to the queue; quorum queues compare it with x-delivery-limit.
+    """
+
+    __slots__ = (
+        "consumer",
+        "delivery_count",
+        "enqueued_ms",
+        "expires_ms",
+        "message",
+        "priority",
+        "queue",
+        "redelivered",
+        "seq",
+    )
+
+    # Positional on purpose: built once per message per queue on the hot path.
+    def __init__(  # noqa: PLR0917
+        self,
+        message: Message,
+        seq: int,
+        enqueued_ms: int,
+        expires_ms: int | None,
+        priority: int,
+        queue: Queue,
+    ) -> None:
+        self.message = message
+        self.seq = seq
+        self.enqueued_ms = enqueued_ms
+        self.expires_ms = expires_ms
+        self.priority = priority
+        self.queue = queue
+        self.redelivered = False
+        self.delivery_count = 0
+        # The consumer holding it unacknowledged (None while ready, or when taken by basic.get).
+        self.consumer: Consumer | None = None
+
+    def __lt__(self, other: QueuedMessage) -> bool:
+        # heapq orders returned (requeued) messages by their original arrival.
+        return self.seq < other.seq
+
+    def __repr__(self) -> str:
+        return f"QueuedMessage(seq={self.seq}, redelivered={self.redelivered}, {self.message!r})"
+
+
+@dataclass(slots=True)
+class Delivery:
+    """What basic.deliver / basic.get-ok carry to the client.
+
+    `consumer_tag` is "" for basic.get; `message_count` is the number of ready messages left after
+    a basic.get (basic.get-ok's message-count) and 0 for consumer deliveries. Delivery tags start
+    at 1 per session, as they are per channel in AMQP 0-9-1.
+    """
+
+    consumer_tag: str
+    delivery_tag: int
+    message: Message
+    redelivered: bool
+    exchange: str
+    routing_key: str
+    queue: str
+    delivery_count: int = 0
+    message_count: int = 0
+
+
+def parse_expiration(value: str | None) -> int | None:
+    """The per-message TTL in ms from the `expiration` property, validated as RabbitMQ does.
+
+    RabbitMQ closes the channel with 406 PRECONDITION_FAILED for a value that is not a non-negative
+    integer ("invalid expiration 'abc': no_integer").
+    """
+    if value is None:
+        return None
+    try:
+        ttl = int(value)
+    except ValueError:
+        raise PreconditionFailed(f"invalid expiration '{value}': no_integer") from None
+    if ttl < 0:
+        raise PreconditionFailed(f"invalid expiration '{value}': negative_value")
+    return ttl

@@ -1,0 +1,627 @@
+"""Queues of the embedded broker engine: storage, TTL, length limits, priorities and dispatch.
+
+Owns: `QueueArguments` (x-arguments parsed and validated as RabbitMQ does at queue.declare),
+`Overflow`, `Queue` (ready messages in arrival order, requeue to the original position, expiry at
+the head, max-length overflow, quorum delivery limit, round-robin dispatch to consumers) and
+`Consumer`. Dead-lettering and auto-deletion are asked of the queue's host (the vhost) through the
+`QueueHost` protocol, so this module knows no exchanges.
+Must not import anything outside the stdlib and this package's message/deadletter/stats/errors
+modules; sessions are referenced for typing only.
+
+Rules and their sources (RabbitMQ docs pages named in brackets):
+- [ttl] x-message-ttl and the per-message `expiration`: the lower applies. A message expires only
+  when it reaches the head of its queue ("Only when expired messages reach the head of a queue
+  will they actually be discarded (or dead-lettered)"), so a longer-lived message ahead blocks
+  expiry behind it; expired messages are never delivered. A requeued message keeps its original
+  expiry. TTL 0 expires a message at once unless a consumer can take it immediately.
+- [maxlength] x-max-length / x-max-length-bytes count ready messages only (bodies only for bytes).
+  drop-head drops (or dead-letters, reason maxlen) from the head; reject-publish refuses the new
+  message; reject-publish-dlx refuses it and dead-letters it. The overflow check happens before a
+  waiting consumer is offered the message, as in `rabbit_amqqueue_process`.
+- [priority] x-max-priority: a missing priority counts as 0, priorities above the maximum are
+  capped to it, higher first, FIFO within a priority. Each priority level expires at its own head.
+- [quorum-queues] x-delivery-limit: every return of a delivered message (nack/reject with requeue,
+  basic.recover, the consumer's channel closing) increments its delivery count, as rabbit_fifo's
+  `return_one` does; when the count exceeds the limit the message is dead-lettered with reason
+  delivery_limit instead of requeued, so a consumer sees it at most limit + 1 times. Default limit
+  20 (RabbitMQ 4.0), negative for none. Classic queues ignore x-delivery-limit.
+- [consumers] round-robin among consumers with free prefetch; x-single-active-consumer delivers
+  to the first registered consumer only.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, Protocol
+
+from mqstudio.broker.deadletter import DeadLetterReason
+from mqstudio.broker.errors import PreconditionFailed
+from mqstudio.broker.message import Delivery, Message, QueuedMessage
+from mqstudio.broker.stats import QueueCounters
+
+if TYPE_CHECKING:
+    from mqstudio.broker.session import Session
+
+DEFAULT_QUORUM_DELIVERY_LIMIT = 20
+
+
+class Overflow(StrEnum):
+    DROP_HEAD = "drop-head"
+    REJECT_PUBLISH = "reject-publish"
+    REJECT_PUBLISH_DLX = "reject-publish-dlx"
+
+
+class QueueType(StrEnum):
+    CLASSIC = "classic"
+    QUORUM = "quorum"
+
+
+# The x-arguments RabbitMQ compares on redeclaration (`rabbit_amqqueue:declare_args/0`); any other
+# argument is stored but ignored by the equivalence check.
+EQUIVALENCE_ARGS = (
+    "x-expires",
+    "x-message-ttl",
+    "x-dead-letter-exchange",
+    "x-dead-letter-routing-key",
+    "x-max-length",
+    "x-max-length-bytes",
+    "x-max-priority",
+    "x-overflow",
+    "x-queue-mode",
+    "x-queue-type",
+    "x-single-active-consumer",
+    "x-delivery-limit",
+)
+
+
+def _arg_error(queue: str, vhost: str, key: str, detail: str) -> PreconditionFailed:
+    return PreconditionFailed(f"invalid arg '{key}' for queue '{queue}' in vhost '{vhost}': {detail}")
+
+
+def _int_arg(args: Mapping[str, Any], key: str, queue: str, vhost: str, minimum: int) -> int | None:
+    value = args.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _arg_error(queue, vhost, key, f"{{unacceptable_type,{type(value).__name__}}}")
+    if value < minimum:
+        detail = "value_zero" if value == 0 else "value_negative"
+        raise _arg_error(queue, vhost, key, f"{{{detail},{value}}}")
+    return value
+
+
+def _str_arg(args: Mapping[str, Any], key: str, queue: str, vhost: str) -> str | None:
+    value = args.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bytes | bytearray):
+        return bytes(value).decode("utf-8", "replace")
+    if not isinstance(value, str):
+        raise _arg_error(queue, vhost, key, f"{{unacceptable_type,{type(value).__name__}}}")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class QueueArguments:
+    """The queue arguments the engine acts on, validated as at queue.declare."""
+
+    queue_type: QueueType = QueueType.CLASSIC
+    message_ttl: int | None = None
+    expires: int | None = None
+    max_length: int | None = None
+    max_length_bytes: int | None = None
+    overflow: Overflow = Overflow.DROP_HEAD
+    max_priority: int | None = None
+    dead_letter_exchange: str | None = None
+    dead_letter_routing_key: str | None = None
+    delivery_limit: int | None = None
+    single_active_consumer: bool = False
+
+    @classmethod
+    def parse(cls, arguments: Mapping[str, Any] | None, queue: str, vhost: str) -> QueueArguments:
+        a = arguments or {}
+        qtype_s = _str_arg(a, "x-queue-type", queue, vhost) or QueueType.CLASSIC.value
+        try:
+            qtype = QueueType(qtype_s)
+        except ValueError:
+            raise _arg_error(queue, vhost, "x-queue-type", f"{{unsupported_queue_type,{qtype_s}}}") from None
+        overflow_s = _str_arg(a, "x-overflow", queue, vhost) or Overflow.DROP_HEAD.value
+        try:
+            overflow = Overflow(overflow_s)
+        except ValueError:
+            raise _arg_error(queue, vhost, "x-overflow", f"{{unacceptable_value,{overflow_s}}}") from None
+        if qtype is QueueType.QUORUM and overflow is Overflow.REJECT_PUBLISH_DLX:
+            # rabbit_quorum_queue logs "Invalid overflow strategy" and falls back to drop-head.
+            overflow = Overflow.DROP_HEAD
+        max_priority = _int_arg(a, "x-max-priority", queue, vhost, 0)
+        if max_priority is not None and max_priority > 255:
+            raise _arg_error(queue, vhost, "x-max-priority", f"{{value_too_large,{max_priority},255}}")
+        if qtype is QueueType.QUORUM:
+            max_priority = None  # classic-queue feature; not modelled for quorum queues
+        delivery_limit: int | None = None
+        if qtype is QueueType.QUORUM:
+            raw = a.get("x-delivery-limit")
+            if raw is None:
+                delivery_limit = DEFAULT_QUORUM_DELIVERY_LIMIT
+            elif isinstance(raw, bool) or not isinstance(raw, int):
+                raise _arg_error(
+                    queue, vhost, "x-delivery-limit", f"{{unacceptable_type,{type(raw).__name__}}}"
+                )
+            else:
+                delivery_limit = None if raw < 0 else raw
+        sac = a.get("x-single-active-consumer", False)
+        if not isinstance(sac, bool):
+            raise _arg_error(
+                queue, vhost, "x-single-active-consumer", f"{{unacceptable_type,{type(sac).__name__}}}"
+            )
+        return cls(
+            queue_type=qtype,
+            message_ttl=_int_arg(a, "x-message-ttl", queue, vhost, 0),
+            expires=_int_arg(a, "x-expires", queue, vhost, 1),
+            max_length=_int_arg(a, "x-max-length", queue, vhost, 0),
+            max_length_bytes=_int_arg(a, "x-max-length-bytes", queue, vhost, 0),
+            overflow=overflow,
+            max_priority=max_priority or None,
+            dead_letter_exchange=_str_arg(a, "x-dead-letter-exchange", queue, vhost),
+            dead_letter_routing_key=_str_arg(a, "x-dead-letter-routing-key", queue, vhost),
+            delivery_limit=delivery_limit,
+            single_active_consumer=sac,
+        )
+
+
+class QueueHost(Protocol):
+    """What a queue needs from its vhost."""
+
+    def now_ms(self) -> int: ...
+
+    def dead_letter(self, queue: Queue, message: Message, reason: DeadLetterReason) -> None: ...
+
+    def queue_unused(self, queue: Queue) -> None: ...
+
+
+class Consumer:
+    """One basic.consume subscription: a queue, the session (channel) it delivers on, its prefetch."""
+
+    __slots__ = ("arguments", "exclusive", "no_ack", "prefetch", "queue", "session", "tag", "unacked")
+
+    def __init__(
+        self,
+        tag: str,
+        queue: Queue,
+        session: Session,
+        *,
+        no_ack: bool,
+        exclusive: bool,
+        prefetch: int,
+        arguments: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.tag = tag
+        self.queue = queue
+        self.session = session
+        self.no_ack = no_ack
+        self.exclusive = exclusive
+        self.prefetch = prefetch  # 0 = unlimited (AMQP basic.qos)
+        self.unacked = 0
+        self.arguments = dict(arguments or {})
+
+    def can_take(self) -> bool:
+        # [consumer-prefetch] no-ack consumers are not limited; a per-consumer limit and the
+        # channel-wide (global) limit both apply when both are set.
+        if self.no_ack:
+            return True
+        if self.prefetch and self.unacked >= self.prefetch:
+            return False
+        s = self.session
+        return not (s.global_prefetch and s.consumer_unacked >= s.global_prefetch)
+
+    def __repr__(self) -> str:
+        return f"Consumer({self.tag!r}, queue={self.queue.name!r}, unacked={self.unacked})"
+
+
+class _Level:
+    """One priority level: `returns` (heap by seq) holds requeued messages, `ready` new arrivals.
+
+    Every requeued message was delivered from the head, so its seq is lower than every message
+    still in `ready`: draining `returns` first and then `ready` is exactly arrival order.
+    """
+
+    __slots__ = ("ready", "returns")
+
+    def __init__(self) -> None:
+        self.ready: deque[QueuedMessage] = deque()
+        self.returns: list[QueuedMessage] = []
+
+    def head(self) -> QueuedMessage | None:
+        if self.returns:
+            return self.returns[0]
+        return self.ready[0] if self.ready else None
+
+    def pop(self) -> QueuedMessage:
+        if self.returns:
+            return heapq.heappop(self.returns)
+        return self.ready.popleft()
+
+    def __len__(self) -> int:
+        return len(self.ready) + len(self.returns)
+
+
+class Queue(QueueCounters):
+    """A RabbitMQ-style queue. Counters come from `QueueCounters` (see stats.py)."""
+
+    __slots__ = (
+        "_host",
+        "_level0",
+        "_levels",
+        "_rr",
+        "_seq",
+        "args",
+        "arguments",
+        "auto_delete",
+        "consumers",
+        "deleted",
+        "durable",
+        "exclusive",
+        "had_consumers",
+        "last_used_ms",
+        "name",
+        "owner",
+        "ready_bytes",
+        "ready_count",
+        "unacked_count",
+        "vhost",
+    )
+
+    def __init__(
+        self,
+        name: str,
+        host: QueueHost,
+        *,
+        vhost: str = "/",
+        durable: bool = True,
+        exclusive: bool = False,
+        auto_delete: bool = False,
+        arguments: Mapping[str, Any] | None = None,
+        owner: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.name = name
+        self.vhost = vhost
+        self.durable = durable
+        self.exclusive = exclusive
+        self.auto_delete = auto_delete
+        self.arguments: dict[str, Any] = dict(arguments or {})
+        self.args = QueueArguments.parse(self.arguments, name, vhost)
+        self.owner = owner
+        self._host = host
+        n_levels = (self.args.max_priority or 0) + 1
+        self._levels = [_Level() for _ in range(n_levels)]
+        self._level0 = self._levels[0]
+        self._seq = 0
+        self._rr = 0
+        self.consumers: list[Consumer] = []
+        self.ready_count = 0
+        self.ready_bytes = 0
+        self.unacked_count = 0
+        self.deleted = False
+        self.had_consumers = False
+        self.last_used_ms = host.now_ms()
+
+    def __repr__(self) -> str:
+        return f"Queue({self.name!r}, ready={self.ready_count}, unacked={self.unacked_count})"
+
+    @property
+    def message_count(self) -> int:
+        """Ready messages, as queue.declare-ok and basic.get-ok report them."""
+        return self.ready_count
+
+    @property
+    def consumer_count(self) -> int:
+        return len(self.consumers)
+
+    @property
+    def is_quorum(self) -> bool:
+        return self.args.queue_type is QueueType.QUORUM
+
+    # -- storage ----------------------------------------------------------------------------------
+
+    def _head_level(self) -> _Level | None:
+        if len(self._levels) == 1:
+            return self._level0 if self.ready_count else None
+        for level in reversed(self._levels):
+            if level.ready or level.returns:
+                return level
+        return None
+
+    def _pop_head(self) -> QueuedMessage | None:
+        level = self._head_level()
+        if level is None:
+            return None
+        qm = level.pop()
+        self.ready_count -= 1
+        self.ready_bytes -= qm.message.size
+        return qm
+
+    def messages(self) -> list[QueuedMessage]:
+        """Ready messages in delivery order (for inspection; not a hot path)."""
+        out: list[QueuedMessage] = []
+        for level in reversed(self._levels):
+            out.extend(sorted(level.returns))
+            out.extend(level.ready)
+        return out
+
+    # -- publish ----------------------------------------------------------------------------------
+
+    def publish(self, message: Message, msg_ttl: int | None, now: int) -> bool:
+        """Offer a message; False when overflow reject-publish(-dlx) refused it."""
+        args = self.args
+        if (args.max_length is not None or args.max_length_bytes is not None) and args.overflow is not (
+            Overflow.DROP_HEAD
+        ):
+            max_len = args.max_length
+            max_bytes = args.max_length_bytes
+            if (max_len is not None and self.ready_count + 1 > max_len) or (
+                max_bytes is not None and self.ready_bytes + message.size > max_bytes
+            ):
+                if args.overflow is Overflow.REJECT_PUBLISH_DLX:
+                    self._host.dead_letter(self, message, DeadLetterReason.MAXLEN)
+                else:
+                    self.count_dropped("overflow")
+                return False
+        ttl = args.message_ttl
+        if msg_ttl is not None and (ttl is None or msg_ttl < ttl):
+            ttl = msg_ttl
+        if args.max_priority is None:
+            priority = 0
+        else:
+            p = message.properties.priority or 0
+            priority = p if p < args.max_priority else args.max_priority
+        seq = self._seq = self._seq + 1
+        qm = QueuedMessage(message, seq, now, None if ttl is None else now + ttl, priority, self)
+        self.published += 1
+        if not self.ready_count and self.consumers:
+            consumer = self._next_consumer()
+            if consumer is not None:
+                self._deliver(consumer, qm)
+                return True
+        level = self._levels[priority]
+        level.ready.append(qm)
+        self.ready_count += 1
+        self.ready_bytes += message.size
+        if args.max_length is not None or args.max_length_bytes is not None:
+            self._drop_head_over_limit()
+        if ttl is not None:
+            self.expire(now)
+        if self.consumers:
+            self.dispatch()
+        return True
+
+    def _drop_head_over_limit(self) -> None:
+        args = self.args
+        if args.overflow is not Overflow.DROP_HEAD:
+            return
+        max_len = args.max_length
+        max_bytes = args.max_length_bytes
+        while self.ready_count and (
+            (max_len is not None and self.ready_count > max_len)
+            or (max_bytes is not None and self.ready_bytes > max_bytes)
+        ):
+            qm = self._pop_head()
+            assert qm is not None
+            self._host.dead_letter(self, qm.message, DeadLetterReason.MAXLEN)
+
+    # -- expiry -----------------------------------------------------------------------------------
+
+    def expire(self, now: int) -> int:
+        """Remove expired messages at the head of each priority level; returns how many."""
+        n = 0
+        for level in self._levels:
+            while True:
+                head = level.head()
+                if head is None or head.expires_ms is None or head.expires_ms > now:
+                    break
+                level.pop()
+                self.ready_count -= 1
+                self.ready_bytes -= head.message.size
+                self.expired += 1
+                n += 1
+                self._host.dead_letter(self, head.message, DeadLetterReason.EXPIRED)
+        return n
+
+    def next_deadline_ms(self) -> int | None:
+        """The earliest time something in this queue can change by itself (head TTL, x-expires)."""
+        deadline: int | None = None
+        if self.ready_count:
+            for level in self._levels:
+                head = level.head()
+                t = None if head is None else head.expires_ms
+                if t is not None and (deadline is None or t < deadline):
+                    deadline = t
+        expires = self.args.expires
+        if expires is not None and not self.consumers:
+            t = self.last_used_ms + expires
+            if deadline is None or t < deadline:
+                deadline = t
+        return deadline
+
+    def is_expired_unused(self, now: int) -> bool:
+        """[ttl] "Queue TTL": unused (no consumers, no basic.get, no redeclare) for x-expires ms."""
+        expires = self.args.expires
+        return expires is not None and not self.consumers and now >= self.last_used_ms + expires
+
+    def touch(self, now: int) -> None:
+        self.last_used_ms = now
+
+    # -- consumers and dispatch -------------------------------------------------------------------
+
+    def _next_consumer(self) -> Consumer | None:
+        consumers = self.consumers
+        if self.args.single_active_consumer:
+            c = consumers[0]
+            return c if c.can_take() else None
+        n = len(consumers)
+        if n == 1:
+            c = consumers[0]
+            return c if c.can_take() else None
+        start = self._rr
+        for i in range(n):
+            idx = (start + i) % n
+            c = consumers[idx]
+            if c.can_take():
+                self._rr = (idx + 1) % n
+                return c
+        return None
+
+    def _deliver(self, consumer: Consumer, qm: QueuedMessage) -> None:
+        session = consumer.session
+        tag = session.next_tag
+        session.next_tag = tag + 1
+        if not consumer.no_ack:
+            qm.consumer = consumer
+            consumer.unacked += 1
+            session.consumer_unacked += 1
+            session.unacked[tag] = qm
+            self.unacked_count += 1
+        self.delivered += 1
+        if qm.redelivered:
+            self.redelivered += 1
+        m = qm.message
+        session.outbox.append(
+            Delivery(
+                consumer.tag, tag, m, qm.redelivered, m.exchange, m.routing_key, self.name, qm.delivery_count
+            )
+        )
+
+    def dispatch(self) -> int:
+        """Hand ready messages to consumers with free prefetch, round-robin; returns how many."""
+        if not self.ready_count or not self.consumers or self.deleted:
+            return 0
+        now = self._host.now_ms()
+        n = 0
+        while self.ready_count:
+            consumer = self._next_consumer()
+            if consumer is None:
+                break
+            # Expired messages are never delivered: clear the head before taking it.
+            self.expire(now)
+            qm = self._pop_head()
+            if qm is None:
+                break
+            self._deliver(consumer, qm)
+            n += 1
+        return n
+
+    def add_consumer(self, consumer: Consumer) -> None:
+        self.consumers.append(consumer)
+        self.had_consumers = True
+        self.touch(self._host.now_ms())
+        self.dispatch()
+
+    def remove_consumer(self, consumer: Consumer) -> None:
+        """basic.cancel or the session going away; an auto-delete queue goes with its last consumer."""
+        try:
+            idx = self.consumers.index(consumer)
+        except ValueError:
+            return
+        del self.consumers[idx]
+        if self._rr > idx:
+            self._rr -= 1
+        if self.consumers:
+            self._rr %= len(self.consumers)
+        else:
+            self._rr = 0
+        self.touch(self._host.now_ms())
+        if not self.consumers:
+            self._host.queue_unused(self)
+        elif self.args.single_active_consumer and idx == 0:
+            self.dispatch()  # the next consumer becomes the single active one
+
+    # -- basic.get, settlement --------------------------------------------------------------------
+
+    def get(self, session: Session, no_ack: bool) -> Delivery | None:
+        now = self._host.now_ms()
+        self.touch(now)
+        self.expire(now)
+        qm = self._pop_head()
+        if qm is None:
+            return None
+        tag = session.next_tag
+        session.next_tag = tag + 1
+        if not no_ack:
+            session.unacked[tag] = qm
+            self.unacked_count += 1
+        self.delivered += 1
+        if qm.redelivered:
+            self.redelivered += 1
+        m = qm.message
+        return Delivery(
+            "",
+            tag,
+            m,
+            qm.redelivered,
+            m.exchange,
+            m.routing_key,
+            self.name,
+            qm.delivery_count,
+            self.ready_count,
+        )
+
+    def settled(self, qm: QueuedMessage) -> None:
+        """The message left the consumer (ack, reject, requeue): free its prefetch slot."""
+        c = qm.consumer
+        if c is not None:
+            qm.consumer = None
+            c.unacked -= 1
+            c.session.consumer_unacked -= 1
+        self.unacked_count -= 1
+
+    def ack(self, qm: QueuedMessage) -> None:
+        self.settled(qm)
+        self.acked += 1
+
+    def reject(self, qm: QueuedMessage) -> None:
+        """nack/reject with requeue=false: dead-letter with reason `rejected` [dlx]."""
+        self.settled(qm)
+        self.rejected += 1
+        if not self.deleted:
+            self._host.dead_letter(self, qm.message, DeadLetterReason.REJECTED)
+
+    def requeue(self, qm: QueuedMessage, rejected: bool) -> None:
+        """Return an unacked message to its original position, flagged redelivered.
+
+        `rejected` is True for nack/reject (counted in `rejected`); recover and session close
+        return messages without a client verdict.
+        """
+        self.settled(qm)
+        if rejected:
+            self.rejected += 1
+        if self.deleted:
+            return
+        qm.delivery_count += 1
+        limit = self.args.delivery_limit
+        if limit is not None and qm.delivery_count > limit:
+            self._host.dead_letter(self, qm.message, DeadLetterReason.DELIVERY_LIMIT)
+            return
+        qm.redelivered = True
+        heapq.heappush(self._levels[qm.priority].returns, qm)
+        self.ready_count += 1
+        self.ready_bytes += qm.message.size
+        # rabbit_amqqueue_process:requeue_and_run drops from the head when over the limit, then
+        # drops expired messages.
+        if self.args.max_length is not None or self.args.max_length_bytes is not None:
+            self._drop_head_over_limit()
+
+    # -- purge / delete ---------------------------------------------------------------------------
+
+    def purge(self) -> int:
+        """queue.purge: drop ready messages (never dead-lettered); unacked ones stay."""
+        n = self.ready_count
+        for level in self._levels:
+            level.ready.clear()
+            level.returns.clear()
+        self.ready_count = 0
+        self.ready_bytes = 0
+        return n
