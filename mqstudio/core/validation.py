@@ -49,6 +49,11 @@ _TOPIC_NAME_RE = re.compile(r"[a-zA-Z0-9._-]+")
 BUILTIN_EXCHANGES = frozenset(
     {"amq.direct", "amq.fanout", "amq.topic", "amq.headers", "amq.match", "amq.rabbitmq.trace"}
 )
+_MAX_AGE_RE = re.compile(r"[0-9]+[YMDhms]")
+_NOT_FOR_STREAMS = frozenset({"x-message-ttl", "x-expires", "x-max-length", "x-overflow"}) | {
+    "x-dead-letter-exchange",
+    "x-dead-letter-routing-key",
+}
 X_MATCH_VALUES = ("all", "any", "all-with-x", "any-with-x")
 DELAYED_TYPES = ("direct", "fanout", "topic", "headers")
 CLEANUP_POLICIES = ("delete", "compact", "compact,delete", "delete,compact")
@@ -62,22 +67,19 @@ def join_path(path: str, *parts: str | int) -> str:
     return out
 
 
+_TYPE_NAMES: tuple[tuple[type | tuple[type, ...], str], ...] = (
+    (type(None), "null"),
+    (bool, "a boolean"),  # before int: JSON booleans are ints in Python
+    (int, "an integer"),
+    (float, "a number"),
+    (str, "a string"),
+    ((list, tuple), "a list"),
+    (dict, "a table"),
+)
+
+
 def _type_name(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int):
-        return "an integer"
-    if isinstance(value, float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list | tuple):
-        return "a list"
-    if isinstance(value, dict):
-        return "a table"
-    return type(value).__name__
+    return next((name for kind, name in _TYPE_NAMES if isinstance(value, kind)), type(value).__name__)
 
 
 def _is_int(value: Any) -> bool:
@@ -297,6 +299,20 @@ def validate_queue(q: Queue, path: str = "") -> list[Problem]:
         _check_bool(problems, at("x-single-active-consumer"), args["x-single-active-consumer"])
     if "x-queue-mode" in args:
         _check_choice(problems, at("x-queue-mode"), args["x-queue-mode"], ("default", "lazy"))
+        if qtype is QueueType.QUORUM:
+            problems.append(Problem(at("x-queue-mode"), "only classic queues have a queue mode; remove it"))
+    max_age = args.get("x-max-age", "1D")
+    if not (isinstance(max_age, str) and _MAX_AGE_RE.fullmatch(max_age)):
+        problems.append(
+            Problem(at("x-max-age"), "must be a number and a unit (Y, M, D, h, m, s) such as '7D'")
+        )
+    if qtype is QueueType.STREAM:
+        # A stream keeps messages for every consumer: it neither expires, drops nor dead-letters them.
+        for key in sorted(_NOT_FOR_STREAMS.intersection(args)):
+            message = (
+                "streams do not support this argument; limit retention with x-max-age or x-max-length-bytes"
+            )
+            problems.append(Problem(at(key), message))
     return problems
 
 

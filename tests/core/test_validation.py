@@ -122,6 +122,11 @@ def test_any_kafka_name_from_the_legal_alphabet_is_valid(name: str) -> None:
         ),
         ({"x-single-active-consumer": 1}, "x-single-active-consumer", "true or false"),
         ({"x-queue-mode": "eager"}, "x-queue-mode", "one of"),
+        ({"x-queue-type": "quorum", "x-queue-mode": "lazy"}, "x-queue-mode", "only classic"),
+        ({"x-queue-type": "stream", "x-max-age": "7 days"}, "x-max-age", "unit"),
+        ({"x-queue-type": "stream", "x-message-ttl": 1000}, "x-message-ttl", "streams do not support"),
+        ({"x-queue-type": "stream", "x-max-length": 10}, "x-max-length", "streams do not support"),
+        ({"x-queue-type": "stream", "x-dead-letter-exchange": "d"}, "x-dead-letter-exchange", "streams"),
     ],
 )
 def test_queue_arguments_rabbitmq_refuses_are_problems(
@@ -146,6 +151,7 @@ def test_queue_arguments_rabbitmq_refuses_are_problems(
         {"x-dead-letter-exchange": "", "x-dead-letter-routing-key": "retry"},
         {"x-single-active-consumer": True, "x-queue-mode": "lazy"},
         {"x-queue-type": "stream"},
+        {"x-queue-type": "stream", "x-max-age": "7D", "x-max-length-bytes": 10**9},
         {"x-custom-plugin-arg": object(), "x-anything": [1, 2]},  # unknown x- arguments are allowed
     ],
 )
