@@ -1,0 +1,248 @@
+"""asyncio adapter of the AMQP front-end: sockets in, `Connection` objects, sockets out.
+
+Owns the listening socket, one asyncio.Protocol per client moving bytes to and from its sans-I/O
+`Connection`, event dispatch to a pluggable handler, and the one-second tick that drives
+heartbeats and timeouts with the loop's clock. No protocol decisions are made here.
+
+Binds 127.0.0.1 unless told otherwise (never 0.0.0.0 by default). Port 0 asks the OS for a free
+port (tests); the default port 5672, if taken, falls back to the next free port. The address
+actually bound is `AmqpServer.address`.
+
+Everything runs on the event loop's thread, including the event handler and any
+`Connection.send_*` call made by the broker side.
+
+Must not import: Qt, pika, or any mqstudio package other than mqstudio.broker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import logging
+from typing import Protocol
+
+from mqstudio.amqp.auth import Authenticator, InMemoryAuthenticator
+from mqstudio.amqp.connection import (
+    Connection,
+    ConnectionConfig,
+    ConnectionTerminated,
+    Event,
+    MethodReceived,
+)
+from mqstudio.amqp.framing import ReplyCode, method_ids, method_name
+
+__all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "AmqpServer", "EventHandler", "reject_unimplemented"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 5672
+#: How many ports above a taken default port are tried before giving up.
+PORT_FALLBACK_ATTEMPTS = 20
+
+
+class EventHandler(Protocol):
+    """Receives every event of every connection, on the loop thread, in order."""
+
+    def __call__(self, connection: Connection, event: Event, /) -> None: ...
+
+
+def reject_unimplemented(connection: Connection, event: Event) -> None:
+    """Default handler until the channel layer exists: fail clearly with 540 NOT_IMPLEMENTED."""
+    if isinstance(event, MethodReceived):
+        connection.close_connection(
+            ReplyCode.NOT_IMPLEMENTED,
+            f"not implemented yet: {method_name(event.method)}",
+            *method_ids(event.method),
+        )
+
+
+class _ClientProtocol(asyncio.Protocol):
+    def __init__(self, server: AmqpServer) -> None:
+        self._server = server
+        self._transport: asyncio.Transport | None = None
+        self._flush_scheduled = False
+        self.connection: Connection | None = None
+
+    # asyncio.Protocol callbacks ------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+        peername = transport.get_extra_info("peername")
+        peer = (str(peername[0]), int(peername[1])) if isinstance(peername, tuple) else None
+        self.connection = Connection(self._server.authenticator, self._server.config, peer)
+        self.connection.output_ready = self._schedule_flush
+        self._server._protocols.add(self)
+        log.debug("AMQP client connected from %s", peer)
+
+    def data_received(self, data: bytes) -> None:
+        assert self.connection is not None
+        self.connection.receive_data(data)
+        self.pump()
+
+    def eof_received(self) -> bool:
+        if self.connection is not None:
+            self.connection.connection_lost("client closed the socket")
+            self.pump()
+        return False  # let asyncio close the transport
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._server._protocols.discard(self)
+        if self.connection is not None:
+            reason = f"socket error: {exc}" if exc else "client closed the socket"
+            self.connection.connection_lost(reason)
+            self._dispatch()
+        self._transport = None
+
+    # moving bytes and events --------------------------------------------------------------
+
+    def _schedule_flush(self) -> None:
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self.pump)
+
+    def pump(self) -> None:
+        """Dispatch pending events, write pending bytes, close the socket once closed."""
+        self._flush_scheduled = False
+        conn = self.connection
+        if conn is None:
+            return
+        self._dispatch()
+        data = conn.data_to_send()
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            return
+        if data:
+            transport.write(data)
+        if conn.closed:
+            transport.close()  # writes what is buffered first
+
+    def _dispatch(self) -> None:
+        conn = self.connection
+        assert conn is not None
+        handler = self._server.event_handler
+        while (event := conn.next_event()) is not None:
+            try:
+                handler(conn, event)
+            except Exception:  # a broker bug must not kill the loop; the client gets 541
+                log.exception("AMQP event handler failed on %r", event)
+                conn.close_connection(ReplyCode.INTERNAL_ERROR, "internal error, see the broker log")
+            if isinstance(event, ConnectionTerminated):
+                log.debug("AMQP connection from %s ended: %r", conn.peer_host, event)
+
+    def tick(self, now: float) -> None:
+        conn = self.connection
+        if conn is None:
+            return
+        if not conn.check_timeout(now) and conn.heartbeat_due(now):
+            conn.send_heartbeat()
+        self.pump()
+
+    def abort(self) -> None:
+        if self._transport is not None:
+            self._transport.abort()
+
+
+class AmqpServer:
+    """Listens for AMQP 0-9-1 clients and runs one `Connection` per socket."""
+
+    def __init__(
+        self,
+        authenticator: Authenticator | None = None,
+        config: ConnectionConfig | None = None,
+        event_handler: EventHandler | None = None,
+        tick_interval: float = 1.0,
+    ) -> None:
+        self.authenticator: Authenticator = authenticator or InMemoryAuthenticator()
+        self.config = config or ConnectionConfig()
+        self.event_handler: EventHandler = event_handler or reject_unimplemented
+        self.tick_interval = tick_interval
+        self._server: asyncio.Server | None = None
+        self._ticker: asyncio.Task[None] | None = None
+        self._protocols: set[_ClientProtocol] = set()
+        self._address: tuple[str, int] | None = None
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """(host, port) actually bound; raises before `start`."""
+        if self._address is None:
+            raise RuntimeError("AmqpServer is not started")
+        return self._address
+
+    @property
+    def is_serving(self) -> bool:
+        return self._server is not None and self._server.is_serving()
+
+    @property
+    def connections(self) -> list[Connection]:
+        return [p.connection for p in self._protocols if p.connection is not None]
+
+    async def start(
+        self, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, *, port_fallback: bool | None = None
+    ) -> tuple[str, int]:
+        """Bind and listen; returns the bound address.
+
+        `port_fallback` (default: only for the default port 5672) tries the next ports when the
+        requested one is taken; port 0 always means "any free port".
+        """
+        if self._server is not None:
+            raise RuntimeError("AmqpServer already started")
+        loop = asyncio.get_running_loop()
+        fallback = port == DEFAULT_PORT if port_fallback is None else port_fallback
+        attempts = PORT_FALLBACK_ATTEMPTS if fallback and port != 0 else 1
+        for candidate in range(port, port + attempts):
+            try:
+                self._server = await loop.create_server(
+                    lambda: _ClientProtocol(self), host, candidate, reuse_address=True
+                )
+                break
+            except OSError as exc:
+                if exc.errno != errno.EADDRINUSE or candidate == port + attempts - 1:
+                    raise
+                log.info("AMQP port %d is taken, trying %d", candidate, candidate + 1)
+        assert self._server is not None
+        sockname = self._server.sockets[0].getsockname()
+        self._address = (str(sockname[0]), int(sockname[1]))
+        self._ticker = loop.create_task(self._tick_forever(), name="amqp-server-ticker")
+        log.info("AMQP server listening on %s:%d", *self._address)
+        return self._address
+
+    async def _tick_forever(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(self.tick_interval)
+            now = loop.time()
+            for protocol in list(self._protocols):
+                protocol.tick(now)
+
+    async def stop(self, grace: float = 1.0) -> None:
+        """Stop listening, tell clients 320 CONNECTION_FORCED, wait briefly, then cut them off."""
+        if self._server is None:
+            return
+        self._server.close()
+        if self._ticker is not None:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
+            self._ticker = None
+        for protocol in list(self._protocols):
+            if protocol.connection is not None:
+                protocol.connection.close_connection(
+                    ReplyCode.CONNECTION_FORCED, "broker forced connection closure with reason 'shutdown'"
+                )
+                protocol.pump()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+        while self._protocols and loop.time() < deadline:
+            await asyncio.sleep(0.01)
+        for protocol in list(self._protocols):
+            protocol.abort()
+        await self._server.wait_closed()
+        self._server = None
+
+    async def serve_forever(self) -> None:
+        if self._server is None:
+            raise RuntimeError("AmqpServer is not started")
+        await self._server.serve_forever()
