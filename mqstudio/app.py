@@ -43,7 +43,8 @@ def run_gui(file: str | None = None) -> int:
 
     from mqstudio.ui.mainwindow import MainWindow
 
-    app = QApplication.instance() or QApplication(sys.argv[:1])
+    existing = QApplication.instance()
+    app = existing if isinstance(existing, QApplication) else QApplication(sys.argv[:1])
     app.setApplicationName("mqstudio")
     app.setOrganizationName("mqstudio")
     app.setApplicationVersion(__version__)

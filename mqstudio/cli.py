@@ -16,18 +16,18 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal, TextIO
+from typing import TextIO
 
 from mqstudio import __version__
 from mqstudio.core import fileformat
-from mqstudio.core.definitions import detect_format, export_definitions, import_definitions
+from mqstudio.core.definitions import export_definitions
 from mqstudio.core.document import TopologyDocument
 from mqstudio.core.errors import FileFormatError
+from mqstudio.core.loading import Format, build_document
 from mqstudio.core.model import DEFAULT_VHOST
 from mqstudio.core.validation import Severity, lint
 
 EXIT_OK, EXIT_INVALID, EXIT_UNUSABLE = 0, 1, 2
-Format = Literal["project", "definitions"]
 
 
 class _Refused(Exception):
@@ -98,10 +98,7 @@ def _read(path: str, vhost: str) -> tuple[Format, TopologyDocument]:
     except FileFormatError as exc:
         raise _Refused(EXIT_UNUSABLE, str(exc)) from None
     try:
-        kind = detect_format(data, path)
-        if kind == "project":
-            return kind, fileformat.from_data(data, path, path)
-        return kind, import_definitions(data, path, vhost=vhost)
+        return build_document(data, path, vhost)
     except FileFormatError as exc:
         raise _Refused(EXIT_INVALID, str(exc)) from None
 
