@@ -413,7 +413,7 @@ class ContentAssembler:
                 ReplyCode.UNEXPECTED_FRAME,
                 f"expected content header for class {class_id}, got non content header frame instead",
             ).for_method(partial.method)
-        if frame.class_id != class_id:
+        if frame.class_id is not None and frame.class_id != class_id:  # None: built locally, marshals as basic
             raise AmqpError(
                 ReplyCode.UNEXPECTED_FRAME,
                 f"expected content header for class {class_id}, "
