@@ -413,7 +413,8 @@ class ContentAssembler:
                 ReplyCode.UNEXPECTED_FRAME,
                 f"expected content header for class {class_id}, got non content header frame instead",
             ).for_method(partial.method)
-        if frame.class_id is not None and frame.class_id != class_id:  # None: built locally, marshals as basic
+        # class_id is None only on a locally built header, which pamqp always marshals as basic.
+        if frame.class_id is not None and frame.class_id != class_id:
             raise AmqpError(
                 ReplyCode.UNEXPECTED_FRAME,
                 f"expected content header for class {class_id}, "
