@@ -77,21 +77,30 @@ class Message:
 
 
 class QueuedMessage:
-    """One message's stay in one queue.
+    """One message's stay in one queue, and the delivery event made from it.
 
     `seq` is the queue-local arrival order: a requeued message (nack/reject with requeue, recover,
     channel close) goes back to the position its `seq` says, not to the tail, as RabbitMQ classic
     queues do. `expires_ms` is the absolute deadline (lower of x-message-ttl and the per-message
     `expiration`, fixed at enqueue time and kept across requeues, per the RabbitMQ TTL docs).
     `delivery_count` counts returns to the queue; quorum queues compare it with x-delivery-limit.
+
+    A message in a queue is either ready or held by exactly one delivery, so the envelope doubles
+    as the `Delivery` event (one allocation per message on the hot path instead of two):
+    `consumer_tag` ("" for basic.get), `delivery_tag`, `redelivered`, `exchange`, `routing_key`,
+    and `message_count` (basic.get-ok's count of ready messages left; 0 for consumer deliveries).
+    A requeue makes a fresh envelope, so a delivery already handed out never changes afterwards.
     """
 
     __slots__ = (
         "consumer",
+        "consumer_tag",
         "delivery_count",
+        "delivery_tag",
         "enqueued_ms",
         "expires_ms",
         "message",
+        "message_count",
         "priority",
         "queue",
         "redelivered",
@@ -118,33 +127,52 @@ class QueuedMessage:
         self.delivery_count = 0
         # The consumer holding it unacknowledged (None while ready, or when taken by basic.get).
         self.consumer: Consumer | None = None
+        self.consumer_tag = ""
+        self.delivery_tag = 0
+        self.message_count = 0
+
+    def returned(self, delivery_count: int) -> QueuedMessage:
+        """A fresh envelope for the same stay, flagged redelivered (requeue)."""
+        qm = QueuedMessage(
+            self.message, self.seq, self.enqueued_ms, self.expires_ms, self.priority, self.queue
+        )
+        qm.redelivered = True
+        qm.delivery_count = delivery_count
+        return qm
+
+    @property
+    def exchange(self) -> str:
+        return self.message.exchange
+
+    @property
+    def routing_key(self) -> str:
+        return self.message.routing_key
+
+    @property
+    def body(self) -> bytes:
+        return self.message.body
+
+    @property
+    def properties(self) -> Properties:
+        return self.message.properties
+
+    @property
+    def queue_name(self) -> str:
+        return self.queue.name
 
     def __lt__(self, other: QueuedMessage) -> bool:
         # heapq orders returned (requeued) messages by their original arrival.
         return self.seq < other.seq
 
     def __repr__(self) -> str:
-        return f"QueuedMessage(seq={self.seq}, redelivered={self.redelivered}, {self.message!r})"
+        return (
+            f"QueuedMessage(seq={self.seq}, tag={self.delivery_tag}, consumer={self.consumer_tag!r}, "
+            f"redelivered={self.redelivered}, {self.message!r})"
+        )
 
 
-@dataclass(slots=True)
-class Delivery:
-    """What basic.deliver / basic.get-ok carry to the client.
-
-    `consumer_tag` is "" for basic.get; `message_count` is the number of ready messages left after
-    a basic.get (basic.get-ok's message-count) and 0 for consumer deliveries. Delivery tags start
-    at 1 per session, as they are per channel in AMQP 0-9-1.
-    """
-
-    consumer_tag: str
-    delivery_tag: int
-    message: Message
-    redelivered: bool
-    exchange: str
-    routing_key: str
-    queue: str
-    delivery_count: int = 0
-    message_count: int = 0
+# What basic.deliver / basic.get-ok carry: the envelope itself (see QueuedMessage).
+Delivery = QueuedMessage
 
 
 def parse_expiration(value: str | None) -> int | None:

@@ -258,6 +258,7 @@ class Queue(QueueCounters):
         "_levels",
         "_rr",
         "_seq",
+        "_simple",
         "args",
         "arguments",
         "auto_delete",
@@ -302,6 +303,15 @@ class Queue(QueueCounters):
         self._level0 = self._levels[0]
         self._seq = 0
         self._rr = 0
+        a = self.args
+        # Queues without TTL, length limits or priorities take the inlined publish path.
+        self._simple = (
+            a.message_ttl is None
+            and a.max_length is None
+            and a.max_length_bytes is None
+            and a.max_priority is None
+            and not a.single_active_consumer
+        )
         self.consumers: list[Consumer] = []
         self.ready_count = 0
         self.ready_bytes = 0
@@ -357,6 +367,51 @@ class Queue(QueueCounters):
 
     def publish(self, message: Message, msg_ttl: int | None, now: int) -> bool:
         """Offer a message; False when overflow reject-publish(-dlx) refused it."""
+        if not self._simple or msg_ttl is not None:
+            return self._publish_full(message, msg_ttl, now)
+        # Hot path: no TTL, no length limit, no priorities. Same rules as `_publish_full`, inlined.
+        seq = self._seq = self._seq + 1
+        qm = QueuedMessage(message, seq, now, None, 0, self)
+        self.published += 1
+        consumers = self.consumers
+        if not self.ready_count and consumers:
+            if len(consumers) == 1:
+                c = consumers[0]
+                session = c.session
+                if c.no_ack:
+                    tag = session.next_tag
+                    session.next_tag = tag + 1
+                elif (not c.prefetch or c.unacked < c.prefetch) and (
+                    not session.global_prefetch or session.consumer_unacked < session.global_prefetch
+                ):
+                    tag = session.next_tag
+                    session.next_tag = tag + 1
+                    qm.consumer = c
+                    c.unacked += 1
+                    session.consumer_unacked += 1
+                    session.unacked[tag] = qm
+                    self.unacked_count += 1
+                else:
+                    tag = 0
+                if tag:
+                    self.delivered += 1
+                    qm.consumer_tag = c.tag
+                    qm.delivery_tag = tag
+                    session.outbox.append(qm)
+                    return True
+            else:
+                consumer = self._next_consumer()
+                if consumer is not None:
+                    self._deliver(consumer, qm)
+                    return True
+        self._level0.ready.append(qm)
+        self.ready_count += 1
+        self.ready_bytes += message.size
+        if consumers:
+            self.dispatch()
+        return True
+
+    def _publish_full(self, message: Message, msg_ttl: int | None, now: int) -> bool:
         args = self.args
         if (args.max_length is not None or args.max_length_bytes is not None) and args.overflow is not (
             Overflow.DROP_HEAD
@@ -488,12 +543,9 @@ class Queue(QueueCounters):
         self.delivered += 1
         if qm.redelivered:
             self.redelivered += 1
-        m = qm.message
-        session.outbox.append(
-            Delivery(
-                consumer.tag, tag, m, qm.redelivered, m.exchange, m.routing_key, self.name, qm.delivery_count
-            )
-        )
+        qm.consumer_tag = consumer.tag
+        qm.delivery_tag = tag
+        session.outbox.append(qm)
 
     def dispatch(self) -> int:
         """Hand ready messages to consumers with free prefetch, round-robin; returns how many."""
@@ -556,18 +608,9 @@ class Queue(QueueCounters):
         self.delivered += 1
         if qm.redelivered:
             self.redelivered += 1
-        m = qm.message
-        return Delivery(
-            "",
-            tag,
-            m,
-            qm.redelivered,
-            m.exchange,
-            m.routing_key,
-            self.name,
-            qm.delivery_count,
-            self.ready_count,
-        )
+        qm.delivery_tag = tag
+        qm.message_count = self.ready_count
+        return qm
 
     def settled(self, qm: QueuedMessage) -> None:
         """The message left the consumer (ack, reject, requeue): free its prefetch slot."""
@@ -600,12 +643,12 @@ class Queue(QueueCounters):
             self.rejected += 1
         if self.deleted:
             return
-        qm.delivery_count += 1
+        count = qm.delivery_count + 1
         limit = self.args.delivery_limit
-        if limit is not None and qm.delivery_count > limit:
+        if limit is not None and count > limit:
             self._host.dead_letter(self, qm.message, DeadLetterReason.DELIVERY_LIMIT)
             return
-        qm.redelivered = True
+        qm = qm.returned(count)
         heapq.heappush(self._levels[qm.priority].returns, qm)
         self.ready_count += 1
         self.ready_bytes += qm.message.size

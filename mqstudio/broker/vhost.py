@@ -83,7 +83,7 @@ _DELAYED = RouteResult(delayed=True)
 class _Route:
     """A resolved route (cache entry): target queues and the exchange counters it bumps."""
 
-    __slots__ = ("bump_in", "bump_out", "cacheable", "delayed", "keys", "ok", "queues")
+    __slots__ = ("bump_in", "bump_out", "cacheable", "delayed", "entry", "keys", "ok", "queues", "single")
 
     def __init__(  # noqa: PLR0917 - private record, built in one place
         self,
@@ -93,8 +93,14 @@ class _Route:
         delayed: list[tuple[DelayedMessageExchange, int]],
         keys: list[str],
         cacheable: bool,
+        entry: ExchangeCounters,
     ) -> None:
         self.queues = queues
+        self.entry = entry
+        # The common case gets its own publish path: one queue, reached from the entry exchange only.
+        self.single = (
+            queues[0] if len(queues) == 1 and not bump_in and bump_out == (entry,) and not delayed else None
+        )
         self.keys = keys
         self.cacheable = cacheable
         self.bump_in = bump_in
@@ -171,7 +177,9 @@ class VHost:
         self.queues: dict[str, Queue] = {}
         self.sessions: dict[int, Session] = {}
         self._xcounters: dict[str, ExchangeCounters] = {}
-        self._route_cache: dict[tuple[str, str], _Route] = {}
+        # exchange name -> routing key -> resolved route (only for key-only exchange types).
+        self._route_cache: dict[str, dict[str, _Route]] = {}
+        self._route_cache_size = 0
         self._delayed: list[_Delayed] = []
         self._delayed_seq = 0
         self._declare_builtin("", ExchangeType.DIRECT)
@@ -230,6 +238,7 @@ class VHost:
 
     def _invalidate_routes(self) -> None:
         self._route_cache.clear()
+        self._route_cache_size = 0
 
     # -- exchanges --------------------------------------------------------------------------------
 
@@ -540,7 +549,13 @@ class VHost:
                     visited.add(d.name)
                     stack.append(exchanges[d.name])
         return _Route(
-            tuple(found[n] for n in sorted(found)), tuple(bump_in), tuple(bump_out), delayed, keys, cacheable
+            tuple(found[n] for n in sorted(found)),
+            tuple(bump_in),
+            tuple(bump_out),
+            delayed,
+            keys,
+            cacheable,
+            counters[entry.name],
         )
 
     def publish(
@@ -554,12 +569,26 @@ class VHost:
     ) -> RouteResult:
         """basic.publish. Raises 404 for a missing exchange, 403 for an internal one, 406 for a bad
         `expiration` (all channel errors in RabbitMQ)."""
+        props = EMPTY_PROPERTIES if properties is None else properties
+        if props.expiration is None and not props.headers:
+            # Hot path: a cached route to one queue. A cache entry exists only for an exchange that
+            # passed the checks below and still exists (every declare/delete/bind clears the cache).
+            routes = self._route_cache.get(exchange)
+            if routes is not None:
+                route = routes.get(routing_key)
+                if route is not None and route.single is not None:
+                    c = route.entry
+                    c.published_in += 1
+                    c.published_out += 1
+                    q = route.single
+                    if q.publish(Message(body, props, exchange, routing_key), None, self._clock.now_ms()):
+                        return route.ok
+                    return RouteResult((), False, False, (q.name,))
         x = self.exchanges.get(exchange)
         if x is None:
             raise NotFound(f"no {self._rs('exchange', exchange)}")
         if x.internal:
             raise AccessRefused(f"cannot publish to internal {self._rs('exchange', exchange)}")
-        props = EMPTY_PROPERTIES if properties is None else properties
         exp = props.expiration
         msg_ttl = None if exp is None else parse_expiration(exp)
         headers = props.headers
@@ -569,18 +598,19 @@ class VHost:
             if "BCC" in headers:
                 props = replace(props, headers={k: v for k, v in headers.items() if k != "BCC"})
         else:
-            cache_key = (exchange, routing_key)
-            cached = self._route_cache.get(cache_key)
+            routes = self._route_cache.get(exchange)
+            cached = None if routes is None else routes.get(routing_key)
             if cached is None:
                 route = self._resolve(x, [routing_key], headers)
                 if route.cacheable:
-                    if len(self._route_cache) >= _ROUTE_CACHE_MAX:
-                        self._route_cache.clear()
-                    self._route_cache[cache_key] = route
+                    if self._route_cache_size >= _ROUTE_CACHE_MAX:
+                        self._invalidate_routes()
+                    self._route_cache.setdefault(exchange, {})[routing_key] = route
+                    self._route_cache_size += 1
             else:
                 route = cached
         return self._deliver(
-            route, Message(body, props, exchange, routing_key), msg_ttl, mandatory, self._xcounters[exchange]
+            route, Message(body, props, exchange, routing_key), msg_ttl, mandatory, route.entry
         )
 
     def _deliver(
