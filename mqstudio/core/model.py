@@ -1,6 +1,7 @@
-"""The designer's topology: exchanges, queues, bindings, Kafka topics and consumer groups.
+"""The designer's topology: exchanges, queues, bindings, Kafka topics, consumer groups and clients.
 
-Owns: the value types (`Exchange`, `Queue`, `Binding`, `Topic`, `ConsumerGroup`), their enums, and
+Owns: the value types (`Exchange`, `Queue`, `Binding`, `Topic`, `ConsumerGroup`, and the simulated
+clients `Producer` and `Consumer`), their enums, and
 `Topology`, the container that emits past-tense events when it changes. Objects are identified by
 stable string ids that never change on rename; bindings refer to nodes by id.
 
@@ -48,6 +49,8 @@ class NodeKind(StrEnum):
     QUEUE = "queue"
     TOPIC = "topic"
     CONSUMER_GROUP = "consumer_group"
+    PRODUCER = "producer"
+    CONSUMER = "consumer"
 
 
 class DestinationType(StrEnum):
@@ -177,7 +180,43 @@ class ConsumerGroup:
     kind = NodeKind.CONSUMER_GROUP
 
 
-Node = Exchange | Queue | Topic | ConsumerGroup
+@dataclass(slots=True)
+class Producer:
+    """A simulated publisher (run by the traffic generator), not a broker object.
+
+    `target` is the id of an exchange node (RabbitMQ) or of a topic node (Kafka); "" when unset.
+    `rate` is in messages per second.
+    """
+
+    name: str
+    target: str = ""
+    routing_key: str = ""
+    rate: float = 1.0
+    headers: dict[str, Any] = field(default_factory=dict)
+    id: str = field(default_factory=lambda: new_id("p"))
+
+    kind = NodeKind.PRODUCER
+
+
+@dataclass(slots=True)
+class Consumer:
+    """A simulated consumer (run by the traffic generator), not a broker object.
+
+    `source` is the id of a queue node (RabbitMQ) or of a consumer-group node (Kafka); "" when unset.
+    `failure_rate` (0 to 1) is the share of deliveries it rejects without requeue.
+    """
+
+    name: str
+    source: str = ""
+    prefetch: int = 10
+    processing_ms: int = 0
+    failure_rate: float = 0.0
+    id: str = field(default_factory=lambda: new_id("c"))
+
+    kind = NodeKind.CONSUMER
+
+
+Node = Exchange | Queue | Topic | ConsumerGroup | Producer | Consumer
 
 
 class Topology:
@@ -242,6 +281,22 @@ class Topology:
     @property
     def consumer_groups(self) -> list[ConsumerGroup]:
         return [n for n in self._nodes.values() if isinstance(n, ConsumerGroup)]
+
+    @property
+    def producers(self) -> list[Producer]:
+        return [n for n in self._nodes.values() if isinstance(n, Producer)]
+
+    @property
+    def consumers(self) -> list[Consumer]:
+        return [n for n in self._nodes.values() if isinstance(n, Consumer)]
+
+    def producers_of(self, node_id: str) -> list[Producer]:
+        """Producers whose target is `node_id`, in insertion order."""
+        return [p for p in self.producers if p.target == node_id]
+
+    def consumers_of(self, node_id: str) -> list[Consumer]:
+        """Consumers whose source is `node_id`, in insertion order."""
+        return [c for c in self.consumers if c.source == node_id]
 
     def find_exchange(self, name: str, vhost: str = DEFAULT_VHOST) -> Exchange | None:
         return next((e for e in self.exchanges if e.name == name and e.vhost == vhost), None)

@@ -13,6 +13,7 @@ are not problems, because RabbitMQ accepts and ignores them (plugins define thei
 
 from __future__ import annotations
 
+import math
 import re
 from collections import deque
 from collections.abc import Iterable, Mapping
@@ -29,12 +30,14 @@ from mqstudio.core.errors import (
 from mqstudio.core.model import (
     DEFAULT_VHOST,
     Binding,
+    Consumer,
     ConsumerGroup,
     Exchange,
     ExchangeType,
     Node,
     NodeKind,
     Overflow,
+    Producer,
     Queue,
     QueueType,
     Topic,
@@ -44,6 +47,7 @@ from mqstudio.core.model import (
 MAX_SHORTSTR_BYTES = 255  # AMQP 0-9-1 shortstr: names of exchanges and queues
 MAX_TOPIC_NAME = 249  # Kafka: 255 minus room for the partition suffix of log directories
 MAX_PRIORITY = 255  # rabbit_amqqueue: ?MAX_SUPPORTED_PRIORITY
+MAX_PREFETCH = 65535  # AMQP 0-9-1 basic.qos prefetch-count is a short (unsigned 16 bits)
 _TOPIC_NAME_RE = re.compile(r"[a-zA-Z0-9._-]+")
 # Exchanges every vhost has: designs may show them (to bind from) although `amq.` is reserved.
 BUILTIN_EXCHANGES = frozenset(
@@ -158,6 +162,14 @@ def validate_name(kind: NodeKind | str, name: Any, path: str = "") -> list[Probl
                     path, f"Kafka topic names may use only letters, digits, '.', '_' and '-' (not {bad!r})"
                 )
             ]
+        return []
+    if kind in (NodeKind.PRODUCER, NodeKind.CONSUMER):
+        # Simulated clients follow the queue-name rules that matter outside a broker.
+        if name == "":
+            return [Problem(path, f"a {label} needs a name")]
+        size = len(name.encode("utf-8"))
+        if size > MAX_SHORTSTR_BYTES:
+            return [Problem(path, f"is {size} bytes long in UTF-8; at most 255 are allowed, shorten it")]
         return []
     if name == "":
         return [Problem(path, f"a {label} needs a name")]
@@ -370,6 +382,54 @@ def validate_consumer_group(g: ConsumerGroup, path: str = "") -> list[Problem]:
     return problems
 
 
+# -- simulated clients ----------------------------------------------------------------------------
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def validate_producer(p: Producer, path: str = "") -> list[Problem]:
+    """`target` is an id ("" when unset; whether it exists is `lint`'s business), `rate` > 0 msg/s."""
+    problems = validate_name(NodeKind.PRODUCER, p.name, join_path(path, "name"))
+    _check_str(problems, join_path(path, "target"), p.target, "an exchange or topic id, or ''")
+    kpath = join_path(path, "routing_key")
+    if _check_str(problems, kpath, p.routing_key, "a routing key") and (
+        len(p.routing_key.encode("utf-8")) > MAX_SHORTSTR_BYTES
+    ):
+        problems.append(Problem(kpath, "is longer than 255 bytes; AMQP refuses it"))
+    rpath = join_path(path, "rate")
+    if not _is_number(p.rate):
+        problems.append(Problem(rpath, f"must be a number of messages per second, not {p.rate!r}"))
+    elif p.rate <= 0:
+        problems.append(Problem(rpath, f"must be more than 0 messages per second, not {p.rate}"))
+    hpath = join_path(path, "headers")
+    if not isinstance(p.headers, Mapping):
+        return [*problems, Problem(hpath, "must be a table of headers")]
+    for key, value in p.headers.items():
+        if not isinstance(key, str):
+            problems.append(Problem(hpath, f"header names must be strings, not {key!r}"))
+            continue
+        _check_table_value(problems, join_path(hpath, key), value)
+    return problems
+
+
+def validate_consumer(c: Consumer, path: str = "") -> list[Problem]:
+    """`source` is an id ("" when unset), prefetch 0 to 65535 (0: unlimited), failure_rate 0 to 1."""
+    problems = validate_name(NodeKind.CONSUMER, c.name, join_path(path, "name"))
+    _check_str(problems, join_path(path, "source"), c.source, "a queue or consumer group id, or ''")
+    ppath = join_path(path, "prefetch")
+    if _check_int(problems, ppath, c.prefetch, 0, "messages in flight; 0 is unlimited") and (
+        c.prefetch > MAX_PREFETCH
+    ):
+        problems.append(Problem(ppath, f"must be at most {MAX_PREFETCH} (AMQP basic.qos), not {c.prefetch}"))
+    _check_int(problems, join_path(path, "processing_ms"), c.processing_ms, 0, "milliseconds")
+    fpath = join_path(path, "failure_rate")
+    if not _is_number(c.failure_rate):
+        problems.append(Problem(fpath, f"must be a number from 0 to 1, not {c.failure_rate!r}"))
+    elif not 0 <= c.failure_rate <= 1:
+        problems.append(Problem(fpath, f"must be from 0 to 1 (a share of deliveries), not {c.failure_rate}"))
+    return problems
+
+
 def validate_node(node: Node, path: str = "") -> list[Problem]:
     if isinstance(node, Exchange):
         return validate_exchange(node, path)
@@ -377,6 +437,10 @@ def validate_node(node: Node, path: str = "") -> list[Problem]:
         return validate_queue(node, path)
     if isinstance(node, Topic):
         return validate_topic(node, path)
+    if isinstance(node, Producer):
+        return validate_producer(node, path)
+    if isinstance(node, Consumer):
+        return validate_consumer(node, path)
     return validate_consumer_group(node, path)
 
 
