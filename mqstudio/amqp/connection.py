@@ -468,8 +468,7 @@ class Connection:
         if self.state is State.AWAIT_HEADER:
             self._terminate(ConnectionLost("closed before the protocol header"))
             return
-        text = "Goodbye" if reply_code == 200 and not reply_text else reply_text
-        text = format_reply_text(reply_code, text) if reply_code != 200 else text
+        text = format_reply_text(reply_code, reply_text or "Goodbye")  # 200 gets no prefix
         self._send_close(reply_code, text, class_id, method_id)
         self._close_reason = (int(reply_code), text)
         self.state = State.CLOSING
