@@ -21,9 +21,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from mqstudio.broker.broker import Broker  # noqa: E402
-from mqstudio.broker.clock import ManualClock  # noqa: E402
-from mqstudio.broker.message import Properties  # noqa: E402
+from mqstudio.broker.broker import Broker
+from mqstudio.broker.clock import ManualClock
+from mqstudio.broker.message import Properties
 
 BATCH = 1000  # messages published between two polls, like a server reading a socket buffer
 
