@@ -30,9 +30,11 @@ from mqstudio.core.events import Signal
 from mqstudio.core.model import (
     DEFAULT_VHOST,
     Binding,
+    Consumer,
     ConsumerGroup,
     Exchange,
     Node,
+    Producer,
     Queue,
     Topic,
     Topology,
@@ -72,9 +74,31 @@ def _check_name(topology: Topology, node: Node, name: Any, *, allow_default: boo
         raise InvalidNameError('the name "" belongs to the default exchange; choose another name', "name")
     clash = topology.find_node(node.kind, name, _vhost(node))
     if clash is not None and clash.id != node.id:
+        where = f" in vhost {_vhost(node)!r}" if isinstance(node, Exchange | Queue) else ""
         raise DuplicateNameError(
-            f"{topology.label(clash.id)} already exists in vhost {_vhost(node)!r}; choose another name",
-            "name",
+            f"{topology.label(clash.id)} already exists{where}; choose another name", "name"
+        )
+
+
+# The field of a simulated client that refers to another node, and the kinds it may refer to.
+_CLIENT_REFERENCES: dict[type, tuple[str, tuple[type, ...], str]] = {
+    Producer: ("target", (Exchange, Topic), "an exchange or a topic"),
+    Consumer: ("source", (Queue, ConsumerGroup), "a queue or a consumer group"),
+}
+
+
+def _check_reference(topology: Topology, node: Node, field: str, value: Any) -> None:
+    """Refuse a producer target / consumer source that names no node or a node of the wrong kind."""
+    spec = _CLIENT_REFERENCES.get(type(node))
+    if spec is None or spec[0] != field or value == "" or not isinstance(value, str):
+        return  # "" unsets the reference; wrong types are validate_node's business
+    _, kinds, wanted = spec
+    target = topology.get(value)
+    if target is None:
+        raise UnknownObjectError(f"no node with id {value!r}", field)
+    if not isinstance(target, kinds):
+        raise InvalidArgumentError(
+            f"{topology.label(value)} cannot be the {field} of a {node.kind.value}; choose {wanted}", field
         )
 
 
@@ -110,7 +134,8 @@ class AddNode(Command):
 
 
 class RemoveNodes(Command):
-    """Remove nodes with their bindings (and consumer groups' subscriptions to removed topics).
+    """Remove nodes with their bindings, consumer groups' subscriptions to removed topics, and the
+    references of producers (``target``) and consumers (``source``) to removed nodes (set to "").
 
     Undo puts nodes, bindings and layout entries back at their original positions in insertion order:
     removal goes from the highest index down, so re-insertion from the lowest up lands every item where
@@ -123,6 +148,7 @@ class RemoveNodes(Command):
         self._nodes: list[tuple[int, Node, Position | None]] = []
         self._bindings: list[tuple[int, Binding]] = []
         self._groups: list[tuple[str, list[str]]] = []
+        self._clients: list[tuple[str, str, str]] = []  # (client id, field, old reference)
         names = [repr(getattr(doc.topology.get(i), "name", i)) for i in self.node_ids]
         self.text = f"Remove {names[0]}" if len(names) == 1 else f"Remove {len(names)} nodes"
 
@@ -142,6 +168,13 @@ class RemoveNodes(Command):
         for g in groups:
             old = topology.set_node_field(g.id, "topics", [t for t in g.topics if t not in removed_topics])
             self._groups.append((g.id, old))
+        self._clients = []
+        clients: list[Producer | Consumer] = [*topology.producers, *topology.consumers]
+        for client in clients:
+            field = "target" if isinstance(client, Producer) else "source"
+            ref = getattr(client, field)
+            if client.id not in gone and ref in gone:
+                self._clients.append((client.id, field, topology.set_node_field(client.id, field, "")))
         self._bindings = []
         for b in reversed(bindings):
             self._bindings.append((topology.binding_index(b.id), b))
@@ -162,6 +195,8 @@ class RemoveNodes(Command):
             topology.add_binding(binding, index=index)
         for group_id, topics in reversed(self._groups):
             topology.set_node_field(group_id, "topics", topics)
+        for client_id, field, ref in reversed(self._clients):
+            topology.set_node_field(client_id, field, ref)
 
 
 class RenameNode(Command):
@@ -238,6 +273,7 @@ class SetNodeField(Command):
             for index, topic_id in enumerate(self.value):
                 if not isinstance(topology.get(topic_id), Topic):
                     raise UnknownObjectError(f"no topic with id {topic_id!r}", f"topics[{index}]")
+        _check_reference(topology, node, self.field, self.value)
         _check_change(node, after)
         self._old = topology.set_node_field(self.node_id, self.field, copy.deepcopy(self.value))
 
@@ -246,8 +282,9 @@ class SetNodeField(Command):
 
 
 class SetArgument(Command):
-    """Set (or, with ``remove=True``, remove) one argument: an x-argument of an exchange or queue, or a
-    config of a Kafka topic. Refused with `InvalidArgumentError` when the node would become invalid."""
+    """Set (or, with ``remove=True``, remove) one argument: an x-argument of an exchange or queue, a
+    config of a Kafka topic, or a header of a producer's messages. Refused with `InvalidArgumentError`
+    when the node would become invalid."""
 
     def __init__(
         self, doc: TopologyDocument, node_id: str, key: str, value: Any = None, *, remove: bool = False
@@ -260,8 +297,10 @@ class SetArgument(Command):
     def _field(self, node: Node) -> str:
         if isinstance(node, Topic):
             return "configs"
-        if isinstance(node, ConsumerGroup):
-            raise InvalidArgumentError("consumer groups have no arguments", "arguments")
+        if isinstance(node, Producer):
+            return "headers"
+        if isinstance(node, ConsumerGroup | Consumer):
+            raise InvalidArgumentError(f"{node.kind.value.replace('_', ' ')}s have no arguments", "arguments")
         return "arguments"
 
     def do(self) -> None:
