@@ -12,8 +12,12 @@ File shape::
     {"format": "mqstudio/1",
      "metadata": {...},
      "topology": {"vhosts": [...], "exchanges": [...], "queues": [...], "bindings": [...],
-                  "topics": [...], "consumer_groups": [...]},
+                  "topics": [...], "consumer_groups": [...], "producers": [...], "consumers": [...]},
      "layout": {"<node id>": [x, y]}}
+
+``producers`` and ``consumers`` (simulated clients) are optional: files without them load, and they
+are written only when the design has clients, so client-free files stay byte-identical to (and
+readable by) earlier releases. A producer's ``target`` / consumer's ``source`` is a node id or "".
 
 Stdlib only; must not import Qt, the broker, backends or anything outside `mqstudio.core`.
 """
@@ -35,10 +39,12 @@ from mqstudio.core.errors import FileFormatError, Problem
 from mqstudio.core.model import (
     DEFAULT_VHOST,
     Binding,
+    Consumer,
     ConsumerGroup,
     Exchange,
     ExchangeType,
     Node,
+    Producer,
     Queue,
     Topic,
     Topology,
@@ -178,6 +184,13 @@ class RecordReader:
         value = record[key]
         return int(value) if self._typed(value, int, join_path(path, key)) else default
 
+    def number(self, record: Mapping[str, Any], key: str, path: str, default: float) -> float:
+        """An optional JSON number (integer or not), as a float."""
+        if key not in record:
+            return default
+        value = record[key]
+        return float(value) if self._typed(value, float, join_path(path, key)) else default
+
     def mapping(self, record: Mapping[str, Any], key: str, path: str) -> dict[str, Any]:
         """An optional JSON object field (``arguments``); ``null`` counts as empty, as RabbitMQ does."""
         if key not in record or record[key] is None:
@@ -246,6 +259,9 @@ def check_references(
                     reader.problem(
                         join_path(join_path(path, "topics"), index), f"no topic with id {topic_id!r}"
                     )
+    for path, node in nodes:
+        if isinstance(node, Producer | Consumer):
+            _check_client_reference(reader, path, node, by_id)
     for path, binding in bindings:
         if binding.id in seen_ids:
             reader.problem(
@@ -275,6 +291,31 @@ def check_references(
             reader.problems.extend(validation.validate_binding_args(binding, source, path))
 
 
+def _check_client_reference(
+    reader: RecordReader, path: str, node: Producer | Consumer, by_id: Mapping[str, Node]
+) -> None:
+    """A producer's target is an exchange or topic, a consumer's source a queue or group ("" is unset)."""
+    kinds: tuple[type, ...]
+    if isinstance(node, Producer):
+        field, ref, kinds, wanted = "target", node.target, (Exchange, Topic), "an exchange or a topic"
+    else:
+        field, ref, kinds, wanted = (
+            "source",
+            node.source,
+            (Queue, ConsumerGroup),
+            "a queue or a consumer group",
+        )
+    if not ref:
+        return
+    other = by_id.get(ref)
+    where = join_path(path, field)
+    if other is None:
+        reader.problem(where, f"no node with id {ref!r} (the {field} must be {wanted})")
+    elif not isinstance(other, kinds):
+        kind = other.kind.value.replace("_", " ")
+        reader.problem(where, f"the {field} must be {wanted}, not {other.name!r} (a {kind})")
+
+
 # -- records → objects --------------------------------------------------------------------------
 
 _EXCHANGE_KEYS = frozenset({"id", "name", "vhost", "type", "durable", "auto_delete", "internal", "arguments"})
@@ -282,7 +323,11 @@ _QUEUE_KEYS = frozenset({"id", "name", "vhost", "durable", "exclusive", "auto_de
 _BINDING_KEYS = frozenset({"id", "source", "destination", "routing_key", "arguments"})
 _TOPIC_KEYS = frozenset({"id", "name", "partitions", "replication_factor", "configs"})
 _GROUP_KEYS = frozenset({"id", "name", "topics"})
-_TOPOLOGY_KEYS = frozenset({"vhosts", "exchanges", "queues", "bindings", "topics", "consumer_groups"})
+_PRODUCER_KEYS = frozenset({"id", "name", "target", "routing_key", "rate", "headers"})
+_CONSUMER_KEYS = frozenset({"id", "name", "source", "prefetch", "processing_ms", "failure_rate"})
+_TOPOLOGY_KEYS = frozenset(
+    {"vhosts", "exchanges", "queues", "bindings", "topics", "consumer_groups", "producers", "consumers"}
+)
 _TOP_KEYS = frozenset({"format", "metadata", "topology", "layout"})
 
 
@@ -362,6 +407,38 @@ def _read_group(r: RecordReader, rec: dict[str, Any], path: str) -> ConsumerGrou
     if len(r.problems) == before:
         r.problems.extend(validation.validate_consumer_group(g, path))
     return g
+
+
+def _read_producer(r: RecordReader, rec: dict[str, Any], path: str) -> Producer | None:
+    before = len(r.problems)
+    r.unknown_keys(rec, _PRODUCER_KEYS, path)
+    p = Producer(
+        name=r.text(rec, "name", path) or "",
+        target=r.text(rec, "target", path, "") or "",
+        routing_key=r.text(rec, "routing_key", path, "") or "",
+        rate=r.number(rec, "rate", path, 1.0),
+        headers=r.mapping(rec, "headers", path),
+        id=r.text(rec, "id", path, allow_empty=False) or "",
+    )
+    if len(r.problems) == before:
+        r.problems.extend(validation.validate_producer(p, path))
+    return p
+
+
+def _read_consumer(r: RecordReader, rec: dict[str, Any], path: str) -> Consumer | None:
+    before = len(r.problems)
+    r.unknown_keys(rec, _CONSUMER_KEYS, path)
+    c = Consumer(
+        name=r.text(rec, "name", path) or "",
+        source=r.text(rec, "source", path, "") or "",
+        prefetch=r.integer(rec, "prefetch", path, 10),
+        processing_ms=r.integer(rec, "processing_ms", path, 0),
+        failure_rate=r.number(rec, "failure_rate", path, 0.0),
+        id=r.text(rec, "id", path, allow_empty=False) or "",
+    )
+    if len(r.problems) == before:
+        r.problems.extend(validation.validate_consumer(c, path))
+    return c
 
 
 def _read_binding(r: RecordReader, rec: dict[str, Any], path: str) -> Binding:
@@ -447,6 +524,8 @@ def from_data(
         ("queues", _read_queue),
         ("topics", _read_topic),
         ("consumer_groups", _read_group),
+        ("producers", _read_producer),
+        ("consumers", _read_consumer),
     ]
     for key, read in readers:
         for index, value in enumerate(r.items(top, key, "topology")):
@@ -554,6 +633,33 @@ def to_data(document: TopologyDocument) -> dict[str, Any]:
         {"id": g.id, "name": g.name, "topics": list(g.topics)}
         for g in sorted(topology.consumer_groups, key=_node_sort_key)
     ]
+    producers = [
+        {
+            "id": p.id,
+            "name": p.name,
+            "target": p.target,
+            "routing_key": p.routing_key,
+            "rate": float(p.rate),
+            "headers": dict(p.headers),
+        }
+        for p in sorted(topology.producers, key=_node_sort_key)
+    ]
+    consumers = [
+        {
+            "id": c.id,
+            "name": c.name,
+            "source": c.source,
+            "prefetch": c.prefetch,
+            "processing_ms": c.processing_ms,
+            "failure_rate": float(c.failure_rate),
+        }
+        for c in sorted(topology.consumers, key=_node_sort_key)
+    ]
+    clients: dict[str, Any] = {}
+    if producers:  # omitted when empty: see the module docstring
+        clients["producers"] = producers
+    if consumers:
+        clients["consumers"] = consumers
     node_ids = {node.id for node in topology.nodes}
     layout = {
         node_id: [float(x), float(y)]
@@ -570,6 +676,7 @@ def to_data(document: TopologyDocument) -> dict[str, Any]:
             "bindings": bindings,
             "topics": topics,
             "consumer_groups": groups,
+            **clients,
         },
         "layout": layout,
     }
