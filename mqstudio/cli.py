@@ -175,11 +175,13 @@ def _convert(args: argparse.Namespace, out: TextIO) -> int:
     if to == "project":
         text = fileformat.dumps(document)
     else:
-        kafka = len(document.topology.topics) + len(document.topology.consumer_groups)
-        if kafka:
+        t = document.topology
+        counts = {"Kafka object": len(t.topics) + len(t.consumer_groups)}
+        counts["client"] = len(t.producers) + len(t.consumers)
+        if left := " and ".join(_plural(n, word) for word, n in counts.items() if n):
             print(
-                f"mqstudio: note: {_plural(kafka, 'Kafka object')} left out: RabbitMQ definitions "
-                "have no place for topics or consumer groups",
+                f"mqstudio: note: {left} left out: RabbitMQ definitions have no place for topics, "
+                "consumer groups, producers or consumers",
                 file=sys.stderr,
             )
         text = json.dumps(export_definitions(document, args.vhost), indent=2, ensure_ascii=False) + "\n"

@@ -22,6 +22,9 @@ declare them on import. Entries for them are skipped. When a binding refers to a
 binding can exist in the model; its id is listed in ``builtin_exchanges``, and export (like `plan.py`)
 never declares it. A binding whose source is the default exchange is refused: those are implicit.
 
+Producers and consumers (the simulated clients of the traffic generator) are not RabbitMQ objects:
+export drops them (as it drops Kafka topics and consumer groups), and import never creates any.
+
 Stdlib only; must not import Qt, the broker, backends or anything outside `mqstudio.core`.
 """
 
@@ -296,8 +299,8 @@ def export_definitions(document: TopologyDocument, vhost: str | None = None) -> 
     Without `vhost`: the cluster-wide form (every object names its vhost, plus users, vhosts,
     permissions … kept from the import). With `vhost`: the per-vhost form of ``GET
     /api/definitions/{vhost}``: only that vhost's objects and policies/parameters, without ``vhost``
-    fields and without the cluster-wide sections. Kafka topics and consumer groups have no place here
-    and are left out; built-in exchanges are never exported.
+    fields and without the cluster-wide sections. Kafka topics, consumer groups, producers and
+    consumers have no place here and are left out; built-in exchanges are never exported.
     """
     topology = document.topology
     out, source_vhost, extras = _import_info(document)

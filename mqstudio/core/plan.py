@@ -16,6 +16,8 @@ change in place:
   even then exclusive queues are left alone (they belong to a live connection and go with it).
   Bindings between two objects of the design are the design's: one missing from it is unbound.
 * Built-in exchanges (``""`` and ``amq.*``) are never created or deleted.
+* Producers and consumers are simulated clients, not broker objects: plans ignore them (the traffic
+  generator runs them). Kafka consumer groups are likewise not planned.
 
 Order: create exchanges, recreate exchanges, create/recreate queues, Kafka topics, bind; then unbind,
 delete queues, delete exchanges, delete topics.
