@@ -190,7 +190,18 @@ def method_name(method: Method | type[Method]) -> str:
 # Incoming frames
 # --------------------------------------------------------------------------------------------
 
-_DECODE_ERRORS = (pamqp_exceptions.PAMQPException, ValueError, struct.error, LookupError, TypeError)
+# RecursionError: pamqp decodes nested field tables and arrays recursively, so a 4 KiB
+# Start-Ok nesting ~600 tables exhausts the stack before authentication. ArithmeticError:
+# overflowing timestamps and decimals.
+_DECODE_ERRORS = (
+    pamqp_exceptions.PAMQPException,
+    ValueError,
+    struct.error,
+    LookupError,
+    TypeError,
+    ArithmeticError,
+    RecursionError,
+)
 
 
 class FrameBuffer:
@@ -246,6 +257,10 @@ class FrameBuffer:
                 pos += size
         except (FrameError, ProtocolHeaderError) as exc:
             self._error = exc
+            # Nothing after a bad frame can be parsed; holding it would let a peer park an
+            # unbounded amount of memory behind one bad header until the socket closes.
+            self._buffer.clear()
+            pos = 0
             if not frames:
                 raise
         finally:
