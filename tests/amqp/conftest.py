@@ -71,3 +71,45 @@ def broker_server() -> Iterator[RunningBroker]:
         loop.call_soon_threadsafe(loop.stop)
         thread.join(WAIT)
         loop.close()
+
+
+def pika_params(running: RunningBroker, user: str = "guest", password: str = "guest") -> Any:
+    import pika
+
+    return pika.ConnectionParameters(
+        host=running.host,
+        port=running.port,
+        credentials=pika.PlainCredentials(user, password),
+        connection_attempts=1,
+        blocked_connection_timeout=None,
+    )
+
+
+@pytest.fixture
+def connect(broker_server: RunningBroker) -> Iterator[Callable[[], Any]]:
+    """A factory of pika BlockingConnections to the broker, closed at teardown."""
+    import pika
+
+    opened: list[pika.BlockingConnection] = []
+
+    def _connect() -> pika.BlockingConnection:
+        conn = pika.BlockingConnection(pika_params(broker_server))
+        opened.append(conn)
+        return conn
+
+    yield _connect
+    for conn in opened:
+        if conn.is_open:
+            conn.close()
+
+
+def wait_until(conn: Any, predicate: Callable[[], bool], timeout: float = WAIT) -> bool:
+    """Process a pika BlockingConnection's events until `predicate()` holds (or give up)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        conn.process_data_events(time_limit=0.02)
+    return True
