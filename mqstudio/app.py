@@ -1,15 +1,21 @@
 """GUI bootstrap: the one place that creates the QApplication.
 
-Owns: display detection, application metadata, creating and showing the main window. Imports Qt;
-only `cli` imports this module, lazily.
+Owns: display detection, application metadata (names, organisation for QSettings, window icon), the
+theme at start-up (the user's choice; ``$MQSTUDIO_THEME`` overrides it), creating and showing the main
+window, offering crash recovery, and ``--screenshot`` (render offscreen to a PNG, show nothing). Imports
+Qt lazily; only `cli` imports this module.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from typing import TYPE_CHECKING
 
 from mqstudio import __version__
+
+if TYPE_CHECKING:
+    from PySide6.QtWidgets import QApplication
 
 APP_ID = "io.github.mqstudio.MqStudio"
 
@@ -33,24 +39,93 @@ def display_problem() -> str | None:
     return None
 
 
-def run_gui(file: str | None = None) -> int:
+THEME_ENV = "MQSTUDIO_THEME"
+SCREENSHOT_SIZE = (1280, 800)
+
+
+def _application() -> QApplication:
+    from PySide6.QtWidgets import QApplication
+
+    existing = QApplication.instance()
+    app = existing if isinstance(existing, QApplication) else QApplication(sys.argv[:1])
+    app.setApplicationName("mqstudio")
+    app.setApplicationDisplayName("mqstudio")
+    app.setOrganizationName("mqstudio")
+    app.setOrganizationDomain("mqstudio.github.io")
+    app.setApplicationVersion(__version__)
+    app.setDesktopFileName(APP_ID)
+    from mqstudio.ui.resources import app_icon
+
+    app.setWindowIcon(app_icon())
+    return app
+
+
+def run_gui(file: str | None = None, screenshot: str | None = None) -> int:
+    """Open the main window (with `file`), or with `screenshot` render it offscreen to a PNG and exit."""
+    if screenshot is not None:
+        return _screenshot(screenshot, file)
     problem = display_problem()
     if problem is not None:
         print(problem, file=sys.stderr)
         return 2
 
-    from PySide6.QtWidgets import QApplication
+    from PySide6.QtCore import QTimer
 
     from mqstudio.ui.mainwindow import MainWindow
 
-    existing = QApplication.instance()
-    app = existing if isinstance(existing, QApplication) else QApplication(sys.argv[:1])
-    app.setApplicationName("mqstudio")
-    app.setOrganizationName("mqstudio")
-    app.setApplicationVersion(__version__)
-    app.setDesktopFileName(APP_ID)
+    app = _application()
     window = MainWindow()
+    forced = os.environ.get(THEME_ENV)
+    if forced:
+        window.theme.set_theme(forced)
     if file:
         window.open_path(file)
     window.show()
+    QTimer.singleShot(0, window.files.offer_recovery)
     return int(app.exec())
+
+
+def _screenshot(out: str, file: str | None) -> int:
+    """Render the window at 1280x800 without showing it on any screen; settings stay untouched."""
+    import tempfile
+
+    from mqstudio.core.errors import FileFormatError
+    from mqstudio.core.loading import load_any
+
+    if file:  # refuse a bad file here: a dialog would wait for a click nobody can give
+        try:
+            load_any(file)
+        except (OSError, FileFormatError) as exc:
+            print(f"mqstudio --screenshot: cannot open {file}: {exc}", file=sys.stderr)
+            return 1
+    os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    with tempfile.TemporaryDirectory(prefix="mqstudio-screenshot-") as scratch:
+        os.environ["MQSTUDIO_SETTINGS"] = os.path.join(scratch, "settings.ini")
+        app = _application()
+        from pathlib import Path
+
+        from PySide6.QtCore import QSettings
+
+        from mqstudio.ui.mainwindow import MainWindow
+
+        settings = QSettings(os.environ["MQSTUDIO_SETTINGS"], QSettings.Format.IniFormat)
+        settings.setValue("view/theme", os.environ.get(THEME_ENV, "system"))
+        window = MainWindow(settings=settings, autosave_dir=Path(scratch) / "autosave")
+        if file and not window.open_path(file):
+            return 1
+        window.resize(*SCREENSHOT_SIZE)
+        window.show()
+        for _ in range(3):
+            app.processEvents()
+        window.prepare_screenshot()
+        app.processEvents()
+        image = window.grab().toImage()
+        window.files.shutdown()
+        window.hide()
+        window.deleteLater()
+        app.processEvents()
+        if not image.save(out, b"PNG"):
+            print(f"mqstudio --screenshot: cannot write {out}", file=sys.stderr)
+            return 1
+    print(f"wrote {out} ({image.width()}x{image.height()})")
+    return 0

@@ -42,12 +42,20 @@ class _Refused(Exception):
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mqstudio",
-        description="A desktop studio for message brokers. Without a sub-command, opens the window.",
+        usage="%(prog)s [-h] [--version] [--open FILE] [--screenshot OUT.png] [FILE | COMMAND ...]",
+        description="A desktop studio for message brokers. Without a sub-command, opens the window "
+        "(with FILE, a project or RabbitMQ definitions file, open in it).",
     )
     parser.add_argument("--version", action="version", version=f"mqstudio {__version__}")
     parser.add_argument(
         "--open", dest="file", metavar="FILE", help="a project (.mqs.json) or definitions file to open"
     )
+    parser.add_argument(
+        "--screenshot",
+        metavar="OUT.png",
+        help="render the window (with FILE open, if given) offscreen at 1280x800 to a PNG and exit",
+    )
+    parser.set_defaults(command=None)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     validate = commands.add_parser(
@@ -200,14 +208,59 @@ def _convert(args: argparse.Namespace, out: TextIO) -> int:
 def _run_gui(args: argparse.Namespace) -> int:
     from mqstudio.app import run_gui  # lazy: Qt only when the window is wanted
 
-    return run_gui(file=args.file)
+    return run_gui(file=args.file, screenshot=args.screenshot)
+
+
+_OPTIONS_WITH_VALUE = frozenset({"--open", "--screenshot"})
+
+
+def split_file_argument(argv: Sequence[str], commands: Sequence[str]) -> tuple[list[str], str | None]:
+    """Take the GUI's positional FILE out of `argv`.
+
+    argparse cannot mix an optional positional with sub-commands, so the first argument that is neither
+    an option (nor an option's value) is the file to open unless it names a sub-command, in which case
+    everything from there on belongs to that sub-command.
+    """
+    rest = list(argv)
+    index = 0
+    while index < len(rest):
+        token = rest[index]
+        if token == "--":
+            if index + 1 < len(rest):
+                return rest[:index] + rest[index + 2 :], rest[index + 1]
+            return rest[:index], None
+        if token in _OPTIONS_WITH_VALUE:
+            index += 2
+            continue
+        if token.startswith("-") and token != "-":
+            index += 1
+            continue
+        if token in commands:
+            return rest, None
+        return rest[:index] + rest[index + 1 :], token
+    return rest, None
+
+
+def _command_names(parser: argparse.ArgumentParser) -> list[str]:
+    names: list[str] = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            names.extend(action.choices)
+    return names
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+    rest, file = split_file_argument(list(sys.argv[1:] if argv is None else argv), _command_names(parser))
+    args = parser.parse_args(rest)
+    if file is not None:
+        if args.file is not None:
+            parser.error(f"give the file to open once: --open {args.file} or {file}, not both")
+        args.file = file
     if args.command is None:
         return _run_gui(args)
+    if args.screenshot is not None:
+        parser.error("--screenshot renders the window; it does not combine with a sub-command")
     try:
         code: int = args.handler(args, sys.stdout)
     except _Refused as refused:

@@ -1,97 +1,358 @@
-"""The main window. Until the canvas lands it shows the open document's summary and lint findings.
+"""The main window: menus, toolbar, docks, status bar and the central canvas around one `DocumentEditor`.
 
-Owns: `MainWindow`. Imports PySide6 and mqstudio.core; never touches a backend directly.
+Owns: `MainWindow`, `app_settings()`. The window wires parts together and keeps its own chrome
+(title, counts, geometry and dock layout in QSettings); the file workflow lives in `files.py`, the
+actions in `actions.py`, the start page in `welcome.py`. Imports PySide6, mqstudio.core and mqstudio.ui;
+never touches a backend directly.
 """
 
 from __future__ import annotations
 
+import os
+import platform
+import sys
 from pathlib import Path
 
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QAction, QKeySequence
+import PySide6
+from PySide6.QtCore import QSettings, QSize, Qt, qVersion
+from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication
 from PySide6.QtWidgets import (
-    QFileDialog,
+    QApplication,
+    QDockWidget,
     QLabel,
     QMainWindow,
+    QMenu,
     QMessageBox,
-    QPlainTextEdit,
-    QVBoxLayout,
+    QStackedWidget,
+    QToolBar,
+    QUndoView,
     QWidget,
 )
 
 from mqstudio import __version__
-from mqstudio.core.errors import FileFormatError
-from mqstudio.core.validation import lint
+from mqstudio.core.commands import RemoveNodes
+from mqstudio.ui.actions import WindowActions
+from mqstudio.ui.editor import DocumentEditor
+from mqstudio.ui.files import FileController
+from mqstudio.ui.resources import app_icon, examples, icon
+from mqstudio.ui.shelldialogs import ShortcutsDialog
+from mqstudio.ui.theme import Theme, ThemeManager
+from mqstudio.ui.welcome import WelcomePage
 
-FILE_FILTER = "mqstudio projects (*.mqs.json);;RabbitMQ definitions (*.json);;All files (*)"
+SETTINGS_ENV = "MQSTUDIO_SETTINGS"
+STATE_VERSION = 1
+_LEFT = Qt.DockWidgetArea.LeftDockWidgetArea
+_RIGHT = Qt.DockWidgetArea.RightDockWidgetArea
+_BOTTOM = Qt.DockWidgetArea.BottomDockWidgetArea
+
+
+def app_settings() -> QSettings:
+    """The user's settings: an INI file named by ``$MQSTUDIO_SETTINGS`` (tests, screenshots), else the
+    platform's native store for organisation and application "mqstudio"."""
+    path = os.environ.get(SETTINGS_ENV)
+    if path:
+        return QSettings(path, QSettings.Format.IniFormat)
+    return QSettings("mqstudio", "mqstudio")
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
 
 
 class MainWindow(QMainWindow):
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        settings: QSettings | None = None,
+        theme: ThemeManager | None = None,
+        autosave_dir: Path | None = None,
+    ) -> None:
         super().__init__()
-        self.setWindowTitle("mqstudio")
-        self.resize(1100, 720)
-        self.path: Path | None = None
+        self.setObjectName("MainWindow")
+        self.setWindowIcon(app_icon())
+        self.setDockNestingEnabled(True)
+        self.setDocumentMode(True)
+        self.settings = settings if settings is not None else app_settings()
+        app = QApplication.instance()
+        assert isinstance(app, QApplication), "create the QApplication first"
+        self.theme = theme if theme is not None else ThemeManager(app, self)
+        if theme is None:
+            self.theme.set_theme(self._stored_theme())
 
-        central = QWidget(self)
-        layout = QVBoxLayout(central)
-        layout.setContentsMargins(24, 24, 24, 24)
-        self._title = QLabel("<h2>mqstudio</h2>", central)
-        self._summary = QLabel(
-            "Design, run, watch and fix RabbitMQ and Kafka topologies.<br>"
-            "Open a project or a RabbitMQ definitions file (File ▸ Open, Ctrl+O).",
-            central,
+        self.editor = DocumentEditor(parent=self)
+        self.action_set = WindowActions(self, self.editor.undo_stack)
+        self.files = FileController(self, self.editor, self.settings, autosave_dir)
+
+        self._stack = QStackedWidget(self)
+        self.welcome = WelcomePage(
+            [self.action_set.new, self.action_set.open, self.action_set.import_definitions], examples(), self
         )
-        self._summary.setTextFormat(Qt.TextFormat.RichText)
-        self._summary.setWordWrap(True)
-        self._findings = QPlainTextEdit(central)
-        self._findings.setReadOnly(True)
-        self._findings.setPlaceholderText("Lint findings of the open document appear here.")
-        layout.addWidget(self._title)
-        layout.addWidget(self._summary)
-        layout.addWidget(self._findings, 1)
-        self.setCentralWidget(central)
+        self._stack.addWidget(self.welcome)
+        self.setCentralWidget(self._stack)
 
-        file_menu = self.menuBar().addMenu("&File")
-        open_action = QAction("&Open…", self)
-        open_action.setShortcut(QKeySequence.StandardKey.Open)
-        open_action.triggered.connect(self._choose_file)
-        file_menu.addAction(open_action)
-        quit_action = QAction("&Quit", self)
-        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
-        quit_action.triggered.connect(self.close)
-        file_menu.addAction(quit_action)
-        help_menu = self.menuBar().addMenu("&Help")
-        about_action = QAction("&About mqstudio", self)
-        about_action.triggered.connect(self._about)
-        help_menu.addAction(about_action)
-        self.statusBar().showMessage("No broker connected")
+        self._build_docks()
+        self._build_menus()
+        self._build_toolbar()
+        self._build_status_bar()
+        self._connect()
+        self._restore_layout()
+        self._refresh_recent()
+        self._on_document_replaced()
 
-    def _choose_file(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open", "", FILE_FILTER)
-        if path:
-            self.open_path(path)
+    # -- construction --------------------------------------------------------------------------
+    def _build_docks(self) -> None:
+        self.history = QUndoView(self.editor.undo_stack, self)
+        self.history.setEmptyLabel("<opened>")
+        self.history.setCleanIcon(icon("document-save"))
+        self.history_dock = self._dock("History", "HistoryDock", self.history, _RIGHT)
+
+    def _dock(self, title: str, name: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(name)
+        dock.setWidget(widget)
+        dock.setFeatures(
+            QDockWidget.DockWidgetFeature.DockWidgetClosable
+            | QDockWidget.DockWidgetFeature.DockWidgetMovable
+            | QDockWidget.DockWidgetFeature.DockWidgetFloatable
+        )
+        self.addDockWidget(area, dock)
+        return dock
+
+    def _build_menus(self) -> None:
+        a = self.action_set
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&File")
+        file_menu.addActions([a.new, a.open])
+        self.examples_menu = file_menu.addMenu("Open &Example")
+        for example in examples():
+            action = self.examples_menu.addAction(example.title)
+            action.setStatusTip(example.description)
+            action.triggered.connect(lambda _=False, ex=example: self.files.open_example(ex))
+        self.recent_menu = file_menu.addMenu("Open &Recent")
+        file_menu.addSeparator()
+        file_menu.addActions([a.save, a.save_as])
+        file_menu.addSeparator()
+        file_menu.addActions([a.import_definitions, a.export_definitions])
+        file_menu.addSeparator()
+        file_menu.addAction(a.quit)
+
+        self.edit_menu = bar.addMenu("&Edit")
+        self.edit_menu.addActions([a.undo, a.redo])
+        self.edit_menu.addSeparator()
+        self.edit_menu.addActions([a.delete, a.select_all])
+
+        self.view_menu = bar.addMenu("&View")
+        self.docks_menu = self.view_menu.addMenu("&Panels")
+        for dock in self.findChildren(QDockWidget):
+            self.docks_menu.addAction(dock.toggleViewAction())
+        self.view_menu.addSeparator()
+        theme_menu = self.view_menu.addMenu("&Theme")
+        theme_menu.addActions(list(a.themes.values()))
+        a.themes[self.theme.theme].setChecked(True)
+
+        help_menu = bar.addMenu("&Help")
+        help_menu.addAction(a.shortcuts)
+        help_menu.addSeparator()
+        help_menu.addAction(a.about)
+        self._menus: list[tuple[str, QMenu]] = [
+            ("File", file_menu), ("Edit", self.edit_menu), ("View", self.view_menu), ("Help", help_menu)
+        ]
+
+    def _build_toolbar(self) -> None:
+        a = self.action_set
+        self.toolbar = QToolBar("Main Toolbar", self)
+        self.toolbar.setObjectName("MainToolbar")
+        self.toolbar.setMovable(False)
+        self.toolbar.setIconSize(QSize(20, 20))
+        self.toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonIconOnly)
+        self.toolbar.addActions([a.new, a.open, a.save])
+        self.toolbar.addSeparator()
+        self.toolbar.addActions([a.undo, a.redo])
+        self.toolbar.addSeparator()
+        self.toolbar.addActions([a.import_definitions, a.export_definitions])
+        self.addToolBar(Qt.ToolBarArea.TopToolBarArea, self.toolbar)
+        self.docks_menu.addSeparator()
+        self.docks_menu.addAction(self.toolbar.toggleViewAction())
+
+    def _build_status_bar(self) -> None:
+        status = self.statusBar()
+        status.setSizeGripEnabled(False)
+        self._title_label = QLabel(self)
+        self._counts_label = QLabel(self)
+        self._broker_label = QLabel("Embedded broker: not running", self)
+        self._broker_label.setToolTip("The embedded broker starts from the Broker menu once it is available")
+        for widget in (self._title_label, self._separator(), self._counts_label, self._separator(),
+                       self._broker_label):
+            status.addPermanentWidget(widget)
+
+    def _separator(self) -> QLabel:
+        line = QLabel(self)
+        line.setObjectName("StatusSeparator")
+        line.setFixedWidth(1)
+        return line
+
+    def _connect(self) -> None:
+        a, files, editor = self.action_set, self.files, self.editor
+        a.new.triggered.connect(files.new_document)
+        a.open.triggered.connect(files.open_dialog)
+        a.save.triggered.connect(files.save)
+        a.save_as.triggered.connect(files.save_as)
+        a.import_definitions.triggered.connect(files.import_definitions_dialog)
+        a.export_definitions.triggered.connect(files.export_definitions_dialog)
+        a.quit.triggered.connect(self.close)
+        a.delete.triggered.connect(self.delete_selection)
+        a.select_all.triggered.connect(self.select_all)
+        a.shortcuts.triggered.connect(self.show_shortcuts)
+        a.about.triggered.connect(self.show_about)
+        a.theme_group.triggered.connect(self._on_theme_chosen)
+        self.theme.changed.connect(self._on_theme_changed)
+
+        files.document_opened.connect(self._show_document)
+        files.title_changed.connect(self._update_title)
+        files.recent_changed.connect(self._refresh_recent)
+        files.message.connect(self.show_message)
+        self.recent_menu.aboutToShow.connect(self._refresh_recent)
+        self.welcome.example_chosen.connect(files.open_example)
+        self.welcome.recent_chosen.connect(self.files.open_path)
+
+        editor.document_replaced.connect(self._on_document_replaced)
+        editor.undo_stack.cleanChanged.connect(self._update_title)
+        editor.undo_stack.indexChanged.connect(self._update_counts)
+        editor.selection_changed.connect(self._update_edit_actions)
+        editor.refused.connect(lambda reason: self.show_message(reason, 6000))
+
+    # -- public --------------------------------------------------------------------------------
+    @property
+    def path(self) -> Path | None:
+        return self.editor.document.path
 
     def open_path(self, path: str | Path) -> bool:
-        """Load a project or definitions file; on error show every problem and keep the current one."""
-        from mqstudio.core.loading import load_any
+        """Open a project or definitions file; on error show every problem and keep the open one."""
+        return self.files.open_path(path)
 
-        try:
-            document = load_any(Path(path))
-        except (OSError, FileFormatError) as exc:
-            QMessageBox.warning(self, "Cannot open file", str(exc))
-            return False
-        self.path = Path(path)
-        topology = document.topology
-        self.setWindowTitle(f"{self.path.name} — mqstudio")
-        self._summary.setText(
-            f"<b>{self.path.name}</b>: {len(topology.exchanges)} exchanges, {len(topology.queues)} queues, "
-            f"{len(topology.bindings)} bindings, {len(topology.topics)} topics"
+    def show_message(self, text: str, timeout: int = 4000) -> None:
+        self.statusBar().showMessage(text, timeout)
+
+    def delete_selection(self) -> None:
+        selection = [i for i in self.editor.selection if i in self.editor.document.topology]
+        nodes = [i for i in selection if self.editor.document.topology.get(i) is not None]
+        if nodes:
+            self.editor.execute(RemoveNodes(self.editor.document, nodes))
+
+    def select_all(self) -> None:
+        topology = self.editor.document.topology
+        self.editor.select([*(n.id for n in topology.nodes), *(b.id for b in topology.bindings)])
+
+    def show_shortcuts(self) -> None:
+        groups = [(name, [x for x in menu.actions() if not x.isSeparator()]) for name, menu in self._menus]
+        ShortcutsDialog(self, groups).exec()
+
+    def show_about(self) -> None:
+        QMessageBox.about(
+            self,
+            "About mqstudio",
+            f"<h3>mqstudio {__version__}</h3>"
+            "<p>A desktop studio for message brokers: design RabbitMQ and Kafka topologies, run them on "
+            "an embedded broker or a real cluster, watch the traffic and replay dead letters.</p>"
+            f"<p>Qt {qVersion()} · PySide6 {PySide6.__version__} · Python {platform.python_version()}"
+            f" · {platform.system() or sys.platform}</p>",
         )
-        findings = lint(topology)
-        lines = [f"{f.severity.value:8} {topology.label(f.object_id)}: {f.message}" for f in findings]
-        self._findings.setPlainText("\n".join(lines) or "No findings.")
-        return True
 
-    def _about(self) -> None:
-        QMessageBox.about(self, "About mqstudio", f"mqstudio {__version__}")
+    def prepare_screenshot(self) -> None:
+        """Before an offscreen render: frame the whole topology."""
+
+    # -- state ---------------------------------------------------------------------------------
+    def _show_document(self) -> None:
+        self._stack.setCurrentIndex(self._stack.count() - 1)
+
+    def _on_document_replaced(self) -> None:
+        self._update_title()
+        self._update_counts()
+        self._update_edit_actions()
+
+    def _update_title(self, *_: object) -> None:
+        dirty = self.editor.document.dirty
+        name = self.files.display_name
+        self.setWindowTitle(f"{name}[*] — mqstudio")
+        self.setWindowModified(dirty)
+        self.setWindowFilePath(str(self.path) if self.path else "")
+        self._title_label.setText(f"{name} •" if dirty else name)
+        self._title_label.setToolTip(
+            (str(self.path) if self.path else "Not saved yet") + (" — unsaved changes" if dirty else "")
+        )
+
+    def _update_counts(self, *_: object) -> None:
+        topology = self.editor.document.topology
+        parts = [
+            _plural(len(topology.exchanges), "exchange"),
+            _plural(len(topology.queues), "queue"),
+            _plural(len(topology.bindings), "binding"),
+        ]
+        kafka = len(topology.topics)
+        if kafka:
+            parts.append(_plural(kafka, "topic"))
+        self._counts_label.setText(", ".join(parts))
+        self.action_set.select_all.setEnabled(bool(topology.nodes))
+        self._update_title()
+
+    def _update_edit_actions(self, *_: object) -> None:
+        self.action_set.delete.setEnabled(bool(self.editor.selection))
+
+    def _refresh_recent(self) -> None:
+        recent = self.files.recent_files()
+        self.recent_menu.clear()
+        for number, path in enumerate(recent, start=1):
+            prefix = f"&{number} " if number < 10 else ""
+            action = self.recent_menu.addAction(f"{prefix}{path.name}")
+            action.setStatusTip(str(path))
+            action.setToolTip(str(path))
+            action.triggered.connect(lambda _=False, p=path: self.files.open_path(p))
+        if recent:
+            self.recent_menu.addSeparator()
+            self.recent_menu.addAction("&Clear Menu", self.files.clear_recent)
+        self.recent_menu.setEnabled(bool(recent))
+        self.welcome.set_recent(recent)
+
+    def _stored_theme(self) -> Theme:
+        value = str(self.settings.value("view/theme", Theme.SYSTEM.value))
+        return Theme(value) if value in Theme._value2member_map_ else Theme.SYSTEM
+
+    def _on_theme_chosen(self, action: QAction) -> None:
+        theme = Theme(str(action.data()))
+        self.settings.setValue("view/theme", theme.value)
+        self.theme.set_theme(theme)
+
+    def _on_theme_changed(self) -> None:
+        self.action_set.refresh_icons()
+        self.welcome.refresh_icons()
+        self.setWindowIcon(app_icon())
+
+    def _restore_layout(self) -> None:
+        geometry = self.settings.value("window/geometry")
+        if geometry is None or not self.restoreGeometry(geometry):
+            screen = QGuiApplication.primaryScreen()
+            available = screen.availableGeometry() if screen is not None else None
+            if available is not None and available.width() > 0:
+                self.resize(
+                    min(1440, int(available.width() * 0.85)), min(900, int(available.height() * 0.85))
+                )
+            else:
+                self.resize(1280, 800)
+        state = self.settings.value("window/state")
+        if state is not None:
+            self.restoreState(state, STATE_VERSION)
+
+    def save_layout(self) -> None:
+        self.settings.setValue("window/geometry", self.saveGeometry())
+        self.settings.setValue("window/state", self.saveState(STATE_VERSION))
+        self.settings.sync()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if not self.files.maybe_save():
+            event.ignore()
+            return
+        self.save_layout()
+        self.files.shutdown()
+        event.accept()
+
+
+
