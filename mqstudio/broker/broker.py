@@ -16,10 +16,17 @@ Typical use by a server loop::
     broker.publish("/", "", "jobs", Properties(), b"hello")
     for d in s.poll(): ...; s.ack(d.delivery_tag)
     broker.tick(); sleep_until(broker.next_deadline_ms())
+
+Persistence: `Broker(store=SqliteStore(path))` or `Broker.open(path)` rebuilds the stored durable state
+(exchanges, queues, bindings, persistent messages; see `mqstudio.broker.journal`) at construction and
+then journals changes in memory. `commit()` writes them as one transaction; a server calls it once
+per batch of socket input (and after `tick()`), and sends publisher confirms for persistent messages
+only after it returned (`needs_commit` says whether anything is waiting). `close()` commits and closes.
 """
 
 from __future__ import annotations
 
+import os
 import random
 from collections.abc import Mapping
 from typing import Any, NamedTuple
@@ -27,10 +34,12 @@ from typing import Any, NamedTuple
 from mqstudio.broker.clock import Clock, SystemClock
 from mqstudio.broker.errors import NotAllowed, NotFound, PreconditionFailed
 from mqstudio.broker.exchanges import Exchange
+from mqstudio.broker.journal import Journal, RecoveryReport
 from mqstudio.broker.message import Properties
 from mqstudio.broker.queue import Queue
 from mqstudio.broker.session import CancelCallback, Session
 from mqstudio.broker.stats import BrokerStats, broker_snapshot
+from mqstudio.broker.store import Durability, SqliteStore, Store
 from mqstudio.broker.vhost import RouteResult, VHost
 
 __all__ = ["Broker", "DeclareOk", "RouteResult"]
@@ -47,12 +56,67 @@ class DeclareOk(NamedTuple):
 
 
 class Broker:
-    def __init__(self, clock: Clock | None = None, *, seed: int = 0) -> None:
+    def __init__(self, clock: Clock | None = None, *, seed: int = 0, store: Store | None = None) -> None:
         self.clock: Clock = clock if clock is not None else SystemClock()
         self._rng = random.Random(seed)
         self._vhosts: dict[str, VHost] = {}
         self._next_session = 1
+        self._journal: Journal | None = None
+        self.store = store
+        self.recovery: RecoveryReport | None = None
         self.add_vhost(DEFAULT_VHOST)
+        if store is not None:
+            journal = Journal(store)
+            self.recovery = journal.recover(self)
+            self._journal = journal
+
+    @classmethod
+    def open(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        clock: Clock | None = None,
+        seed: int = 0,
+        durability: Durability = "power",
+    ) -> Broker:
+        """A broker persisted in an SQLite store at `path` (an existing directory holds
+        `broker.sqlite3`; any other path is the file), with its stored state recovered.
+        Raises `StoreError` subclasses for a locked, corrupt or too new store."""
+        store = SqliteStore(path, durability=durability)
+        try:
+            return cls(clock, seed=seed, store=store)
+        except BaseException:
+            store.close()
+            raise
+
+    # -- persistence ------------------------------------------------------------------------------
+
+    @property
+    def pending_count(self) -> int:
+        """Store changes waiting for `commit()` (0 without a store)."""
+        return 0 if self._journal is None else self._journal.pending_count
+
+    @property
+    def needs_commit(self) -> bool:
+        """True when confirms of persistent messages published so far must wait for `commit()`."""
+        return self._journal is not None and self._journal.pending_count > 0
+
+    def commit(self) -> None:
+        """Write pending store changes as one transaction (group commit); no-op without a store.
+
+        Raises `StoreError` when the write fails: nothing was written, the changes stay pending
+        and the next `commit()` retries them; confirms waiting for this commit must not be sent.
+        """
+        if self._journal is not None:
+            self._journal.commit()
+
+    def close(self) -> None:
+        """Commit what is pending and close the store (the broker must not be used afterwards)."""
+        if self.store is not None:
+            try:
+                self.commit()
+            finally:
+                self.store.close()
 
     # -- vhosts -----------------------------------------------------------------------------------
 
@@ -65,6 +129,8 @@ class Broker:
             raise PreconditionFailed(f"vhost '{name}' already exists")
         vh = VHost(name, self.clock, self._rng)
         self._vhosts[name] = vh
+        if self._journal is not None:
+            self._journal.attach(vh)
         return vh
 
     def delete_vhost(self, name: str) -> None:
@@ -74,6 +140,8 @@ class Broker:
         for q in list(vh.queues.values()):
             vh.delete_queue(q.name)
         del self._vhosts[name]
+        if self._journal is not None:
+            self._journal.vhost_deleted(name)
 
     def vhost(self, name: str) -> VHost:
         vh = self._vhosts.get(name)

@@ -27,13 +27,17 @@ Rules and their sources (RabbitMQ docs pages named in brackets):
   20 (RabbitMQ 4.0), negative for none. Classic queues ignore x-delivery-limit.
 - [consumers] round-robin among consumers with free prefetch; x-single-active-consumer delivers
   to the first registered consumer only.
+
+Persistence: a queue the broker stores (durable, with a store attached) has a `journal`; the queue
+tells it when a message arrives, is delivered, returns and leaves for good (`MessageJournal`).
+What is written, and when, is `mqstudio.broker.journal`'s business.
 """
 
 from __future__ import annotations
 
 import heapq
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
@@ -183,6 +187,18 @@ class QueueHost(Protocol):
     def queue_unused(self, queue: Queue) -> None: ...
 
 
+class MessageJournal(Protocol):
+    """Persistence hooks of a stored queue (implemented by `mqstudio.broker.journal.QueueJournal`)."""
+
+    def enqueued(self, qm: QueuedMessage) -> None: ...
+
+    def delivered(self, qm: QueuedMessage) -> None: ...
+
+    def returned(self, qm: QueuedMessage) -> None: ...
+
+    def removed(self, qm: QueuedMessage) -> None: ...
+
+
 class Consumer:
     """One basic.consume subscription: a queue, the session (channel) it delivers on, its prefetch."""
 
@@ -267,6 +283,7 @@ class Queue(QueueCounters):
         "durable",
         "exclusive",
         "had_consumers",
+        "journal",
         "last_used_ms",
         "name",
         "owner",
@@ -319,6 +336,7 @@ class Queue(QueueCounters):
         self.deleted = False
         self.had_consumers = False
         self.last_used_ms = host.now_ms()
+        self.journal: MessageJournal | None = None
 
     def __repr__(self) -> str:
         return f"Queue({self.name!r}, ready={self.ready_count}, unacked={self.unacked_count})"
@@ -373,6 +391,9 @@ class Queue(QueueCounters):
         seq = self._seq = self._seq + 1
         qm = QueuedMessage(message, seq, now, None, 0, self)
         self.published += 1
+        journal = self.journal
+        if journal is not None:
+            journal.enqueued(qm)
         consumers = self.consumers
         if not self.ready_count and consumers:
             if len(consumers) == 1:
@@ -398,6 +419,11 @@ class Queue(QueueCounters):
                     qm.consumer_tag = c.tag
                     qm.delivery_tag = tag
                     session.outbox.append(qm)
+                    if journal is not None:
+                        if c.no_ack:
+                            journal.removed(qm)
+                        else:
+                            journal.delivered(qm)
                     return True
             else:
                 consumer = self._next_consumer()
@@ -437,6 +463,8 @@ class Queue(QueueCounters):
         seq = self._seq = self._seq + 1
         qm = QueuedMessage(message, seq, now, None if ttl is None else now + ttl, priority, self)
         self.published += 1
+        if self.journal is not None:
+            self.journal.enqueued(qm)
         if not self.ready_count and self.consumers:
             consumer = self._next_consumer()
             if consumer is not None:
@@ -466,6 +494,8 @@ class Queue(QueueCounters):
         ):
             qm = self._pop_head()
             assert qm is not None
+            if self.journal is not None:
+                self.journal.removed(qm)
             self._host.dead_letter(self, qm.message, DeadLetterReason.MAXLEN)
 
     # -- expiry -----------------------------------------------------------------------------------
@@ -483,6 +513,8 @@ class Queue(QueueCounters):
                 self.ready_bytes -= head.message.size
                 self.expired += 1
                 n += 1
+                if self.journal is not None:
+                    self.journal.removed(head)
                 self._host.dead_letter(self, head.message, DeadLetterReason.EXPIRED)
         return n
 
@@ -546,6 +578,11 @@ class Queue(QueueCounters):
         qm.consumer_tag = consumer.tag
         qm.delivery_tag = tag
         session.outbox.append(qm)
+        if self.journal is not None:
+            if consumer.no_ack:
+                self.journal.removed(qm)
+            else:
+                self.journal.delivered(qm)
 
     def dispatch(self) -> int:
         """Hand ready messages to consumers with free prefetch, round-robin; returns how many."""
@@ -610,6 +647,11 @@ class Queue(QueueCounters):
             self.redelivered += 1
         qm.delivery_tag = tag
         qm.message_count = self.ready_count
+        if self.journal is not None:
+            if no_ack:
+                self.journal.removed(qm)
+            else:
+                self.journal.delivered(qm)
         return qm
 
     def settled(self, qm: QueuedMessage) -> None:
@@ -624,11 +666,15 @@ class Queue(QueueCounters):
     def ack(self, qm: QueuedMessage) -> None:
         self.settled(qm)
         self.acked += 1
+        if self.journal is not None:
+            self.journal.removed(qm)
 
     def reject(self, qm: QueuedMessage) -> None:
         """nack/reject with requeue=false: dead-letter with reason `rejected` [dlx]."""
         self.settled(qm)
         self.rejected += 1
+        if self.journal is not None:
+            self.journal.removed(qm)
         if not self.deleted:
             self._host.dead_letter(self, qm.message, DeadLetterReason.REJECTED)
 
@@ -646,9 +692,13 @@ class Queue(QueueCounters):
         count = qm.delivery_count + 1
         limit = self.args.delivery_limit
         if limit is not None and count > limit:
+            if self.journal is not None:
+                self.journal.removed(qm)
             self._host.dead_letter(self, qm.message, DeadLetterReason.DELIVERY_LIMIT)
             return
         qm = qm.returned(count)
+        if self.journal is not None:
+            self.journal.returned(qm)
         heapq.heappush(self._levels[qm.priority].returns, qm)
         self.ready_count += 1
         self.ready_bytes += qm.message.size
@@ -662,9 +712,23 @@ class Queue(QueueCounters):
     def purge(self) -> int:
         """queue.purge: drop ready messages (never dead-lettered); unacked ones stay."""
         n = self.ready_count
+        journal = self.journal
         for level in self._levels:
+            if journal is not None:
+                for qm in (*level.returns, *level.ready):
+                    journal.removed(qm)
             level.ready.clear()
             level.returns.clear()
         self.ready_count = 0
         self.ready_bytes = 0
         return n
+
+    def restore(self, messages: Iterable[QueuedMessage]) -> None:
+        """Put messages recovered from a store back as ready, in seq order within each priority."""
+        top = len(self._levels) - 1
+        for qm in sorted(messages, key=lambda m: m.seq):
+            qm.priority = min(qm.priority, top)
+            self._levels[qm.priority].ready.append(qm)
+            self.ready_count += 1
+            self.ready_bytes += qm.message.size
+            self._seq = max(self._seq, qm.seq)

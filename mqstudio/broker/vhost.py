@@ -20,7 +20,7 @@ import heapq
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mqstudio.broker.clock import Clock
 from mqstudio.broker.deadletter import DeadLetterReason, dead_letter, header_routes, is_cycle, x_death
@@ -42,6 +42,9 @@ from mqstudio.broker.stats import (
     exchange_snapshot,
     queue_snapshot,
 )
+
+if TYPE_CHECKING:
+    from mqstudio.broker.journal import Journal
 
 DEFAULT_EXCHANGES = (
     ("amq.direct", ExchangeType.DIRECT),
@@ -182,6 +185,9 @@ class VHost:
         self._route_cache_size = 0
         self._delayed: list[_Delayed] = []
         self._delayed_seq = 0
+        # Persistence (mqstudio.broker.journal): set by the Broker when it has a store.
+        self.journal: Journal | None = None
+        self.session_class: type[Session] = Session
         self._declare_builtin("", ExchangeType.DIRECT)
         for name_, type_ in DEFAULT_EXCHANGES:
             self._declare_builtin(name_, type_)
@@ -266,6 +272,8 @@ class VHost:
             self.exchanges[name] = x
             self._xcounters[name] = ExchangeCounters()
             self._invalidate_routes()
+            if self.journal is not None:
+                self.journal.exchange_declared(self, x)
             return x
         # rabbit_exchange:assert_equivalence: type, durable, auto_delete, internal, then arguments.
         what = self._rs("exchange", name)
@@ -301,6 +309,8 @@ class VHost:
     def _remove_exchange(self, name: str) -> None:
         del self.exchanges[name]
         del self._xcounters[name]
+        if self.journal is not None:
+            self.journal.exchange_deleted(self, name)
         self._unbind_everywhere(Destination(DestinationKind.EXCHANGE, name))
         self._invalidate_routes()
 
@@ -332,7 +342,9 @@ class VHost:
         self._not_default(destination)
         src = self._exchange(source)
         self._exchange(destination)
-        src.bind(Destination(DestinationKind.EXCHANGE, destination), routing_key, arguments)
+        dest = Destination(DestinationKind.EXCHANGE, destination)
+        if src.bind(dest, routing_key, arguments) and self.journal is not None:
+            self.journal.bound(self, src, dest, routing_key, arguments)
         self._invalidate_routes()
 
     def exchange_unbind(
@@ -347,7 +359,10 @@ class VHost:
         self._not_default(destination)
         src = self._exchange(source)
         self._exchange(destination)
-        if src.unbind(Destination(DestinationKind.EXCHANGE, destination), routing_key, arguments):
+        dest = Destination(DestinationKind.EXCHANGE, destination)
+        if src.unbind(dest, routing_key, arguments):
+            if self.journal is not None:
+                self.journal.unbound(self, src, dest, routing_key, arguments)
             self._after_unbind(src)
 
     # -- queues -----------------------------------------------------------------------------------
@@ -411,9 +426,15 @@ class VHost:
             arguments=arguments,
             owner=(owner or "") if exclusive else None,
         )
-        self.queues[name] = q
-        self._invalidate_routes()
+        self.add_queue(q)
+        if self.journal is not None:
+            self.journal.queue_declared(self, q)
         return q
+
+    def add_queue(self, q: Queue) -> None:
+        """Register a built queue (declare, and recovery from a store, which skips the name checks)."""
+        self.queues[q.name] = q
+        self._invalidate_routes()
 
     def queue_bind(
         self,
@@ -427,7 +448,9 @@ class VHost:
         self._not_default(exchange)
         x = self._exchange(exchange)
         self.queue_for(queue, connection_id)
-        x.bind(Destination(DestinationKind.QUEUE, queue), routing_key, arguments)
+        dest = Destination(DestinationKind.QUEUE, queue)
+        if x.bind(dest, routing_key, arguments) and self.journal is not None:
+            self.journal.bound(self, x, dest, routing_key, arguments)
         self._invalidate_routes()
 
     def queue_unbind(
@@ -442,7 +465,10 @@ class VHost:
         self._not_default(exchange)
         x = self._exchange(exchange)
         self.queue_for(queue, connection_id)
-        if x.unbind(Destination(DestinationKind.QUEUE, queue), routing_key, arguments):
+        dest = Destination(DestinationKind.QUEUE, queue)
+        if x.unbind(dest, routing_key, arguments):
+            if self.journal is not None:
+                self.journal.unbound(self, x, dest, routing_key, arguments)
             self._after_unbind(x)
 
     def purge_queue(self, name: str, connection_id: str | None = None) -> int:
@@ -463,6 +489,8 @@ class VHost:
         return self._remove_queue(q)
 
     def _remove_queue(self, q: Queue) -> int:
+        if self.journal is not None:
+            self.journal.queue_deleted(self, q)
         count = q.purge()
         q.deleted = True
         del self.queues[q.name]
@@ -483,7 +511,7 @@ class VHost:
     def open_session(
         self, session_id: int, connection_id: str, on_cancel: CancelCallback | None = None
     ) -> Session:
-        s = Session(self, session_id, connection_id, on_cancel)
+        s = self.session_class(self, session_id, connection_id, on_cancel)
         self.sessions[session_id] = s
         return s
 
