@@ -1,0 +1,371 @@
+"""Base graphics item of a topology node: body, glyph, elided title, badges, ports and visual states.
+
+Owns: `NodeItem`, `PortItem`, `Badge`, `format_duration`. Items only DRAW the model: they never write
+it (gestures live in `interactions.py` and push core commands). A node item is centred on its model
+position; subclasses give the body shape, glyph, subtitle and badges. Imports PySide6 and mqstudio.core.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtGui import QBrush, QColor, QPainter, QPainterPath, QPen
+from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
+
+from mqstudio.ui.canvas.constants import (
+    BADGE_GAP,
+    BADGE_HEIGHT,
+    GLYPH_SIZE,
+    LOD_SIMPLE,
+    NODE_WIDTH,
+    PORT_RADIUS,
+    Z_NODE,
+    Z_SELECTED_NODE,
+    Theme,
+)
+
+if TYPE_CHECKING:
+    from mqstudio.ui.canvas.items.edge import EdgeItem
+
+
+@dataclass(frozen=True, slots=True)
+class Badge:
+    """A small pill under a node (``TTL 30s``); `color` is a theme accent key or a severity."""
+
+    text: str
+    color: str = ""
+
+
+def format_duration(ms: Any) -> str:
+    """``30000`` → ``30s``, ``90000`` → ``1.5m``, ``250`` → ``250ms`` (RabbitMQ TTLs are milliseconds)."""
+    if not isinstance(ms, int | float) or isinstance(ms, bool):
+        return str(ms)
+    for unit, size in (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000)):
+        if ms >= size:
+            value = ms / size
+            text = f"{value:.1f}".rstrip("0").rstrip(".")
+            return f"{text}{unit}"
+    return f"{ms:g}ms"
+
+
+def arguments_tooltip(title: str, rows: list[tuple[str, Any]], arguments: dict[str, Any]) -> str:
+    """Rich-text tooltip: a title, the node's properties, then every argument."""
+    lines = [f"<b>{html.escape(title)}</b>", "<table cellspacing='0' cellpadding='1'>"]
+    for key, value in rows:
+        lines.append(f"<tr><td>{html.escape(key)}&nbsp;</td><td>{html.escape(str(value))}</td></tr>")
+    if arguments:
+        lines.append("<tr><td colspan='2'><i>arguments</i></td></tr>")
+        for key, value in sorted(arguments.items()):
+            lines.append(f"<tr><td>{html.escape(key)}&nbsp;</td><td>{html.escape(repr(value))}</td></tr>")
+    lines.append("</table>")
+    return "".join(lines)
+
+
+class PortItem(QGraphicsItem):
+    """A connection point on a node's side: ``out`` starts a binding drag, ``in`` shows where it lands."""
+
+    def __init__(self, parent: NodeItem, role: str, pos: QPointF) -> None:
+        super().__init__(parent)
+        self.role = role
+        self.node_item = parent
+        self.setPos(pos)
+        self.setAcceptHoverEvents(True)
+        self._hover = False
+        self.setCursor(Qt.CursorShape.CrossCursor if role == "out" else Qt.CursorShape.ArrowCursor)
+        self.setToolTip("Drag to another node to connect" if role == "out" else "")
+
+    def boundingRect(self) -> QRectF:
+        r = PORT_RADIUS + 4
+        return QRectF(-r, -r, 2 * r, 2 * r)
+
+    def shape(self) -> QPainterPath:
+        path = QPainterPath()
+        r = PORT_RADIUS + 4  # a generous hit area: ports are small
+        path.addEllipse(QPointF(0, 0), r, r)
+        return path
+
+    def hoverEnterEvent(self, event: Any) -> None:
+        self._hover = True
+        self.update()
+
+    def hoverLeaveEvent(self, event: Any) -> None:
+        self._hover = False
+        self.update()
+
+    def paint(
+        self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None
+    ) -> None:
+        theme = Theme.current()
+        if option.levelOfDetailFromTransform(painter.worldTransform()) < LOD_SIMPLE:
+            return
+        pen = self.node_item.port_pen
+        painter.setPen(pen)
+        active = self._hover or self.node_item.hovered
+        painter.setBrush(pen.color() if active and self.role == "out" else theme.port_brush)
+        r = PORT_RADIUS + (1.5 if active else 0.0)
+        painter.drawEllipse(QPointF(0, 0), r, r)
+
+
+class NodeItem(QGraphicsItem):
+    """One node. Subclasses implement `describe`, `_body_path` and `_paint_glyph`."""
+
+    width = NODE_WIDTH
+    height = 60.0
+    has_input = True
+    has_output = True
+
+    def __init__(self, node: Any) -> None:
+        super().__init__()
+        self.node_id: str = node.id
+        self.edges: list[EdgeItem] = []
+        self.hovered = False
+        self.drop_state: str | None = None  # "valid" / "invalid" while a binding drag hovers
+        self.severity: str | None = None
+        self.severity_text = ""
+        self.highlight_order: int | None = None
+        self.title = ""
+        self.subtitle = ""
+        self.accent_key = ""
+        self.badges: list[Badge] = []
+        self._elided_title = ""
+        self._elided_subtitle = ""
+        self._badge_rects: list[tuple[QRectF, str, QPen]] = []
+        self._body = self._body_path()
+        self._bounds = QRectF()
+        self.port_pen = QPen()
+        self._outline_pen = QPen()
+        self._fill = QBrush()
+        self._accent = QColor()
+        self.setFlags(
+            QGraphicsItem.GraphicsItemFlag.ItemIsSelectable
+            | QGraphicsItem.GraphicsItemFlag.ItemSendsGeometryChanges
+        )
+        self.setAcceptHoverEvents(True)
+        self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+        self.setZValue(Z_NODE)
+        w = self.width
+        self.input_port = PortItem(self, "in", QPointF(-w / 2, 0)) if self.has_input else None
+        self.output_port = PortItem(self, "out", QPointF(w / 2, 0)) if self.has_output else None
+        self.update_from(node)
+
+    # -- model → item ------------------------------------------------------------------------
+    def describe(self, node: Any) -> tuple[str, str, str, list[Badge], str]:
+        """(title, subtitle, accent key, badges, tooltip) of `node`."""
+        raise NotImplementedError
+
+    def update_from(self, node: Any) -> None:
+        """Refresh everything drawn from the model object (after node_changed or a theme change)."""
+        title, subtitle, accent, badges, tooltip = self.describe(node)
+        self.prepareGeometryChange()
+        self.title, self.subtitle, self.accent_key, self.badges = title, subtitle, accent, badges
+        self.setToolTip(tooltip)
+        self._layout_text()
+        self._update_style()
+
+    def _layout_text(self) -> None:
+        theme = Theme.current()
+        w, h = self.width, self.height
+        text_width = self._text_right() - self._text_left()
+        self._elided_title = theme.title_metrics.elidedText(
+            self.title, Qt.TextElideMode.ElideMiddle, text_width
+        )
+        self._elided_subtitle = theme.subtitle_metrics.elidedText(
+            self.subtitle, Qt.TextElideMode.ElideRight, text_width
+        )
+        self._badge_rects = []
+        widths = [theme.badge_metrics.horizontalAdvance(b.text) + 10 for b in self.badges]
+        total = sum(widths) + BADGE_GAP * max(0, len(widths) - 1)
+        x = -total / 2
+        y = h / 2 + BADGE_GAP + 1
+        for width, badge in zip(widths, self.badges, strict=True):
+            pen = QPen(theme.badge_color(badge.color), 1.0)
+            self._badge_rects.append((QRectF(x, y, width, BADGE_HEIGHT), badge.text, pen))
+            x += width + BADGE_GAP
+        bounds = QRectF(-w / 2 - 10, -h / 2 - 12, w + 20, h + 24)
+        if self._badge_rects:
+            bounds = bounds.united(QRectF(-total / 2 - 2, y - 2, total + 4, BADGE_HEIGHT + 4))
+        self._bounds = bounds
+
+    def _update_style(self) -> None:
+        """Pens and brushes for the current state, built once per state change, not per paint."""
+        theme = Theme.current()
+        self._accent = theme.accent_for(self.accent_key)
+        self._fill = QBrush(theme.fill_for(self.accent_key))
+        if self.drop_state is not None:
+            color = theme.valid if self.drop_state == "valid" else theme.invalid
+            pen = QPen(color, 3.0)
+        elif self.severity is not None:
+            pen = QPen(theme.severity[self.severity], 2.0)
+        else:
+            pen = QPen(self._accent, 2.0 if self.hovered else 1.3)
+        pen.setJoinStyle(Qt.PenJoinStyle.RoundJoin)
+        self._outline_pen = pen
+        self.port_pen = QPen(self._accent, 1.5)
+        self.update()
+
+    # -- states ------------------------------------------------------------------------------
+    def set_drop_state(self, state: str | None) -> None:
+        if state != self.drop_state:
+            self.drop_state = state
+            self._update_style()
+
+    def set_severity(self, severity: str | None, text: str = "") -> None:
+        self.severity, self.severity_text = severity, text
+        self._update_style()
+
+    def set_highlight_order(self, order: int | None) -> None:
+        if order != self.highlight_order:
+            self.highlight_order = order
+            self.update()
+
+    def center(self) -> QPointF:
+        return self.pos()
+
+    def input_pos(self) -> QPointF:
+        return self.pos() + QPointF(-self.width / 2, 0)
+
+    def output_pos(self) -> QPointF:
+        return self.pos() + QPointF(self.width / 2, 0)
+
+    # -- QGraphicsItem -----------------------------------------------------------------------
+    def boundingRect(self) -> QRectF:
+        return self._bounds
+
+    def shape(self) -> QPainterPath:
+        return self._body
+
+    def body_rect(self) -> QRectF:
+        return QRectF(-self.width / 2, -self.height / 2, self.width, self.height)
+
+    def itemChange(self, change: QGraphicsItem.GraphicsItemChange, value: Any) -> Any:
+        if change == QGraphicsItem.GraphicsItemChange.ItemPositionHasChanged:
+            for edge in self.edges:
+                edge.adjust()
+        elif change == QGraphicsItem.GraphicsItemChange.ItemSelectedHasChanged:
+            self.setZValue(Z_SELECTED_NODE if value else Z_NODE)
+        return super().itemChange(change, value)
+
+    def hoverEnterEvent(self, event: Any) -> None:
+        self.hovered = True
+        self._update_style()
+        for port in (self.input_port, self.output_port):
+            if port is not None:
+                port.update()
+
+    def hoverLeaveEvent(self, event: Any) -> None:
+        self.hovered = False
+        self._update_style()
+        for port in (self.input_port, self.output_port):
+            if port is not None:
+                port.update()
+
+    def paint(
+        self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None
+    ) -> None:
+        theme = Theme.current()
+        selected = self.isSelected()
+        if option.levelOfDetailFromTransform(painter.worldTransform()) < LOD_SIMPLE:
+            painter.setPen(theme.selection_pen if selected else theme.no_pen)
+            painter.setBrush(self._accent)
+            painter.drawPath(self._body)
+            return
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+        if self.highlight_order is not None:
+            painter.setPen(theme.highlight_glow_pen)
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            painter.drawPath(self._body)
+        if selected:
+            painter.setPen(theme.selection_glow_pen)
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            painter.drawPath(self._body)
+        painter.setPen(self._outline_pen)
+        painter.setBrush(self._fill)
+        painter.drawPath(self._body)
+        if selected:
+            painter.setPen(theme.selection_pen)
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            painter.drawPath(self._body)
+        self._paint_glyph(painter, theme)
+        self._paint_text(painter, theme)
+        self._paint_badges(painter, theme)
+        self._paint_markers(painter, theme)
+
+    def _text_left(self) -> float:
+        return -self.width / 2 + GLYPH_SIZE + 20
+
+    def _text_right(self) -> float:
+        return self.width / 2 - 12
+
+    def _paint_text(self, painter: QPainter, theme: Theme) -> None:
+        left = self._text_left()
+        right = self._text_right()
+        if self._elided_subtitle:
+            title_rect = QRectF(left, -self.height / 2 + 6, right - left, self.height / 2 - 4)
+            sub_rect = QRectF(left, 1, right - left, self.height / 2 - 7)
+            painter.setFont(theme.subtitle_font)
+            painter.setPen(theme.muted_pen)
+            painter.drawText(
+                sub_rect, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop, self._elided_subtitle
+            )
+            painter.setFont(theme.title_font)
+            painter.setPen(theme.text_pen)
+            painter.drawText(
+                title_rect, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignBottom, self._elided_title
+            )
+        else:
+            rect = QRectF(left, -self.height / 2, right - left, self.height)
+            painter.setFont(theme.title_font)
+            painter.setPen(theme.text_pen)
+            painter.drawText(
+                rect, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, self._elided_title
+            )
+
+    def _paint_badges(self, painter: QPainter, theme: Theme) -> None:
+        if not self._badge_rects:
+            return
+        painter.setFont(theme.badge_font)
+        painter.setBrush(theme.label_brush)
+        for rect, text, pen in self._badge_rects:
+            painter.setPen(pen)
+            painter.drawRoundedRect(rect, BADGE_HEIGHT / 2, BADGE_HEIGHT / 2)
+            painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, text)
+
+    def _paint_markers(self, painter: QPainter, theme: Theme) -> None:
+        r = 8.0
+        if self.severity is not None:
+            center = QPointF(self.width / 2 - 6, -self.height / 2 + 2)
+            painter.setPen(theme.no_pen)
+            painter.setBrush(theme.severity[self.severity])
+            painter.drawEllipse(center, r, r)
+            painter.setPen(theme.white_pen)
+            painter.setFont(theme.badge_font)
+            mark = "i" if self.severity == "info" else "!"
+            painter.drawText(
+                QRectF(center.x() - r, center.y() - r, 2 * r, 2 * r), Qt.AlignmentFlag.AlignCenter, mark
+            )
+        if self.highlight_order is not None:
+            center = QPointF(-self.width / 2 + 6, -self.height / 2 + 2)
+            painter.setPen(theme.no_pen)
+            painter.setBrush(theme.highlight)
+            painter.drawEllipse(center, r + 1, r + 1)
+            painter.setPen(theme.black_pen)
+            painter.setFont(theme.badge_font)
+            rect = QRectF(center.x() - r, center.y() - r, 2 * r, 2 * r)
+            painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, str(self.highlight_order))
+
+    # -- subclass hooks ----------------------------------------------------------------------
+    def _body_path(self) -> QPainterPath:
+        path = QPainterPath()
+        path.addRoundedRect(self.body_rect(), 10, 10)
+        return path
+
+    def _glyph_center(self) -> QPointF:
+        return QPointF(-self.width / 2 + 10 + GLYPH_SIZE / 2, 0)
+
+    def _paint_glyph(self, painter: QPainter, theme: Theme) -> None:
+        painter.setPen(theme.no_pen)
+        painter.setBrush(self._accent)
+        painter.drawEllipse(self._glyph_center(), GLYPH_SIZE / 2, GLYPH_SIZE / 2)

@@ -1,0 +1,217 @@
+"""Automatic layout of a topology and the links implied by node fields.
+
+Owns: `derived_links` (dead-letter, alternate-exchange, producer/consumer and subscription links, for
+drawing and layout) and `compute_layout` (positions only; the scene pushes them as one `MoveNodes`).
+Layered left → right with grandalf's Sugiyama layout: producers → exchanges (and Kafka topics) → queues
+(and consumer groups) → consumers; the part of the design reached only through dead-lettering is laid
+out in its own band below the main flow, columns aligned. Qt-free (imports grandalf and mqstudio.core).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict, deque
+from collections.abc import Iterable
+
+from grandalf.graphs import Edge, Graph, Vertex
+from grandalf.layouts import SugiyamaLayout
+
+from mqstudio.core.model import (
+    Consumer,
+    ConsumerGroup,
+    Exchange,
+    NodeKind,
+    Producer,
+    Queue,
+    Topic,
+    Topology,
+)
+
+GRID = 20.0
+COLUMN_SPACING = 290.0  # centre to centre: node width + room for binding labels
+ROW_SPACING = 110.0  # centre to centre: node height + badges + a gap
+BAND_GAP = 80.0
+_MIN_RANK = {
+    NodeKind.PRODUCER: 0,
+    NodeKind.EXCHANGE: 1,
+    NodeKind.TOPIC: 1,
+    NodeKind.QUEUE: 2,
+    NodeKind.CONSUMER_GROUP: 2,
+    NodeKind.CONSUMER: 3,
+}
+
+Link = tuple[str, str, str]  # (kind, source id, destination id)
+
+
+def derived_links(topology: Topology) -> dict[Link, str]:
+    """Links implied by fields, with a label: ``dead-letter`` (queue → its DLX exchange, labelled with the
+    dead-letter routing key), ``alternate`` (exchange → AE), ``publishes`` (producer → target),
+    ``consumes`` (source → consumer), ``subscribes`` (topic → group). Names resolve within the vhost."""
+    exchanges = {(e.vhost, e.name): e.id for e in topology.exchanges}
+    out: dict[Link, str] = {}
+    for node in topology.nodes:
+        if isinstance(node, Queue):
+            dlx = node.dead_letter_exchange
+            target = exchanges.get((node.vhost, dlx)) if dlx is not None else None
+            if target is not None:
+                key = node.dead_letter_routing_key
+                out[("dead-letter", node.id, target)] = f"DL {key}" if key else "DL"
+        elif isinstance(node, Exchange):
+            ae = node.alternate_exchange
+            target = exchanges.get((node.vhost, ae)) if ae is not None else None
+            if target is not None:
+                out[("alternate", node.id, target)] = "unroutable"
+        elif isinstance(node, Producer):
+            if node.target and node.target in topology:
+                out[("publishes", node.id, node.target)] = ""
+        elif isinstance(node, Consumer):
+            if node.source and node.source in topology:
+                out[("consumes", node.source, node.id)] = ""
+        elif isinstance(node, ConsumerGroup):
+            for topic_id in node.topics:
+                if isinstance(topology.get(topic_id), Topic):
+                    out[("subscribes", topic_id, node.id)] = ""
+    return out
+
+
+def _flow_edges(topology: Topology, links: Iterable[Link]) -> list[tuple[str, str]]:
+    edges = [(b.source, b.destination) for b in topology.bindings if b.source != b.destination]
+    edges += [(s, d) for kind, s, d in links if kind in ("publishes", "consumes", "subscribes")]
+    return list(dict.fromkeys(edges))
+
+
+def _closure(starts: Iterable[str], succ: dict[str, list[str]], exclude: set[str]) -> set[str]:
+    seen: set[str] = set()
+    pending = deque(s for s in starts if s not in exclude)
+    while pending:
+        node = pending.popleft()
+        if node in seen or node in exclude:
+            continue
+        seen.add(node)
+        pending.extend(succ.get(node, ()))
+    return seen
+
+
+def split_bands(topology: Topology, links: dict[Link, str]) -> tuple[list[str], list[str]]:
+    """(main flow, dead-letter band): nodes reached only through dead-lettering go to the second."""
+    order = [n.id for n in topology.nodes]
+    flow = _flow_edges(topology, links)
+    succ: dict[str, list[str]] = defaultdict(list)
+    has_in: set[str] = set()
+    for s, d in flow:
+        succ[s].append(d)
+        has_in.add(d)
+    dead = [(s, d) for kind, s, d in links if kind == "dead-letter"]
+    dl_targets = {d for _, d in dead}
+    roots = [n for n in order if n not in has_in and n not in dl_targets]
+    main = _closure(roots, succ, set())
+    band: set[str] = set()
+    while True:
+        placed = main | band
+        new_roots = [d for s, d in dead if s in placed and d not in placed]
+        if new_roots:
+            band |= _closure(new_roots, succ, placed)
+            continue
+        remaining = [n for n in order if n not in placed]
+        if not remaining:
+            break
+        main |= _closure(remaining[:1], succ, band)
+    return [n for n in order if n in main], [n for n in order if n in band]
+
+
+class _View:
+    """What grandalf needs of a vertex: its extent (w across ranks' rows, h along the flow)."""
+
+    __slots__ = ("h", "w", "xy")
+
+    def __init__(self, w: float, h: float) -> None:
+        self.w, self.h = w, h
+        self.xy = (0.0, 0.0)
+
+
+def _layer(topology: Topology, ids: list[str], flow: list[tuple[str, str]]) -> dict[str, tuple[float, float]]:
+    """Sugiyama layout of `ids`; kinds keep their column via anchor vertices chained 0 → 1 → 2 → 3."""
+    if not ids:
+        return {}
+    chosen = set(ids)
+    vertices = {node_id: Vertex(node_id) for node_id in ids}
+    anchors = [Vertex(f"__anchor{rank}") for rank in range(4)]
+    edges = [Edge(anchors[r], anchors[r + 1]) for r in range(3)]
+    for node_id in ids:
+        rank = _MIN_RANK[topology.node(node_id).kind]
+        if rank > 0:
+            edges.append(Edge(anchors[rank - 1], vertices[node_id]))
+    edges += [Edge(vertices[s], vertices[d]) for s, d in flow if s in chosen and d in chosen]
+    for v in vertices.values():
+        v.view = _View(ROW_SPACING - 20, COLUMN_SPACING - 60)
+    for a in anchors:
+        a.view = _View(1, COLUMN_SPACING - 60)
+    graph = Graph([*anchors, *vertices.values()], edges)
+    out: dict[str, tuple[float, float]] = {}
+    bottom = 0.0
+    for component in graph.C:
+        sug = SugiyamaLayout(component)
+        sug.xspace = 20
+        sug.yspace = 60
+        sug.init_all(roots=[anchors[0]] if anchors[0] in component.sV else None)
+        sug.draw(3)
+        placed = {
+            v.data: v.view.xy[0]
+            for v in component.sV
+            if isinstance(v.data, str) and not v.data.startswith("__anchor")
+        }
+        if not placed:
+            continue
+        # grandalf lays each component out from 0: stack components top to bottom
+        low = min(placed.values())
+        for node_id, row in placed.items():
+            out[node_id] = (0.0, bottom + row - low)
+        bottom = max(y for _, y in out.values()) + ROW_SPACING
+    return out
+
+
+def _pack(
+    positions: dict[str, tuple[float, float]], ranks: dict[str, int], top: float
+) -> dict[str, tuple[float, float]]:
+    """Columns by rank, rows from `top` keeping grandalf's order, at least ROW_SPACING apart, snapped."""
+    if not positions:
+        return {}
+    min_y = min(y for _, y in positions.values())
+    columns: dict[int, list[tuple[float, str]]] = defaultdict(list)
+    for node_id, (_, y) in positions.items():
+        columns[ranks[node_id]].append((y - min_y, node_id))
+    out: dict[str, tuple[float, float]] = {}
+    for rank, entries in columns.items():
+        last = -ROW_SPACING
+        for raw, node_id in sorted(entries):
+            y = max(round(raw / GRID) * GRID, last + ROW_SPACING)
+            last = y
+            out[node_id] = (rank * COLUMN_SPACING, top + y)
+    return out
+
+
+def compute_layout(topology: Topology) -> dict[str, tuple[float, float]]:
+    """Positions (node centres) for every node of `topology`; deterministic for a given topology."""
+    links = derived_links(topology)
+    flow = _flow_edges(topology, links)
+    main, band = split_bands(topology, links)
+    ranks = _ranks(topology, flow)
+    positions = _pack(_layer(topology, main, flow), ranks, 0.0)
+    if band:
+        bottom = max((y for _, y in positions.values()), default=-ROW_SPACING)
+        positions.update(_pack(_layer(topology, band, flow), ranks, bottom + ROW_SPACING + BAND_GAP))
+    return positions
+
+
+def _ranks(topology: Topology, flow: list[tuple[str, str]]) -> dict[str, int]:
+    """Column of each node: at least its kind's column, and right of everything that feeds it (longest
+    path, bounded so that cycles of exchange-to-exchange bindings cannot push columns forever)."""
+    rank = {n.id: _MIN_RANK[n.kind] for n in topology.nodes}
+    for _ in range(8):
+        changed = False
+        for s, d in flow:
+            if rank[d] < rank[s] + 1 <= 12:
+                rank[d] = rank[s] + 1
+                changed = True
+        if not changed:
+            break
+    return rank

@@ -1,0 +1,91 @@
+"""An overview of the canvas: the whole design in miniature with the main view's visible area as a
+rectangle; click or drag to pan the main view there.
+
+Owns: `MiniMap`. The main window docks it; it shares the main view's scene and draws items in their
+simplified level of detail. Imports PySide6 only (and the canvas's own modules).
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QRect, QRectF, QSize, Qt, QTimer
+from PySide6.QtGui import QBrush, QColor, QMouseEvent, QPainter, QPen, QResizeEvent, QWheelEvent
+from PySide6.QtWidgets import QFrame, QGraphicsView, QWidget
+
+from mqstudio.ui.canvas.constants import Theme
+from mqstudio.ui.canvas.view import TopologyView
+
+
+class MiniMap(QGraphicsView):
+    def __init__(self, view: TopologyView, parent: QWidget | None = None) -> None:
+        super().__init__(view.scene(), parent)
+        self.main_view = view
+        self.setInteractive(False)
+        self.setRenderHints(QPainter.RenderHint.Antialiasing)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setViewportUpdateMode(QGraphicsView.ViewportUpdateMode.FullViewportUpdate)
+        self.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.setToolTip("Overview: click or drag to move the view")
+        self.setMinimumSize(160, 110)
+        self._dragging = False
+        self._refit = QTimer(self)
+        self._refit.setSingleShot(True)
+        self._refit.setInterval(120)
+        self._refit.timeout.connect(self.fit)
+        view.viewport_changed.connect(self.viewport().update)
+        scene = view.scene()
+        scene.changed.connect(lambda _rects: self._refit.start())
+
+    def sizeHint(self) -> QSize:
+        return QSize(240, 160)
+
+    def fit(self) -> None:
+        rect = self.scene().itemsBoundingRect()
+        if rect.isNull():
+            rect = QRectF(-200, -150, 400, 300)
+        rect = rect.united(self.visible_rect()).adjusted(-30, -30, 30, 30)
+        self.fitInView(rect, Qt.AspectRatioMode.KeepAspectRatio)
+        self.viewport().update()
+
+    def visible_rect(self) -> QRectF:
+        """The main view's visible scene rectangle."""
+        return self.main_view.mapToScene(self.main_view.viewport().rect()).boundingRect()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self.fit()
+
+    def drawBackground(self, painter: QPainter, rect: QRectF | QRect) -> None:
+        rect = QRectF(rect)
+        painter.fillRect(rect, Theme.current().background)
+
+    def drawForeground(self, painter: QPainter, rect: QRectF | QRect) -> None:
+        theme = Theme.current()
+        visible = self.visible_rect()
+        color = QColor(theme.selection)
+        painter.setPen(QPen(color, 0))
+        color.setAlphaF(0.12)
+        painter.setBrush(QBrush(color))
+        painter.drawRect(visible)
+
+    def _pan_to(self, event: QMouseEvent) -> None:
+        self.main_view.centerOn(self.mapToScene(event.position().toPoint()))
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        if event.button() == Qt.MouseButton.LeftButton:
+            self._dragging = True
+            self._pan_to(event)
+            event.accept()
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:
+        if self._dragging:
+            self._pan_to(event)
+            event.accept()
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
+        self._dragging = False
+        event.accept()
+
+    def wheelEvent(self, event: QWheelEvent) -> None:
+        event.ignore()

@@ -1,0 +1,702 @@
+"""The topology canvas scene: a mirror of the open document, plus the gestures that edit it.
+
+Owns: `TopologyScene`. The scene listens to the model's past-tense events (``node_added`` …,
+``document.node_moved``) and to the `DocumentEditor` (``document_replaced``, ``selection_changed``); it
+never owns state: every edit is a core command pushed with ``editor.execute``. Gestures are interaction
+objects (see `interactions.py`); this class only routes events to them. Imports PySide6 and mqstudio.core.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QEvent, QMimeData, QPointF, QRectF, QSize, Qt, QTimer
+from PySide6.QtGui import QColor, QGuiApplication, QImage, QKeyEvent, QKeySequence, QPainter, QTransform
+from PySide6.QtWidgets import (
+    QGraphicsItem,
+    QGraphicsScene,
+    QGraphicsSceneDragDropEvent,
+    QGraphicsSceneMouseEvent,
+    QGraphicsSimpleTextItem,
+)
+
+from mqstudio.core.commands import Command, Macro, MoveNodes, RemoveNodes, Unbind
+from mqstudio.core.document import TopologyDocument
+from mqstudio.core.errors import FileFormatError
+from mqstudio.core.model import (
+    Binding,
+    Consumer,
+    ConsumerGroup,
+    Exchange,
+    Node,
+    Producer,
+    Queue,
+    Topic,
+)
+from mqstudio.core.validation import Finding
+from mqstudio.ui.canvas import layout as layout_mod
+from mqstudio.ui.canvas.constants import FRAGMENT_MIME_TYPE, GRID, PASTE_OFFSET, Z_FEEDBACK, Theme
+from mqstudio.ui.canvas.interactions import (
+    DropNodeInteraction,
+    Interaction,
+    MoveInteraction,
+    NameEditor,
+    NewBindingInteraction,
+    RubberBandSelection,
+    snap,
+)
+from mqstudio.ui.canvas.items.client import ConsumerItem, ProducerItem
+from mqstudio.ui.canvas.items.edge import BindingEdge, DerivedEdge, EdgeItem
+from mqstudio.ui.canvas.items.exchange import ExchangeItem
+from mqstudio.ui.canvas.items.kafka import GroupItem, TopicItem
+from mqstudio.ui.canvas.items.node import NodeItem, PortItem
+from mqstudio.ui.canvas.items.queue import QueueItem
+from mqstudio.ui.canvas.nodefactory import fragment_for, paste_command
+from mqstudio.ui.editor import DocumentEditor
+
+_ITEM_TYPES: dict[type, type[NodeItem]] = {
+    Exchange: ExchangeItem,
+    Queue: QueueItem,
+    Producer: ProducerItem,
+    Consumer: ConsumerItem,
+    Topic: TopicItem,
+    ConsumerGroup: GroupItem,
+}
+_SEVERITY_RANK = {"error": 0, "warning": 1, "info": 2}
+FEEDBACK_MS = 4000
+
+
+class _Feedback(QGraphicsSimpleTextItem):
+    """A transient message at a point of the canvas (why a gesture was refused)."""
+
+    def __init__(self, text: str, pos: QPointF, ok: bool = False) -> None:
+        super().__init__(text)
+        theme = Theme.current()
+        self.setFont(theme.label_font)
+        self.setBrush(QColor("white"))
+        self._fill = theme.valid if ok else theme.invalid
+        self.setZValue(Z_FEEDBACK)
+        self.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
+        self.setPos(pos + QPointF(12, 10))
+
+    def boundingRect(self) -> QRectF:
+        return super().boundingRect().adjusted(-6, -4, 6, 4)
+
+    def paint(self, painter: QPainter, option: Any, widget: Any = None) -> None:
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(self._fill)
+        painter.drawRoundedRect(self.boundingRect(), 5, 5)
+        super().paint(painter, option, widget)
+
+
+class TopologyScene(QGraphicsScene):
+    """Mirror of ``editor.document`` with selection kept in sync with ``editor.select`` both ways."""
+
+    def __init__(self, editor: DocumentEditor, parent: Any = None) -> None:
+        super().__init__(parent)
+        self.editor = editor
+        self.snap_to_grid = True
+        self.feedback_item: _Feedback | None = None
+        self._document: TopologyDocument | None = None
+        self._nodes: dict[str, NodeItem] = {}
+        self._bindings: dict[str, BindingEdge] = {}
+        self._derived: dict[tuple[str, str, str], DerivedEdge] = {}
+        self._interaction: Interaction | None = None
+        self._drop = DropNodeInteraction(self)
+        self._name_editor: NameEditor | None = None
+        self._syncing = False
+        self._findings: dict[str, list[Finding]] = {}
+        self._highlighted: list[str] = []
+        self.setItemIndexMethod(QGraphicsScene.ItemIndexMethod.BspTreeIndex)
+        self.setBackgroundBrush(Theme.current().background)
+        editor.document_replaced.connect(self._on_document_replaced)
+        editor.selection_changed.connect(self._on_editor_selection)
+        self.selectionChanged.connect(self._on_scene_selection)
+        self._attach(editor.document)
+
+    # -- public API --------------------------------------------------------------------------
+    def item_for(self, object_id: str) -> QGraphicsItem | None:
+        """The node item or binding edge of a model id (None when not shown)."""
+        return self._nodes.get(object_id) or self._bindings.get(object_id)
+
+    def node_items(self) -> list[NodeItem]:
+        return list(self._nodes.values())
+
+    def binding_edges(self) -> list[BindingEdge]:
+        return list(self._bindings.values())
+
+    def derived_edges(self) -> list[DerivedEdge]:
+        return list(self._derived.values())
+
+    def set_findings(self, findings: Iterable[Finding]) -> None:
+        """Mark items with the worst severity of their findings (outline + badge, messages in tooltip)."""
+        self._findings = {}
+        for finding in findings:
+            self._findings.setdefault(finding.object_id, []).append(finding)
+        for node_id, node_item in self._nodes.items():
+            self._apply_findings(node_item, node_id)
+        for binding_id, edge in self._bindings.items():
+            items = self._findings.get(binding_id, [])
+            edge.set_severity(self._worst(items))
+
+    def highlight_path(self, object_ids: list[str]) -> None:
+        """Highlight a traced route in order: numbered nodes and the edges between consecutive nodes (or
+        the bindings listed). An empty list clears the highlight."""
+        for node_item in self._nodes.values():
+            node_item.set_highlight_order(None)
+        for edge in [*self._bindings.values(), *self._derived.values()]:
+            edge.set_highlighted(False)
+        self._highlighted = list(object_ids)
+        order = 0
+        previous: str | None = None
+        for object_id in object_ids:
+            if object_id in self._bindings:
+                self._bindings[object_id].set_highlighted(True)
+                continue
+            step = self._nodes.get(object_id)
+            if step is None:
+                continue
+            order += 1
+            step.set_highlight_order(order)
+            if previous is not None:
+                for edge in self._nodes[previous].edges:
+                    if edge.source.node_id == previous and edge.dest is step:
+                        edge.set_highlighted(True)
+            previous = object_id
+
+    def auto_layout(self) -> bool:
+        """Lay the design out (producers → exchanges → queues → consumers, dead-letter paths below) as
+        ONE undo step. False when nothing moved or the move was refused."""
+        doc = self.editor.document
+        positions = layout_mod.compute_layout(doc.topology)
+        changed = {k: v for k, v in positions.items() if doc.position(k) != v}
+        if not changed:
+            return False
+        command = MoveNodes(doc, changed)
+        command.text = "Auto-layout"
+        return self.editor.execute(command)
+
+    def create_at_center(self, spec: dict[str, Any]) -> str | None:
+        """Create a node from a palette spec at the centre of the view, nudged off existing nodes."""
+        views = self.views()
+        if views:
+            view = views[0]
+            center = view.mapToScene(view.viewport().rect().center())
+        else:
+            center = self.itemsBoundingRect().center() if self._nodes else QPointF(0, 0)
+        pos = QPointF(snap(center.x()), snap(center.y()))
+        while any(item.sceneBoundingRect().contains(pos) for item in self._nodes.values()):
+            pos += QPointF(0, GRID * 5)
+        return self._drop.drop_spec(spec, pos)
+
+    def render_to_image(self, path: str | Path, scale: float = 2.0) -> bool:
+        """Render the whole design to a PNG (or any format QImage writes), `scale` times scene units."""
+        rect = self._export_rect()
+        size = QSize(max(1, int(rect.width() * scale)), max(1, int(rect.height() * scale)))
+        image = QImage(size, QImage.Format.Format_ARGB32_Premultiplied)
+        image.fill(Theme.current().background)
+        painter = QPainter(image)
+        painter.setRenderHints(QPainter.RenderHint.Antialiasing | QPainter.RenderHint.TextAntialiasing)
+        with self._export_state():
+            self.render(painter, QRectF(0, 0, size.width(), size.height()), rect)
+        painter.end()
+        return image.save(str(path))
+
+    def render_to_svg(self, path: str | Path) -> bool:
+        """Render the whole design as SVG (QtSvg ships with PySide6-Essentials)."""
+        from PySide6.QtSvg import QSvgGenerator
+
+        rect = self._export_rect()
+        generator = QSvgGenerator()
+        generator.setFileName(str(path))
+        generator.setSize(QSize(int(rect.width()), int(rect.height())))
+        generator.setViewBox(QRectF(0, 0, rect.width(), rect.height()))
+        generator.setTitle(self.editor.document.title)
+        painter = QPainter(generator)
+        painter.fillRect(QRectF(0, 0, rect.width(), rect.height()), Theme.current().background)
+        with self._export_state():
+            self.render(painter, QRectF(0, 0, rect.width(), rect.height()), rect)
+        return painter.end()
+
+    # -- editing actions (also bound to keys) ------------------------------------------------
+    def delete_selected(self) -> bool:
+        """Remove the selected nodes (with their bindings) and bindings as ONE undo step."""
+        doc = self.editor.document
+        node_ids = [i.node_id for i in self.selected_node_items()]
+        gone = set(node_ids)
+        binding_ids = [
+            e.binding_id
+            for e in self.selectedItems()
+            if isinstance(e, BindingEdge) and e.source.node_id not in gone and e.dest.node_id not in gone
+        ]
+        if not node_ids and not binding_ids:
+            return False
+        commands: list[Command] = [Unbind(doc, b) for b in binding_ids]
+        if node_ids:
+            commands.append(RemoveNodes(doc, node_ids))
+        if len(commands) == 1:
+            return self.editor.execute(commands[0])
+        count = len(node_ids) + len(binding_ids)
+        return self.editor.execute(Macro(f"Delete {count} items", commands))
+
+    def copy_selection(self) -> bool:
+        node_ids = [i.node_id for i in self.selected_node_items()]
+        if not node_ids:
+            return False
+        data = fragment_for(self.editor.document, node_ids)
+        mime = QMimeData()
+        payload = json.dumps(data).encode("utf-8")
+        mime.setData(FRAGMENT_MIME_TYPE, payload)
+        mime.setText(payload.decode("utf-8"))
+        QGuiApplication.clipboard().setMimeData(mime)
+        return True
+
+    def paste(self) -> list[str]:
+        mime = QGuiApplication.clipboard().mimeData()
+        if mime is None or not mime.hasFormat(FRAGMENT_MIME_TYPE):
+            return []
+        try:
+            data = json.loads(bytes(mime.data(FRAGMENT_MIME_TYPE).data()).decode("utf-8"))
+            command, new_ids = paste_command(self.editor.document, data, (PASTE_OFFSET, PASTE_OFFSET))
+        except (ValueError, FileFormatError) as exc:
+            self.editor.refused.emit(f"cannot paste: {exc}")
+            return []
+        if not self.editor.execute(command):
+            return []
+        self.editor.select(new_ids)
+        return new_ids
+
+    def rename_selected(self) -> bool:
+        items = self.selected_node_items()
+        if len(items) != 1:
+            return False
+        self.start_rename(items[0])
+        return True
+
+    def start_rename(self, item: NodeItem) -> NameEditor:
+        if self._name_editor is not None:
+            self._name_editor.close()
+        node = self.editor.document.topology.node(item.node_id)
+        self._name_editor = NameEditor(self, item, node.name)
+        return self._name_editor
+
+    @property
+    def name_editor(self) -> NameEditor | None:
+        return self._name_editor
+
+    def name_editor_closed(self, editor: NameEditor) -> None:
+        if self._name_editor is editor:
+            self._name_editor = None
+
+    # -- helpers for interactions ------------------------------------------------------------
+    def execute_at(self, command: Command, pos: QPointF) -> bool:
+        """Execute `command`; when refused, also show the reason at `pos`."""
+        reasons: list[str] = []
+        self.editor.refused.connect(reasons.append)
+        try:
+            ok = self.editor.execute(command)
+        finally:
+            self.editor.refused.disconnect(reasons.append)
+        if not ok and reasons:
+            self.show_feedback(reasons[-1], pos)
+        return ok
+
+    def show_feedback(self, text: str, pos: QPointF, ok: bool = False) -> None:
+        self.clear_feedback()
+        self.feedback_item = _Feedback(text, pos, ok)
+        self.addItem(self.feedback_item)
+        item = self.feedback_item
+        QTimer.singleShot(FEEDBACK_MS, lambda: self._expire_feedback(item))
+
+    def clear_feedback(self) -> None:
+        if self.feedback_item is not None and self.feedback_item.scene() is self:
+            self.removeItem(self.feedback_item)
+        self.feedback_item = None
+
+    def _expire_feedback(self, item: _Feedback) -> None:
+        if self.feedback_item is item:
+            self.clear_feedback()
+
+    def selected_node_items(self) -> list[NodeItem]:
+        return [i for i in self.selectedItems() if isinstance(i, NodeItem)]
+
+    def node_item_at(self, pos: QPointF) -> NodeItem | None:
+        for item in self.items(pos):
+            node_item = item.node_item if isinstance(item, PortItem) else item
+            if isinstance(node_item, NodeItem):
+                return node_item
+        return None
+
+    def set_selected_items(self, items: set[QGraphicsItem]) -> None:
+        with self._batch_selection():
+            for item in self.selectedItems():
+                if item not in items:
+                    item.setSelected(False)
+            for item in items:
+                item.setSelected(True)
+
+    def click_node(self, item: NodeItem, modifiers: Qt.KeyboardModifier, released: bool = False) -> None:
+        toggle = bool(modifiers & (Qt.KeyboardModifier.ShiftModifier | Qt.KeyboardModifier.ControlModifier))
+        if toggle:
+            if not released:
+                item.setSelected(not item.isSelected())
+        elif not item.isSelected() or released:
+            self.set_selected_items({item})
+
+    def begin_interaction(self, interaction: Interaction) -> None:
+        if self._interaction is not None:
+            self._interaction.cancel()
+        self._interaction = interaction
+
+    def end_interaction(self, interaction: Interaction) -> None:
+        if self._interaction is interaction:
+            self._interaction = None
+
+    @property
+    def interaction(self) -> Interaction | None:
+        return self._interaction
+
+    # -- mouse, keys, drops ------------------------------------------------------------------
+    def mousePressEvent(self, event: QGraphicsSceneMouseEvent) -> None:
+        if self._interaction is not None and self._interaction.mouse_press(event):
+            return
+        if self._name_editor is not None:
+            grabbed = self.itemAt(event.scenePos(), self._view_transform())
+            if grabbed is self._name_editor:
+                super().mousePressEvent(event)
+                return
+            self._name_editor.commit(keep_open_on_refusal=False)
+        if event.button() != Qt.MouseButton.LeftButton:
+            super().mousePressEvent(event)
+            return
+        self.clear_feedback()
+        item = self.itemAt(event.scenePos(), self._view_transform())
+        if isinstance(item, PortItem) and item.role == "out":
+            self.begin_interaction(NewBindingInteraction(self, item))
+        elif isinstance(item, PortItem | NodeItem):
+            node_item = item.node_item if isinstance(item, PortItem) else item
+            self.click_node(node_item, event.modifiers())
+            if node_item.isSelected():
+                interaction = MoveInteraction(self, node_item, event.scenePos(), QPointF(event.screenPos()))
+                self.begin_interaction(interaction)
+        elif isinstance(item, EdgeItem) and item.flags() & QGraphicsItem.GraphicsItemFlag.ItemIsSelectable:
+            toggle = event.modifiers() & (
+                Qt.KeyboardModifier.ShiftModifier | Qt.KeyboardModifier.ControlModifier
+            )
+            if toggle:
+                item.setSelected(not item.isSelected())
+            else:
+                self.set_selected_items({item})
+        else:
+            self.begin_interaction(RubberBandSelection(self, event.scenePos(), event.modifiers()))
+        event.accept()
+
+    def mouseMoveEvent(self, event: QGraphicsSceneMouseEvent) -> None:
+        if self._interaction is not None and self._interaction.mouse_move(event):
+            return
+        super().mouseMoveEvent(event)
+
+    def mouseReleaseEvent(self, event: QGraphicsSceneMouseEvent) -> None:
+        if self._interaction is not None and self._interaction.mouse_release(event):
+            return
+        super().mouseReleaseEvent(event)
+
+    def mouseDoubleClickEvent(self, event: QGraphicsSceneMouseEvent) -> None:
+        item = self.node_item_at(event.scenePos())
+        if item is not None and event.button() == Qt.MouseButton.LeftButton:
+            self.start_rename(item)
+            event.accept()
+            return
+        super().mouseDoubleClickEvent(event)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if self.focusItem() is not None:
+            super().keyPressEvent(event)
+            return
+        if self._interaction is not None and self._interaction.key_press(event):
+            return
+        if event.key() in (Qt.Key.Key_Delete, Qt.Key.Key_Backspace):
+            self.delete_selected()
+        elif event.matches(QKeySequence.StandardKey.Copy):
+            self.copy_selection()
+        elif event.matches(QKeySequence.StandardKey.Paste):
+            self.paste()
+        elif event.matches(QKeySequence.StandardKey.SelectAll):
+            self.set_selected_items(set(self._nodes.values()) | set(self._bindings.values()))
+        elif event.key() == Qt.Key.Key_F2:
+            self.rename_selected()
+        elif event.key() == Qt.Key.Key_Escape:
+            self.clearSelection()
+        else:
+            super().keyPressEvent(event)
+            return
+        event.accept()
+
+    def dragEnterEvent(self, event: QGraphicsSceneDragDropEvent) -> None:
+        if not self._drop.drag_enter(event):
+            super().dragEnterEvent(event)
+
+    def dragMoveEvent(self, event: QGraphicsSceneDragDropEvent) -> None:
+        if not self._drop.drag_enter(event):
+            super().dragMoveEvent(event)
+
+    def dropEvent(self, event: QGraphicsSceneDragDropEvent) -> None:
+        if not self._drop.drop(event):
+            super().dropEvent(event)
+
+    def event(self, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.PaletteChange:
+            self.refresh_theme()
+        return super().event(event)
+
+    def refresh_theme(self) -> None:
+        """Rebuild colours from the application palette (light/dark switch) and restyle every item."""
+        theme = Theme.refresh()
+        self.setBackgroundBrush(theme.background)
+        topology = self.editor.document.topology
+        for node_id, node_item in self._nodes.items():
+            node_item.update_from(topology.node(node_id))
+        for edge in [*self._bindings.values(), *self._derived.values()]:
+            edge.set_label(edge.label)
+            edge.update_style()
+
+    def _view_transform(self) -> QTransform:
+        views = self.views()
+        return views[0].transform() if views else QTransform()
+
+    # -- model → items -----------------------------------------------------------------------
+    def _attach(self, document: TopologyDocument) -> None:
+        self._document = document
+        topology = document.topology
+        topology.node_added.connect(self._on_node_added)
+        topology.node_removed.connect(self._on_node_removed)
+        topology.node_changed.connect(self._on_node_changed)
+        topology.binding_added.connect(self._on_binding_added)
+        topology.binding_removed.connect(self._on_binding_removed)
+        topology.binding_changed.connect(self._on_binding_changed)
+        document.node_moved.connect(self._on_node_moved)
+        missing = [n for n in topology.nodes if document.position(n.id) is None]
+        fallback = layout_mod.compute_layout(topology) if missing else {}
+        for node in topology.nodes:
+            self._add_node_item(node, fallback.get(node.id))
+        for binding in topology.bindings:
+            self._add_binding_edge(binding)
+        self._refresh_derived()
+
+    def _detach(self) -> None:
+        document = self._document
+        if document is None:
+            return
+        topology = document.topology
+        topology.node_added.disconnect(self._on_node_added)
+        topology.node_removed.disconnect(self._on_node_removed)
+        topology.node_changed.disconnect(self._on_node_changed)
+        topology.binding_added.disconnect(self._on_binding_added)
+        topology.binding_removed.disconnect(self._on_binding_removed)
+        topology.binding_changed.disconnect(self._on_binding_changed)
+        document.node_moved.disconnect(self._on_node_moved)
+        if self._interaction is not None:
+            self._interaction.cancel()
+        if self._name_editor is not None:
+            self._name_editor.close()
+        self.clear_feedback()
+        with self._batch_selection():
+            self.clear()
+        self._nodes.clear()
+        self._bindings.clear()
+        self._derived.clear()
+        self._findings = {}
+        self._highlighted = []
+        self._document = None
+
+    def _on_document_replaced(self) -> None:
+        self._detach()
+        self._attach(self.editor.document)
+
+    def _add_node_item(self, node: Node, fallback: tuple[float, float] | None = None) -> NodeItem:
+        item = _ITEM_TYPES[type(node)](node)
+        pos = self.editor.document.position(node.id) or fallback or (0.0, 0.0)
+        item.setPos(QPointF(pos[0], pos[1]))
+        self._nodes[node.id] = item
+        self.addItem(item)
+        if node.id in self._findings:
+            self._apply_findings(item, node.id)
+        return item
+
+    def _add_binding_edge(self, binding: Binding) -> BindingEdge | None:
+        source, dest = self._nodes.get(binding.source), self._nodes.get(binding.destination)
+        if source is None or dest is None:
+            return None
+        edge = BindingEdge(binding, source, dest)
+        topology = self.editor.document.topology
+        edge.update_from(binding, topology.node(binding.source), topology.node(binding.destination))
+        self._bindings[binding.id] = edge
+        self.addItem(edge)
+        return edge
+
+    def _remove_edge(self, edge: EdgeItem) -> None:
+        edge.detach()
+        if edge.scene() is self:
+            self.removeItem(edge)
+
+    def _on_node_added(self, node: Node) -> None:
+        self._add_node_item(node)
+        self._refresh_derived()
+
+    def _on_node_removed(self, node: Node) -> None:
+        item = self._nodes.pop(node.id, None)
+        if item is None:
+            return
+        for edge in list(item.edges):
+            if isinstance(edge, BindingEdge):
+                self._bindings.pop(edge.binding_id, None)
+            self._remove_edge(edge)
+        self._refresh_derived()
+        self.removeItem(item)
+
+    def _on_node_changed(self, node: Node, field: str) -> None:
+        item = self._nodes.get(node.id)
+        if item is None:
+            return
+        item.update_from(node)
+        self._apply_findings(item, node.id)
+        topology = self.editor.document.topology
+        for edge in item.edges:
+            if isinstance(edge, BindingEdge):
+                binding = topology.binding(edge.binding_id)
+                edge.update_from(binding, topology.node(binding.source), topology.node(binding.destination))
+        if field in ("name", "arguments", "target", "source", "topics", "vhost"):
+            self._refresh_derived()
+
+    def _on_node_moved(self, node_id: str, pos: tuple[float, float] | None) -> None:
+        item = self._nodes.get(node_id)
+        if item is not None and pos is not None and (item.pos().x(), item.pos().y()) != pos:
+            item.setPos(QPointF(pos[0], pos[1]))
+
+    def _on_binding_added(self, binding: Binding) -> None:
+        self._add_binding_edge(binding)
+
+    def _on_binding_removed(self, binding: Binding) -> None:
+        edge = self._bindings.pop(binding.id, None)
+        if edge is not None:
+            self._remove_edge(edge)
+
+    def _on_binding_changed(self, binding: Binding, field: str) -> None:
+        edge = self._bindings.get(binding.id)
+        if edge is not None:
+            topology = self.editor.document.topology
+            edge.update_from(binding, topology.node(binding.source), topology.node(binding.destination))
+
+    def _refresh_derived(self) -> None:
+        """Diff the edges implied by node fields (DLX, AE, clients, subscriptions) against the scene."""
+        wanted = layout_mod.derived_links(self.editor.document.topology)
+        for key in [k for k in self._derived if k not in wanted]:
+            self._remove_edge(self._derived.pop(key))
+        for key, label in wanted.items():
+            edge = self._derived.get(key)
+            if edge is not None:
+                if edge.label != label:
+                    edge.set_label(label)
+                continue
+            kind, source_id, dest_id = key
+            source, dest = self._nodes.get(source_id), self._nodes.get(dest_id)
+            if source is None or dest is None:
+                continue
+            edge = DerivedEdge(kind, source, dest, label)
+            self._derived[key] = edge
+            self.addItem(edge)
+            if self._highlighted:
+                self.highlight_path(self._highlighted)
+
+    # -- findings ----------------------------------------------------------------------------
+    @staticmethod
+    def _worst(findings: list[Finding]) -> str | None:
+        if not findings:
+            return None
+        return min((f.severity.value for f in findings), key=lambda s: _SEVERITY_RANK.get(s, 9))
+
+    def _apply_findings(self, item: NodeItem, node_id: str) -> None:
+        findings = self._findings.get(node_id, [])
+        text = "<br>".join(f"<b>{f.severity.value}</b>: {f.message}" for f in findings)
+        item.set_severity(self._worst(findings), text)
+
+    # -- selection sync ----------------------------------------------------------------------
+    @contextmanager
+    def _batch_selection(self) -> Iterator[None]:
+        was = self._syncing
+        self._syncing = True
+        try:
+            yield
+        finally:
+            self._syncing = was
+        if not was:
+            self._on_scene_selection()
+
+    def _selected_ids(self) -> list[str]:
+        ids: list[str] = []
+        for item in self.selectedItems():
+            if isinstance(item, NodeItem):
+                ids.append(item.node_id)
+            elif isinstance(item, BindingEdge):
+                ids.append(item.binding_id)
+        return ids
+
+    def _on_scene_selection(self) -> None:
+        if self._syncing:
+            return
+        self._syncing = True
+        try:
+            self.editor.select(self._selected_ids())
+        finally:
+            self._syncing = False
+
+    def _on_editor_selection(self, ids: list[str]) -> None:
+        if self._syncing:
+            return
+        wanted: set[QGraphicsItem] = set()
+        for object_id in ids:
+            found = self.item_for(object_id)
+            if found is not None:
+                wanted.add(found)
+        self._syncing = True
+        try:
+            for item in self.selectedItems():
+                if item not in wanted:
+                    item.setSelected(False)
+            for item in wanted:
+                item.setSelected(True)
+        finally:
+            self._syncing = False
+
+    # -- export ------------------------------------------------------------------------------
+    def _export_rect(self) -> QRectF:
+        rect = QRectF()
+        for item in [*self._nodes.values(), *self._bindings.values(), *self._derived.values()]:
+            rect = rect.united(item.sceneBoundingRect())
+        if rect.isNull():
+            rect = QRectF(0, 0, 200, 120)
+        return rect.adjusted(-40, -40, 40, 40)
+
+    @contextmanager
+    def _export_state(self) -> Iterator[None]:
+        """Exports show the design, not the session: no selection, no transient feedback."""
+        selected = self.selectedItems()
+        was, self._syncing = self._syncing, True  # the editor's selection does not change
+        for item in selected:
+            item.setSelected(False)
+        feedback = self.feedback_item
+        if feedback is not None:
+            feedback.hide()
+        try:
+            yield
+        finally:
+            for item in selected:
+                item.setSelected(True)
+            self._syncing = was
+            if feedback is not None:
+                feedback.show()
