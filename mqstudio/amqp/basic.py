@@ -189,5 +189,9 @@ class ConfirmTracker:
             yield commands.Basic.Ack(last, j > i)
             i = j + 1
 
+    def fail_all(self) -> None:
+        """Turn every recorded outcome into a nack (the store could not make them durable)."""
+        self._pending = [(seq, False) for seq, _ in self._pending]
+
     def clear(self) -> None:
         self._pending.clear()

@@ -223,14 +223,18 @@ class BrokerService:
     def flush(self) -> None:
         """Group commit, then confirms, then deliveries; then re-arm the broker timer."""
         self._flush_scheduled = False
-        if self._confirming:
+        confirming = list(self._confirming.values())
+        self._confirming.clear()
+        try:
             self.commit()
-            confirming = list(self._confirming.values())
-            self._confirming.clear()
+        except Exception:
+            # [confirms] a message the broker could not make durable is nacked, never acked.
+            log.exception("broker commit failed; nacking this batch's confirms")
             for handler in confirming:
-                handler.release_confirms()
-        else:
-            self.commit()
+                if handler.confirms is not None:
+                    handler.confirms.fail_all()
+        for handler in confirming:
+            handler.release_confirms()
         self.pump_deliveries()
         self._arm_timer()
 
