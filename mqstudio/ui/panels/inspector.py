@@ -231,16 +231,16 @@ class InspectorPanel(QWidget):
 
     def _align_labels(self) -> None:
         """One label column for every section, so the fields line up from box to box."""
-        labels = [
-            label
-            for form in self._forms
-            for i in range(form.rowCount())
-            if (label := form.itemAt(i, QFormLayout.ItemRole.LabelRole)) is not None
-            and isinstance(label.widget(), QLabel)
-        ]
-        width = max((item.widget().sizeHint().width() for item in labels), default=0)
-        for item in labels:
-            item.widget().setMinimumWidth(width)
+        labels: list[QWidget] = []
+        for form in self._forms:
+            for i in range(form.rowCount()):
+                item = form.itemAt(i, QFormLayout.ItemRole.LabelRole)
+                widget = item.widget() if item is not None else None
+                if isinstance(widget, QLabel):
+                    labels.append(widget)
+        width = max((label.sizeHint().width() for label in labels), default=0)
+        for label in labels:
+            label.setMinimumWidth(width)
 
     def _title_of(self, obj: Node | Binding) -> str:
         if not isinstance(obj, Binding):

@@ -73,6 +73,7 @@ class UnitSpinBox(QWidget):
         self.spin.setRange(minimum - 1 if optional else minimum, maximum)
         if optional:
             self.spin.setSpecialValueText(NOT_SET)
+            self.spin.setValue(self.spin.minimum())  # starts "not set", not at 0
         self.spin.setAccelerated(True)
         self.spin.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.unit = QComboBox(self)
@@ -363,9 +364,8 @@ class KeyValueTable(QWidget):
     def _on_item_changed(self, _item: QTableWidgetItem) -> None:
         self._emit()
 
-    def _emit(self) -> None:
-        if self._loading:
-            return
+    def items(self) -> dict[str, Any]:
+        """The complete rows as typed values; raises ValueError naming the first row that does not parse."""
         out: dict[str, Any] = {}
         for row in range(self.table.rowCount()):
             key_item = self.table.item(row, 0)
@@ -381,9 +381,18 @@ class KeyValueTable(QWidget):
             try:
                 out[key] = parse_value(text, kind)
             except ValueError as exc:
-                self.invalid.emit(f"{key}: {exc}")
-                return
-        self.edited.emit(out)
+                raise ValueError(f"{key}: {exc}") from None
+        return out
+
+    def _emit(self) -> None:
+        if self._loading:
+            return
+        try:
+            items = self.items()
+        except ValueError as exc:
+            self.invalid.emit(str(exc))
+            return
+        self.edited.emit(items)
 
 
 # -- binding keys -------------------------------------------------------------------------------
