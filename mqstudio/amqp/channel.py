@@ -131,6 +131,7 @@ class ChannelHandler:
             commands.Basic.Qos: self._basic_qos,
             commands.Basic.Consume: self._basic_consume,
             commands.Basic.Cancel: self._basic_cancel,
+            commands.Basic.CancelOk: self._ignore,
             commands.Basic.Get: self._basic_get,
             commands.Basic.Recover: self._basic_recover,
             commands.Basic.RecoverAsync: self._basic_recover,
@@ -161,6 +162,10 @@ class ChannelHandler:
             # rabbit_channel answers methods it does not know (e.g. access.request aside) like this.
             raise AmqpError(ReplyCode.COMMAND_INVALID, f"unexpected method {method.name.lower()}")
         handler(method, header, body or b"")
+
+    def _ignore(self, _m: Method, _h: object, _b: bytes) -> None:
+        # basic.cancel-ok answering our server-side basic.cancel (RabbitMQ 4.3 clients send it).
+        return
 
     def _send(self, method: Method) -> None:
         self._conn.send_method(self.number, method)
