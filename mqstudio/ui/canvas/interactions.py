@@ -80,6 +80,12 @@ def connection_command(document: TopologyDocument, source_id: str, dest_id: str)
         if source_id in dest.topics:
             raise DuplicateBindingError(f"{topology.label(dest_id)} already subscribes to it", "topics")
         return SetNodeField(document, dest_id, "topics", [*dest.topics, source_id])
+    if isinstance(source, Exchange) and not isinstance(dest, Exchange | Queue | Topic | ConsumerGroup):
+        raise InvalidBindingError(
+            f"{topology.label(dest_id)} is a simulated client, not a broker object: bind the exchange to a "
+            "queue, and let the consumer consume from that queue",
+            "destination",
+        )
     key: str = ""
     args: dict[str, Any] = {}
     if isinstance(source, Exchange):

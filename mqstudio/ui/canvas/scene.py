@@ -124,6 +124,9 @@ class TopologyScene(QGraphicsScene):
         """The node item or binding edge of a model id (None when not shown)."""
         return self._nodes.get(object_id) or self._bindings.get(object_id)
 
+    def node_item(self, node_id: str) -> NodeItem | None:
+        return self._nodes.get(node_id)
+
     def node_items(self) -> list[NodeItem]:
         return list(self._nodes.values())
 
@@ -364,6 +367,7 @@ class TopologyScene(QGraphicsScene):
     # -- mouse, keys, drops ------------------------------------------------------------------
     def mousePressEvent(self, event: QGraphicsSceneMouseEvent) -> None:
         if self._interaction is not None and self._interaction.mouse_press(event):
+            event.accept()
             return
         if self._name_editor is not None:
             grabbed = self.itemAt(event.scenePos(), self._view_transform())
@@ -398,13 +402,16 @@ class TopologyScene(QGraphicsScene):
 
     def mouseMoveEvent(self, event: QGraphicsSceneMouseEvent) -> None:
         if self._interaction is not None and self._interaction.mouse_move(event):
+            event.accept()
             return
         super().mouseMoveEvent(event)
 
     def mouseReleaseEvent(self, event: QGraphicsSceneMouseEvent) -> None:
         if self._interaction is not None and self._interaction.mouse_release(event):
+            event.accept()
             return
         super().mouseReleaseEvent(event)
+        event.accept()  # presses the scene handled itself have no grabber to accept their release
 
     def mouseDoubleClickEvent(self, event: QGraphicsSceneMouseEvent) -> None:
         item = self.node_item_at(event.scenePos())
