@@ -57,8 +57,8 @@ class TopologyView(QGraphicsView):
         self.horizontalScrollBar().valueChanged.connect(self.viewport_changed)
         self.verticalScrollBar().valueChanged.connect(self.viewport_changed)
         bindings: list[tuple[list[QKeySequence], Callable[[], None]]] = [
-            ([QKeySequence(QKeySequence.StandardKey.ZoomIn), QKeySequence("Ctrl+=")], self.zoom_in),
-            ([QKeySequence(QKeySequence.StandardKey.ZoomOut), QKeySequence("Ctrl+-")], self.zoom_out),
+            ([QKeySequence("Ctrl++"), QKeySequence("Ctrl+=")], self.zoom_in),
+            ([QKeySequence("Ctrl+-")], self.zoom_out),
             ([QKeySequence("Ctrl+0")], self.reset_zoom),
         ]
         for keys, slot in bindings:

@@ -86,8 +86,9 @@ def sample_document() -> TopologyDocument:
     t = doc.topology
     orders = Exchange("orders", ExchangeType.TOPIC, id="ex-orders")
     dlx = Exchange("orders.dlx", ExchangeType.FANOUT, id="ex-dlx")
-    billing = Queue("billing", arguments={"x-dead-letter-exchange": "orders.dlx", "x-message-ttl": 30000},
-                    id="q-billing")
+    billing = Queue(
+        "billing", arguments={"x-dead-letter-exchange": "orders.dlx", "x-message-ttl": 30000}, id="q-billing"
+    )
     shipping = Queue("shipping", id="q-shipping")
     dead = Queue("orders.dead", id="q-dead")
     for node, pos in (

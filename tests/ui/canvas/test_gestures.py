@@ -90,15 +90,20 @@ def test_dragging_a_queue_onto_a_queue_is_refused_with_the_reason(canvas: Canvas
 
 def test_hovering_a_binding_drag_marks_valid_and_invalid_targets(canvas: Canvas) -> None:
     viewport = canvas.view.viewport()
-    QTest.mousePress(viewport, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
-                     canvas.point(canvas.out_port("ex-dlx")))
+    QTest.mousePress(
+        viewport,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+        canvas.point(canvas.out_port("ex-dlx")),
+    )
     QTest.mouseMove(viewport, canvas.point(canvas.node_pos("q-shipping") + QPointF(-40, 0)))
     assert canvas.scene.node_item("q-shipping").drop_state == "valid"  # type: ignore[union-attr]
     QTest.mouseMove(viewport, canvas.point(canvas.node_pos("p-web")))
     assert canvas.scene.node_item("p-web").drop_state == "invalid"  # type: ignore[union-attr]
     assert canvas.scene.node_item("q-shipping").drop_state is None  # type: ignore[union-attr]
-    QTest.mouseRelease(viewport, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
-                       canvas.point(QPointF(150, 400)))
+    QTest.mouseRelease(
+        viewport, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, canvas.point(QPointF(150, 400))
+    )
     assert canvas.editor.undo_stack.count() == 0
 
 
@@ -212,8 +217,12 @@ def test_copy_paste_duplicates_nodes_and_the_bindings_among_them(canvas: Canvas)
 
 def test_double_click_renames_in_place_and_enter_commits(canvas: Canvas) -> None:
     before = canvas.snapshot()
-    QTest.mouseDClick(canvas.view.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
-                      canvas.point(canvas.node_pos("q-shipping")))
+    QTest.mouseDClick(
+        canvas.view.viewport(),
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+        canvas.point(canvas.node_pos("q-shipping")),
+    )
     editor = canvas.scene.name_editor
     assert editor is not None and editor.hasFocus()
     QTest.keyClicks(canvas.view.viewport(), "shipping.eu")
@@ -263,7 +272,9 @@ def test_middle_button_drag_pans_the_view_without_editing(canvas: Canvas) -> Non
     before = canvas.view.mapToScene(QPoint(10, 10))
     QTest.mousePress(viewport, Qt.MouseButton.MiddleButton, Qt.KeyboardModifier.NoModifier, QPoint(500, 300))
     QTest.mouseMove(viewport, QPoint(400, 250))
-    QTest.mouseRelease(viewport, Qt.MouseButton.MiddleButton, Qt.KeyboardModifier.NoModifier, QPoint(400, 250))
+    QTest.mouseRelease(
+        viewport, Qt.MouseButton.MiddleButton, Qt.KeyboardModifier.NoModifier, QPoint(400, 250)
+    )
     after = canvas.view.mapToScene(QPoint(10, 10))
     assert after.x() > before.x() and after.y() > before.y()
     assert canvas.editor.undo_stack.count() == 0

@@ -127,6 +127,7 @@ class NodeItem(QGraphicsItem):
         self.severity_text = ""
         self.highlight_order: int | None = None
         self.title = ""
+        self._base_tooltip = ""
         self.subtitle = ""
         self.accent_key = ""
         self.badges: list[Badge] = []
@@ -161,7 +162,8 @@ class NodeItem(QGraphicsItem):
         title, subtitle, accent, badges, tooltip = self.describe(node)
         self.prepareGeometryChange()
         self.title, self.subtitle, self.accent_key, self.badges = title, subtitle, accent, badges
-        self.setToolTip(tooltip)
+        self._base_tooltip = tooltip
+        self._apply_tooltip()
         self._layout_text()
         self._update_style()
 
@@ -214,7 +216,12 @@ class NodeItem(QGraphicsItem):
 
     def set_severity(self, severity: str | None, text: str = "") -> None:
         self.severity, self.severity_text = severity, text
+        self._apply_tooltip()
         self._update_style()
+
+    def _apply_tooltip(self) -> None:
+        extra = f"<hr>{self.severity_text}" if self.severity_text else ""
+        self.setToolTip(self._base_tooltip + extra)
 
     def set_highlight_order(self, order: int | None) -> None:
         if order != self.highlight_order:
