@@ -286,6 +286,7 @@ class KeyValueTable(QWidget):
         layout.setSpacing(2)
         layout.addWidget(self.table)
         layout.addLayout(buttons)
+        self._fit_height()
 
     # -- loading ----------------------------------------------------------------------------------
     def set_items(self, items: Mapping[str, Any]) -> None:

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QFormLayout,
     QHBoxLayout,
+    QHeaderView,
     QLabel,
     QLineEdit,
     QPushButton,
@@ -119,7 +120,7 @@ class TracerPanel(QWidget):
 
         self.hops = QTreeWidget()
         self.hops.setHeaderLabels(["Hop", "What happened"])
-        self.hops.setColumnWidth(0, 110)
+        self.hops.header().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         self.hops.setWordWrap(True)
         self.hops.setUniformRowHeights(False)
         self.hops.setAlternatingRowColors(True)
@@ -260,6 +261,7 @@ class TracerPanel(QWidget):
         if hop.x_death:
             child = QTreeWidgetItem(item, ["x-death", _json(list(hop.x_death))])
             child.setFont(1, QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+            child.setTextAlignment(0, Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
             counts = ", ".join(
                 f"{d.get('queue')}/{d.get('reason')}\u00d7{d.get('count')}" for d in hop.x_death
             )
