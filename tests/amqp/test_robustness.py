@@ -26,8 +26,11 @@ from pamqp.heartbeat import Heartbeat
 from mqstudio.amqp.auth import InMemoryAuthenticator, User
 from mqstudio.amqp.connection import ConnectionConfig
 from mqstudio.amqp.framing import PROTOCOL_HEADER, Frame, FrameBuffer, ReplyCode, marshal
-from mqstudio.amqp.server import AmqpServer, EventHandler, reject_unimplemented
+from mqstudio.amqp.server import AmqpServer
+from mqstudio.amqp.service import BrokerService
+from mqstudio.broker.broker import Broker
 
+from .conftest import RunningBroker
 from .test_server_pika import WAIT, LoopThread
 
 pytestmark = pytest.mark.timeout(60)
@@ -41,44 +44,41 @@ RAW_FRAME_MAX = 4096
 
 @dataclass
 class RunningServer:
+    """A broker served with a ConnectionConfig of the test's choosing (the fixture uses defaults)."""
+
     server: AmqpServer
-    #: True when the real channel layer answers queue/basic methods (else 540 for everything).
-    channel_layer: bool
+    service: BrokerService
 
     @property
     def address(self) -> tuple[str, int]:
         return self.server.address
 
 
-def _event_handler() -> tuple[EventHandler, bool]:
-    try:
-        from mqstudio.amqp.service import BrokerService
-        from mqstudio.broker.broker import Broker
-    except ImportError:  # the channel layer is not there yet
-        return reject_unimplemented, False
-    return BrokerService(Broker()), True
-
-
 def start_server(loop_thread: LoopThread, config: ConnectionConfig | None = None) -> RunningServer:
-    handler, channel_layer = _event_handler()
+    service = BrokerService(Broker())
     auth = InMemoryAuthenticator([User.create("guest", "guest", loopback_only=True)], vhosts=["/"])
-    server = AmqpServer(authenticator=auth, config=config, event_handler=handler, tick_interval=0.1)
+    server = AmqpServer(authenticator=auth, config=config, event_handler=service, tick_interval=0.1)
     loop_thread.run(server.start(port=0))
-    return RunningServer(server, channel_layer)
+    return RunningServer(server, service)
 
 
-@pytest.fixture(scope="module")
-def module_loop() -> Iterator[LoopThread]:
+def stop_server(loop_thread: LoopThread, running: RunningServer) -> None:
+    async def stop() -> None:
+        await running.server.stop(grace=0.2)
+        running.service.close()
+
+    loop_thread.run(stop())
+
+
+@pytest.fixture
+def loop_thread() -> Iterator[LoopThread]:
     lt = LoopThread()
     yield lt
     lt.close()
 
 
-@pytest.fixture(scope="module")
-def running(module_loop: LoopThread) -> Iterator[RunningServer]:
-    srv = start_server(module_loop)
-    yield srv
-    module_loop.run(srv.server.stop(grace=0.2))
+def address(running: RunningBroker) -> tuple[str, int]:
+    return running.host, running.port
 
 
 def pika_params(
@@ -96,17 +96,16 @@ def pika_params(
     )
 
 
-def exercise(connection: pika.BlockingConnection, channel_layer: bool, tag: str) -> None:
-    """Prove a connection is healthy: a channel round trip, and a message when the layer exists."""
+def exercise(connection: pika.BlockingConnection, tag: str) -> None:
+    """Prove a connection is healthy: declare a queue, publish to it and get the message back."""
     channel = connection.channel()
-    if channel_layer:
-        queue = f"robustness-{tag}"
-        channel.queue_declare(queue, auto_delete=False)
-        channel.basic_publish("", queue, b"still alive")
-        method, _props, body = channel.basic_get(queue, auto_ack=True)
-        assert method is not None, "the published message must be there"
-        assert body == b"still alive"
-        channel.queue_delete(queue)
+    queue = f"robustness-{tag}"
+    channel.queue_declare(queue)
+    channel.basic_publish("", queue, b"still alive")
+    method, _props, body = channel.basic_get(queue, auto_ack=True)
+    assert method is not None, "the published message must be there"
+    assert body == b"still alive"
+    channel.queue_delete(queue)
     channel.close()
     assert connection.is_open
 
@@ -246,11 +245,11 @@ CASES = [
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_malformed_input_gets_its_reply_code_and_spares_other_connections(
-    running: RunningServer, case: Case
+    broker_server: RunningBroker, case: Case
 ) -> None:
-    healthy = pika.BlockingConnection(pika_params(running.address))
+    healthy = pika.BlockingConnection(pika_params(address(broker_server)))
     try:
-        raw = RawClient(running.address)
+        raw = RawClient(address(broker_server))
         try:
             raw.handshake()
             raw.send(case.payload)
@@ -260,7 +259,7 @@ def test_malformed_input_gets_its_reply_code_and_spares_other_connections(
         assert close is not None, "the server must explain itself with Connection.Close"
         assert close.reply_code == case.reply_code, close.reply_text
         assert close.reply_text.startswith(ReplyCode(case.reply_code).name), close.reply_text
-        exercise(healthy, running.channel_layer, case.name)
+        exercise(healthy, case.name)
     finally:
         healthy.close()
 
@@ -275,23 +274,25 @@ def test_malformed_input_gets_its_reply_code_and_spares_other_connections(
     ],
     ids=["0-9-2", "amqp-1.0", "0-8", "tls-hello"],
 )
-def test_bad_protocol_header_is_answered_with_ours_and_closed(running: RunningServer, header: bytes) -> None:
-    healthy = pika.BlockingConnection(pika_params(running.address))
+def test_bad_protocol_header_is_answered_with_ours_and_closed(
+    broker_server: RunningBroker, header: bytes
+) -> None:
+    healthy = pika.BlockingConnection(pika_params(address(broker_server)))
     try:
-        raw = RawClient(running.address)
+        raw = RawClient(address(broker_server))
         try:
             raw.send(header)
             received = raw.read_to_eof()
         finally:
             raw.close()
         assert received == PROTOCOL_HEADER
-        exercise(healthy, running.channel_layer, "header")
+        exercise(healthy, "header")
     finally:
         healthy.close()
 
 
-def test_method_on_channel_1_before_open_is_unexpected(running: RunningServer) -> None:
-    raw = RawClient(running.address)
+def test_method_on_channel_1_before_open_is_unexpected(broker_server: RunningBroker) -> None:
+    raw = RawClient(address(broker_server))
     try:
         raw.send(PROTOCOL_HEADER)
         raw.expect(commands.Connection.Start)
@@ -303,8 +304,8 @@ def test_method_on_channel_1_before_open_is_unexpected(running: RunningServer) -
     assert close.reply_code == ReplyCode.UNEXPECTED_FRAME
 
 
-def test_bad_frame_split_across_many_writes_gets_the_same_reply(running: RunningServer) -> None:
-    raw = RawClient(running.address)
+def test_bad_frame_split_across_many_writes_gets_the_same_reply(broker_server: RunningBroker) -> None:
+    raw = RawClient(address(broker_server))
     try:
         raw.handshake()
         for octet in raw_frame(1, 1, struct.pack(">HH", 60, 40) + b"\x00" * 4, end=0x00):
@@ -316,8 +317,8 @@ def test_bad_frame_split_across_many_writes_gets_the_same_reply(running: Running
     assert close.reply_code == ReplyCode.FRAME_ERROR
 
 
-def test_peer_that_never_answers_close_ok_is_still_disconnected(module_loop: LoopThread) -> None:
-    srv = start_server(module_loop, ConnectionConfig(close_timeout=0.3))
+def test_peer_that_never_answers_close_ok_is_still_disconnected(loop_thread: LoopThread) -> None:
+    srv = start_server(loop_thread, ConnectionConfig(close_timeout=0.3))
     try:
         raw = RawClient(srv.address)
         try:
@@ -330,26 +331,26 @@ def test_peer_that_never_answers_close_ok_is_still_disconnected(module_loop: Loo
             raw.close()
         assert [type(f) for f in frames] == [commands.Connection.Close]
     finally:
-        module_loop.run(srv.server.stop(grace=0.2))
+        stop_server(loop_thread, srv)
 
 
 # ------------------------------------------------------------------------------ bad logins
 
 
-def test_wrong_password_raises_pikas_authentication_error(running: RunningServer) -> None:
+def test_wrong_password_raises_pikas_authentication_error(broker_server: RunningBroker) -> None:
     refused = (pika.exceptions.ProbableAuthenticationError, pika.exceptions.AuthenticationError)
     with pytest.raises(refused) as info:
-        pika.BlockingConnection(pika_params(running.address, password="not-the-password"))
+        pika.BlockingConnection(pika_params(address(broker_server), password="not-the-password"))
     assert "ACCESS_REFUSED" in str(info.value)
-    healthy = pika.BlockingConnection(pika_params(running.address))
-    exercise(healthy, running.channel_layer, "after-bad-password")
+    healthy = pika.BlockingConnection(pika_params(address(broker_server)))
+    exercise(healthy, "after-bad-password")
     healthy.close()
 
 
-def test_unknown_vhost_is_refused_with_530(running: RunningServer) -> None:
+def test_unknown_vhost_is_refused_with_530(broker_server: RunningBroker) -> None:
     refused = (pika.exceptions.ProbableAccessDeniedError, pika.exceptions.ConnectionClosedByBroker)
     with pytest.raises(refused) as info:
-        pika.BlockingConnection(pika_params(running.address, vhost="no-such-vhost"))
+        pika.BlockingConnection(pika_params(address(broker_server), vhost="no-such-vhost"))
     error = info.value
     if isinstance(error, pika.exceptions.ConnectionClosedByBroker):
         assert error.reply_code == 530
@@ -358,8 +359,8 @@ def test_unknown_vhost_is_refused_with_530(running: RunningServer) -> None:
     assert "NOT_ALLOWED - vhost no-such-vhost not found" in str(error)
 
 
-def test_heartbeat_frames_from_the_client_are_accepted(running: RunningServer) -> None:
-    raw = RawClient(running.address)
+def test_heartbeat_frames_from_the_client_are_accepted(broker_server: RunningBroker) -> None:
+    raw = RawClient(address(broker_server))
     try:
         raw.handshake()
         raw.send(wire((0, Heartbeat()), (0, Heartbeat()), (1, commands.Channel.Close(200, "bye", 0, 0))))
