@@ -89,6 +89,27 @@ def build_parser() -> argparse.ArgumentParser:
         "also the vhost a per-vhost input belongs to",
     )
     convert.set_defaults(handler=_convert)
+
+    broker = commands.add_parser(
+        "broker",
+        help="run the embedded AMQP 0-9-1 broker",
+        description="Serve the embedded broker to AMQP 0-9-1 clients (pika, aio-pika, kombu …) until "
+        "Ctrl-C. Durable state lives in --data-dir unless --in-memory is given.",
+    )
+    broker.add_argument("--host", default="127.0.0.1", help="address to listen on (default %(default)s)")
+    broker.add_argument(
+        "--port", type=int, default=5672, help="port (default %(default)s; if taken, the next free one)"
+    )
+    broker.add_argument("--data-dir", metavar="DIR", help="where durable state is kept")
+    broker.add_argument("--in-memory", action="store_true", help="keep nothing on disk")
+    broker.add_argument(
+        "--user",
+        dest="users",
+        action="append",
+        metavar="USER:PASSWORD",
+        help="a user allowed to connect (repeatable; default guest:guest from localhost only)",
+    )
+    broker.set_defaults(handler=_broker)
     return parser
 
 
@@ -200,6 +221,25 @@ def _convert(args: argparse.Namespace, out: TextIO) -> int:
     scope = f" for vhost {args.vhost!r}" if to == "definitions" and args.vhost is not None else ""
     print(f"wrote {args.output} ({to}{scope}) from {args.input} ({kind})", file=out)
     return EXIT_OK
+
+
+# -- broker -----------------------------------------------------------------------------------
+
+
+def _broker(args: argparse.Namespace, out: TextIO) -> int:
+    from mqstudio.amqp.runner import parse_user, run_broker  # lazy: asyncio server only when asked
+
+    if args.in_memory and args.data_dir is not None:
+        raise _Refused(EXIT_UNUSABLE, "--in-memory and --data-dir exclude each other")
+    try:
+        users = [parse_user(spec) for spec in args.users or ()]
+    except ValueError as exc:
+        raise _Refused(EXIT_UNUSABLE, f"--user: {exc}") from None
+
+    def log(line: str) -> None:
+        print(line, file=sys.stderr if line.startswith("error:") else out, flush=True)
+
+    return run_broker(args.host, args.port, args.data_dir, args.in_memory, users, log)
 
 
 # -- entry ------------------------------------------------------------------------------------

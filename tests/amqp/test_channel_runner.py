@@ -118,3 +118,44 @@ def test_parse_user_splits_at_the_first_colon() -> None:
     assert parse_user("bob:pa:ss") == ("bob", "pa:ss")
     with pytest.raises(ValueError, match="USER:PASSWORD"):
         parse_user("bob")
+
+
+def test_cli_broker_serves_clients_and_stops_on_sigterm() -> None:
+    import re
+    import signal
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mqstudio", "broker", "--port", "0", "--in-memory", "--user", "app:pw"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        match = re.search(r"amqp://127\.0\.0\.1:(\d+)/", first)
+        assert match, first
+        params = pika.ConnectionParameters(
+            "127.0.0.1", int(match.group(1)), credentials=pika.PlainCredentials("app", "pw")
+        )
+        conn = pika.BlockingConnection(params)
+        ch = conn.channel()
+        ch.queue_declare("cli-q")
+        ch.basic_publish("", "cli-q", b"via cli")
+        assert ch.basic_get("cli-q", auto_ack=True)[2] == b"via cli"
+        proc.send_signal(signal.SIGTERM)
+        out, _err = proc.communicate(timeout=WAIT)
+        assert proc.returncode == 0
+        assert "mqstudio broker stopped" in out
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+
+
+def test_cli_broker_refuses_in_memory_with_data_dir(tmp_path: Path) -> None:
+    from mqstudio.cli import main
+
+    assert main(["broker", "--in-memory", "--data-dir", str(tmp_path)]) == 2
