@@ -1,0 +1,1 @@
+"""Crash tests: broker processes killed with SIGKILL must not lose what they confirmed."""
