@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 from collections.abc import Callable
 from typing import Any
@@ -12,7 +13,7 @@ import pytest
 from pika.adapters.blocking_connection import BlockingChannel
 from pika.spec import Basic, BasicProperties
 
-from tests.amqp.conftest import RunningBroker, wait_until
+from tests.amqp.conftest import RunningBroker, pika_params, wait_until
 
 Connect = Callable[[], Any]
 Received = list[tuple[Basic.Deliver, BasicProperties, bytes]]
@@ -355,3 +356,45 @@ def test_large_body_spans_many_frames(connect: Connect) -> None:
     body = bytes(range(256)) * 4096  # 1 MiB, split by frame_max both ways
     ch.basic_publish("", q, body)
     assert ch.basic_get(q, auto_ack=True)[2] == body
+
+
+def test_empty_consumer_tag_gets_a_server_generated_amq_ctag(connect: Connect) -> None:
+    conn = connect()
+    ch = conn.channel()
+    q = ch.queue_declare("", exclusive=True).method.queue
+    tags: list[str] = []
+    # pika always invents its own tag, so ask with the raw method and an empty tag.
+    ch._impl._rpc(
+        pika.spec.Basic.Consume(queue=q, consumer_tag=""),
+        lambda frame: tags.append(frame.method.consumer_tag),
+        [pika.spec.Basic.ConsumeOk],
+    )
+    assert wait_until(conn, lambda: bool(tags))
+    assert tags[0].startswith("amq.ctag-")
+
+
+def test_heartbeat_timeout_requeues_the_silent_clients_messages(broker_server: RunningBroker) -> None:
+    observer_conn = pika.BlockingConnection(pika_params(broker_server))
+    observer = observer_conn.channel()
+    observer.queue_declare("hb-q")
+    observer.basic_publish("", "hb-q", b"held")
+    params = pika_params(broker_server)
+    params.heartbeat = 1  # the server drops a client silent for two intervals
+    silent = pika.BlockingConnection(params)
+    try:
+        ch = silent.channel()
+        received: Received = []
+        ch.basic_consume("hb-q", _collector(received))
+        assert wait_until(silent, lambda: len(received) == 1)
+        # From here on the client processes nothing, so it sends no heartbeats.
+
+        def requeued() -> bool:
+            return observer.queue_declare("hb-q", passive=True).method.message_count == 1
+
+        assert wait_until(observer_conn, requeued)
+        method = observer.basic_get("hb-q", auto_ack=True)[0]
+        assert method.redelivered
+    finally:
+        observer_conn.close()
+        with contextlib.suppress(pika.exceptions.AMQPError):
+            silent.close()
