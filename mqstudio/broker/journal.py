@@ -178,7 +178,9 @@ class Journal:
     def __init__(self, store: Store) -> None:
         self.store = store
         self.ops: list[tuple[str, dict[str, Any]]] = []
-        self.ins_content: dict[int, tuple[int, str, str, str, bytes]] = {}
+        # Pending content rows keep the message; properties are encoded only if it is still there
+        # at commit time (most messages consumed within the batch never are).
+        self.ins_content: dict[int, Message] = {}
         self.ins_rows: dict[tuple[int, int], list[Any]] = {}
         self.upd_rows: dict[tuple[int, int], tuple[int, int, int, int]] = {}
         self.del_rows: dict[tuple[int, int], None] = {}
@@ -212,7 +214,10 @@ class Journal:
             return
         batch = Batch(
             self.ops,
-            list(self.ins_content.values()),
+            [
+                (cid, m.exchange, m.routing_key, encode_properties(m.properties), m.body)
+                for cid, m in self.ins_content.items()
+            ],
             list(self.ins_rows.values()),
             list(self.upd_rows.values()),
             list(self.del_rows),
@@ -236,13 +241,7 @@ class Journal:
         cid = self._next_content
         self._next_content = cid + 1
         self.refs[cid] = 1
-        self.ins_content[cid] = (
-            cid,
-            message.exchange,
-            message.routing_key,
-            encode_properties(message.properties),
-            message.body,
-        )
+        self.ins_content[cid] = message
         self._last_message = message
         self._last_cid = cid
         return cid

@@ -30,6 +30,7 @@ import base64
 import contextlib
 import json
 import math
+import operator
 import os
 import sqlite3
 from collections.abc import Mapping
@@ -97,7 +98,12 @@ class StoreLockedError(StoreError):
 
 def encode_value(value: Any) -> Any:
     """An AMQP field value as JSON-compatible data with type tags (see module docstring)."""
-    if value is None or isinstance(value, bool | int | str):
+    t = type(value)
+    if t is str or t is int or t is bool or value is None:
+        return value
+    if t is dict:
+        return {"m": {str(k): encode_value(v) for k, v in value.items()}}
+    if isinstance(value, bool | int | str):
         return value
     if isinstance(value, float):
         if math.isfinite(value):
@@ -140,8 +146,8 @@ def decode_value(data: Any) -> Any:
     raise ValueError(f"unknown value tag {tag!r}")
 
 
-def _dumps(data: Any) -> str:
-    return json.dumps(data, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+# One encoder for every write: json.dumps with options would build a new one per call.
+_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
 
 
 def encode_arguments(arguments: Mapping[str, Any] | None) -> str:
@@ -157,16 +163,17 @@ def decode_arguments(text: str) -> dict[str, Any]:
 
 
 _PROPERTY_NAMES = tuple(f.name for f in fields(Properties))
+_property_values = operator.attrgetter(*_PROPERTY_NAMES)
 _EMPTY_PROPERTIES_TEXT = "{}"
 
 
 def encode_properties(properties: Properties) -> str:
     """The set properties (None ones left out) as stored text."""
-    out: dict[str, Any] = {}
-    for name in _PROPERTY_NAMES:
-        value = getattr(properties, name)
-        if value is not None:
-            out[name] = encode_value(value)
+    out = {
+        name: value if type(value) is str or type(value) is int else encode_value(value)
+        for name, value in zip(_PROPERTY_NAMES, _property_values(properties), strict=True)
+        if value is not None
+    }
     return _dumps(out) if out else _EMPTY_PROPERTIES_TEXT
 
 
