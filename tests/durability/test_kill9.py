@@ -1,12 +1,16 @@
 """SIGKILL a broker mid-stream and check that nothing it confirmed is lost.
 
-A child process runs the broker engine on an SqliteStore and publishes 10,000 persistent messages
-to a durable queue in batches of random size, while also taking and acking some of them. After each
-`commit()` returns it writes to its stdout what that commit made durable: `C id` (confirmed publish),
-`A id` (ack), `U id` (taken but left unacked). The parent SIGKILLs the child at a random point,
-reads everything the child managed to write, opens the store itself and checks:
-confirmed and not acked ⊆ recovered; acked ∩ recovered = ∅; no duplicates; order kept; messages
-taken but unacked come back flagged redelivered.
+Engine variant: a child process runs the broker engine on an SqliteStore and publishes 10,000
+persistent messages to a durable queue in batches of random size, while also taking and acking
+some of them. After each `commit()` returns it writes to its stdout what that commit made durable:
+`C id` (confirmed publish), `A id` (ack), `U id` (taken but left unacked). The parent SIGKILLs the
+child at a random point, reads everything the child managed to write, opens the store itself and
+checks: confirmed and not acked ⊆ recovered; acked ∩ recovered = ∅; no duplicates; order kept;
+messages taken but unacked come back flagged redelivered.
+
+AMQP variant: the child is `mqstudio broker --port 0 --data-dir …`; publisher threads here publish
+persistent messages with pika in confirm mode, the parent SIGKILLs the broker after a random number
+of confirms, and every confirmed message must be in the recovered queue (once, in publisher order).
 """
 
 from __future__ import annotations
@@ -143,3 +147,95 @@ def test_sigkill_loses_no_confirmed_message(tmp_path: Path, durability: str) -> 
     assert set(confirmed) <= set(range(TOTAL)) and rec <= set(range(TOTAL)), report
     assert (unacked & rec) <= redelivered, report
     assert bodies_ok, report
+
+
+# -- through the AMQP server ------------------------------------------------------------------------
+
+AMQP_TOTAL = 4_000
+PUBLISHERS = 3
+
+
+def _publisher(port: int, ids: range, confirmed: list[int], errors: list[BaseException]) -> None:
+    import pika
+
+    try:
+        params = pika.ConnectionParameters("127.0.0.1", port, blocked_connection_timeout=30)
+        conn = pika.BlockingConnection(params)
+        ch = conn.channel()
+        ch.confirm_delivery()
+        ch.queue_declare("jobs", durable=True)
+        for i in ids:
+            props = pika.BasicProperties(delivery_mode=2, message_id=str(i), headers={"i": i})
+            ch.basic_publish("", "jobs", str(i).encode(), props, mandatory=True)
+            confirmed.append(i)  # basic_publish returned: the broker acked it
+    except Exception as e:  # the broker was killed under us: expected
+        errors.append(e)
+
+
+@pytest.mark.slow
+def test_sigkill_amqp_broker_loses_no_confirmed_publish(tmp_path: Path) -> None:
+    """`mqstudio broker` in a child process, publishers with confirms in this one, SIGKILL mid-stream."""
+    import threading
+
+    seed = random.randrange(2**32)
+    kill_after = random.Random(seed).randint(300, 1_500)
+    data = tmp_path / "data"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mqstudio", "broker", "--port", "0", "--data-dir", str(data)],
+        stdout=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        text=True,
+    )
+    assert proc.stdout is not None
+    confirmed: list[int] = []
+    errors: list[BaseException] = []
+    try:
+        port = 0
+        for line in proc.stdout:
+            if "listening on amqp://" in line:
+                port = int(line.split("amqp://", 1)[1].split("/", 1)[0].rsplit(":", 1)[1])
+                break
+        assert port, "the broker did not start"
+        threads = [
+            threading.Thread(
+                target=_publisher,
+                args=(port, range(k, AMQP_TOTAL, PUBLISHERS), confirmed, errors),
+                daemon=True,
+            )
+            for k in range(PUBLISHERS)
+        ]
+        for t in threads:
+            t.start()
+        while len(confirmed) < kill_after and any(t.is_alive() for t in threads):
+            threading.Event().wait(0.001)
+        os.kill(proc.pid, signal.SIGKILL)
+        for t in threads:
+            t.join(30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=30)
+        proc.stdout.close()
+    assert proc.returncode == -signal.SIGKILL, proc.returncode
+    done = list(confirmed)
+
+    broker = Broker.open(data)
+    try:
+        recovered = [int(qm.properties.message_id or "-1") for qm in broker.queue("/", "jobs").messages()]
+    finally:
+        broker.close()
+    rec = set(recovered)
+    lost = sorted(set(done) - rec)
+    duplicated = len(recovered) - len(rec)
+    report = (
+        f"seed={seed} killed after {len(done)} confirmations (target {kill_after}); "
+        f"recovered={len(recovered)} duplicated={duplicated} lost={len(lost)} {lost[:10]}; "
+        f"publisher errors: {[type(e).__name__ for e in errors]}"
+    )
+    assert not lost, report
+    assert duplicated == 0, report
+    assert rec <= set(range(AMQP_TOTAL)), report
+    # Each publisher's messages keep their order in the queue.
+    for k in range(PUBLISHERS):
+        mine = [i for i in recovered if i % PUBLISHERS == k]
+        assert mine == sorted(mine), report
