@@ -67,7 +67,6 @@ def _queue_name(tag: str) -> str:
     return f"bench-{tag}-{uuid.uuid4().hex[:10]}"
 
 
-
 # ------------------------------------------------------------------------------ asynchronous runs
 
 
@@ -355,10 +354,12 @@ def run_all(url: str, messages: int, size: int, latency_messages: int) -> Result
             ch.queue_purge(queue)
             latencies = sorted(bench_latency(url, lat_queue, latency_messages, size))
         finally:
-            ch.queue_delete(queue)
-            ch.queue_delete(lat_queue)
+            if ch.is_open:
+                ch.queue_delete(queue)
+                ch.queue_delete(lat_queue)
     finally:
-        setup.close()
+        if setup.is_open:
+            setup.close()
     return Results(
         url=url,
         messages=messages,
