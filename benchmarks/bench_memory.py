@@ -133,8 +133,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     print(f"{args.messages:,} queued messages of {args.size} B ({mode})")
     print(f"  raw body bytes (baseline)  {result['raw_mib']:>9.1f} MiB")
-    print(f"  RSS before / after         {result['rss_before_mib']:>9.1f} / {result['rss_after_mib']:.1f} MiB")
-    print(f"  RSS growth                 {result['rss_growth_mib']:>9.1f} MiB  ({result['growth_over_raw']:.2f}x raw)")
+    r = result
+    print(f"  RSS before / after         {r['rss_before_mib']:>9.1f} / {r['rss_after_mib']:.1f} MiB")
+    print(f"  RSS growth                 {r['rss_growth_mib']:>9.1f} MiB  ({r['growth_over_raw']:.2f}x raw)")
     print(f"  overhead per message       {result['overhead_bytes_per_message']:>9.0f} B")
     verdict = "ok" if result["meets_goal"] else "MISS"
     print(f"  goal: RSS < {GOAL_MB:.0f} MB       {result['rss_after_mib'] * MIB / 1e6:>9.1f} MB  {verdict}")
