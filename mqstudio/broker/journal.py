@@ -41,6 +41,7 @@ from mqstudio.broker.store import (
     Store,
     StoreCorruptError,
     StoredState,
+    StoreError,
     encode_arguments,
     encode_properties,
 )
@@ -386,6 +387,13 @@ class Journal:
         state = store.load()
         try:
             return self._rebuild(broker, state)
+        except BrokerError as e:
+            raise StoreError(
+                f"the broker store {store.location} holds a definition this broker cannot restore "
+                f"({e.text}). Use the mqstudio version that wrote it, move the file away, or run the "
+                "broker with --in-memory.",
+                store.location,
+            ) from e
         except (KeyError, ValueError, TypeError) as e:
             raise StoreCorruptError(
                 f"the broker store {store.location} holds inconsistent data ({type(e).__name__}: {e}). "

@@ -253,6 +253,26 @@ def test_malformed_record_is_reported_as_corrupt(tmp_path: Path) -> None:
     assert str(path) in str(info.value)
 
 
+def test_definition_the_engine_cannot_restore_is_a_store_error(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    b = Broker.open(path)
+    b.declare_exchange("/", "x", "direct")
+    b.close()
+    con = sqlite3.connect(path)
+    con.execute("UPDATE exchanges SET type = 'x-consistent-hash' WHERE name = 'x'")
+    con.commit()
+    con.close()
+    with pytest.raises(StoreError, match="x-consistent-hash") as info:
+        Broker.open(path)
+    assert str(path) in str(info.value)
+    # The failed open released its lock: the file can be repaired and opened.
+    con = sqlite3.connect(path)
+    con.execute("UPDATE exchanges SET type = 'direct' WHERE name = 'x'")
+    con.commit()
+    con.close()
+    Broker.open(path).close()
+
+
 def test_truncated_file_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "s.db"
     b = Broker.open(path)
