@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import defaultdict, deque
 from collections.abc import Iterable
 
-from grandalf.graphs import Edge, Graph, Vertex
+from grandalf.graphs import Edge, Vertex, graph_core
 from grandalf.layouts import SugiyamaLayout
 
 from mqstudio.core.model import (
@@ -128,42 +128,58 @@ class _View:
         self.xy = (0.0, 0.0)
 
 
+def _components(ids: list[str], edges: list[tuple[str, str]]) -> list[list[str]]:
+    """Connected components (union-find), in first-appearance order. grandalf's own `Graph` splits
+    components in quadratic time, so we split first and hand each to a `graph_core`."""
+    parent = {i: i for i in ids}
+
+    def find(x: str) -> str:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for s, d in edges:
+        rs, rd = find(s), find(d)
+        if rs != rd:
+            parent[rd] = rs
+    groups: dict[str, list[str]] = {}
+    for i in ids:
+        groups.setdefault(find(i), []).append(i)
+    return list(groups.values())
+
+
 def _layer(topology: Topology, ids: list[str], flow: list[tuple[str, str]]) -> dict[str, tuple[float, float]]:
-    """Sugiyama layout of `ids`; kinds keep their column via anchor vertices chained 0 → 1 → 2 → 3."""
+    """Sugiyama layout of `ids` per connected component (grandalf orders nodes within layers to reduce
+    crossings); components are stacked top to bottom. Only the row order and spacing are kept: columns
+    come from `_ranks`."""
     if not ids:
         return {}
     chosen = set(ids)
-    vertices = {node_id: Vertex(node_id) for node_id in ids}
-    anchors = [Vertex(f"__anchor{rank}") for rank in range(4)]
-    edges = [Edge(anchors[r], anchors[r + 1]) for r in range(3)]
-    for node_id in ids:
-        rank = _MIN_RANK[topology.node(node_id).kind]
-        if rank > 0:
-            edges.append(Edge(anchors[rank - 1], vertices[node_id]))
-    edges += [Edge(vertices[s], vertices[d]) for s, d in flow if s in chosen and d in chosen]
-    for v in vertices.values():
-        v.view = _View(ROW_SPACING - 20, COLUMN_SPACING - 60)
-    for a in anchors:
-        a.view = _View(1, COLUMN_SPACING - 60)
-    graph = Graph([*anchors, *vertices.values()], edges)
+    edges = [(s, d) for s, d in flow if s in chosen and d in chosen]
     out: dict[str, tuple[float, float]] = {}
     bottom = 0.0
-    for component in graph.C:
-        sug = SugiyamaLayout(component)
+    for component in _components(ids, edges):
+        members = set(component)
+        if len(component) == 1:
+            out[component[0]] = (0.0, bottom)
+            bottom += ROW_SPACING
+            continue
+        vertices = {node_id: Vertex(node_id) for node_id in component}
+        for v in vertices.values():
+            v.view = _View(ROW_SPACING - 20, COLUMN_SPACING - 60)
+        core = graph_core(
+            list(vertices.values()),
+            [Edge(vertices[s], vertices[d]) for s, d in edges if s in members],
+        )
+        sug = SugiyamaLayout(core)
         sug.xspace = 20
         sug.yspace = 60
-        sug.init_all(roots=[anchors[0]] if anchors[0] in component.sV else None)
-        sug.draw(3)
-        placed = {
-            v.data: v.view.xy[0]
-            for v in component.sV
-            if isinstance(v.data, str) and not v.data.startswith("__anchor")
-        }
-        if not placed:
-            continue
-        # grandalf lays each component out from 0: stack components top to bottom
-        low = min(placed.values())
-        for node_id, row in placed.items():
+        sug.init_all()
+        sug.draw(2 if len(component) > 200 else 4)
+        rows = {v.data: v.view.xy[0] for v in core.sV}
+        low = min(rows.values())
+        for node_id, row in rows.items():
             out[node_id] = (0.0, bottom + row - low)
         bottom = max(y for _, y in out.values()) + ROW_SPACING
     return out

@@ -35,7 +35,11 @@ class MiniMap(QGraphicsView):
         self._refit.timeout.connect(self.fit)
         view.viewport_changed.connect(self.viewport().update)
         scene = view.scene()
-        scene.changed.connect(lambda _rects: self._refit.start())
+        # A bound method of this QObject (not a lambda): Qt drops the connection when the minimap dies.
+        scene.changed.connect(self._schedule_fit)
+
+    def _schedule_fit(self, _rects: object = None) -> None:
+        self._refit.start()
 
     def sizeHint(self) -> QSize:
         return QSize(240, 160)
