@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterator
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from pamqp import commands
 
@@ -57,12 +57,40 @@ def from_wire(props: commands.Basic.Properties | None) -> Properties:
     )
 
 
+def _encodable(value: Any) -> Any:
+    """A field value pamqp can encode again.
+
+    pamqp decodes a longstr that is not UTF-8 as `bytes` but refuses `bytes` when encoding;
+    `bytearray` goes out as a byte array ('x'), which pika, aiormq and py-amqp read as bytes.
+    """
+    if isinstance(value, bytes):
+        return bytearray(value)
+    if isinstance(value, dict):
+        return {k: _encodable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_encodable(v) for v in value]
+    return value
+
+
+def _has_bytes(value: Any) -> bool:
+    if isinstance(value, bytes):
+        return True
+    if isinstance(value, dict):
+        return any(_has_bytes(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return any(_has_bytes(v) for v in value)
+    return False
+
+
 def to_wire(props: Properties) -> commands.Basic.Properties:
     """pamqp properties for an outgoing content header."""
+    headers = props.headers
+    if headers and _has_bytes(headers):
+        headers = _encodable(headers)
     return commands.Basic.Properties(
         content_type=props.content_type,
         content_encoding=props.content_encoding,
-        headers=props.headers,
+        headers=headers,
         delivery_mode=props.delivery_mode if props.delivery_mode in (1, 2) else None,
         priority=props.priority,
         correlation_id=props.correlation_id,

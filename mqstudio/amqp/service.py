@@ -43,7 +43,7 @@ from mqstudio.amqp.connection import (
     MethodReceived,
     State,
 )
-from mqstudio.amqp.framing import AmqpError
+from mqstudio.amqp.framing import AmqpError, ReplyCode
 from mqstudio.broker.broker import Broker
 from mqstudio.broker.errors import BrokerError
 
@@ -240,10 +240,19 @@ class BrokerService:
 
     def pump_deliveries(self) -> int:
         n = 0
-        for state in self._connections.values():
-            for handler in state.channels.values():
-                if handler.session.outbox:
+        for connection, state in list(self._connections.items()):
+            for handler in list(state.channels.values()):
+                if not handler.session.outbox:
+                    continue
+                try:
                     n += handler.write_deliveries()
+                except Exception:
+                    # A delivery that cannot be encoded must not stall every other channel; the
+                    # connection goes (541) and its unacked messages are requeued.
+                    log.exception("cannot write deliveries on %r", handler)
+                    connection.close_connection(
+                        ReplyCode.INTERNAL_ERROR, "internal error, see the broker log"
+                    )
         return n
 
     def _arm_timer(self) -> None:

@@ -145,6 +145,7 @@ def test_cli_broker_serves_clients_and_stops_on_sigterm() -> None:
         ch.queue_declare("cli-q")
         ch.basic_publish("", "cli-q", b"via cli")
         assert ch.basic_get("cli-q", auto_ack=True)[2] == b"via cli"
+        conn.close()
         proc.send_signal(signal.SIGTERM)
         out, _err = proc.communicate(timeout=WAIT)
         assert proc.returncode == 0
