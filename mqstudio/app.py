@@ -81,7 +81,7 @@ def run_gui(file: str | None = None, screenshot: str | None = None) -> int:
     if file:
         window.open_path(file)
     window.show()
-    QTimer.singleShot(0, window.files.offer_recovery)
+    QTimer.singleShot(0, window, window.files.offer_recovery)
     return int(app.exec())
 
 
@@ -124,7 +124,7 @@ def _screenshot(out: str, file: str | None) -> int:
         window.hide()
         window.deleteLater()
         app.processEvents()
-        if not image.save(out, b"PNG"):
+        if not image.save(out, "PNG"):  # type: ignore[call-overload]  # the stubs say bytes; str works
             print(f"mqstudio --screenshot: cannot write {out}", file=sys.stderr)
             return 1
     print(f"wrote {out} ({image.width()}x{image.height()})")

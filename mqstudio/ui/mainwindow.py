@@ -14,15 +14,17 @@ import sys
 from pathlib import Path
 
 import PySide6
-from PySide6.QtCore import QSettings, QSize, Qt, qVersion
-from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication
+from PySide6.QtCore import QSettings, QSize, Qt, QTimer, qVersion
+from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QApplication,
     QDockWidget,
+    QFrame,
     QLabel,
     QMainWindow,
     QMenu,
     QMessageBox,
+    QScrollArea,
     QStackedWidget,
     QToolBar,
     QUndoView,
@@ -30,10 +32,16 @@ from PySide6.QtWidgets import (
 )
 
 from mqstudio import __version__
-from mqstudio.core.commands import RemoveNodes
 from mqstudio.ui.actions import WindowActions
+from mqstudio.ui.canvas.minimap import MiniMap
+from mqstudio.ui.canvas.scene import TopologyScene
+from mqstudio.ui.canvas.view import TopologyView
 from mqstudio.ui.editor import DocumentEditor
 from mqstudio.ui.files import FileController
+from mqstudio.ui.panels.inspector import InspectorPanel
+from mqstudio.ui.panels.lint import LintPanel
+from mqstudio.ui.panels.palette import PalettePanel
+from mqstudio.ui.panels.tracer import TracerPanel
 from mqstudio.ui.resources import app_icon, examples, icon
 from mqstudio.ui.shelldialogs import ShortcutsDialog
 from mqstudio.ui.theme import Theme, ThemeManager
@@ -57,6 +65,16 @@ def app_settings() -> QSettings:
 
 def _plural(count: int, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def _scrollable(widget: QWidget) -> QScrollArea:
+    """Wrap a tall panel so that its minimum height never sets the window's minimum height."""
+    area = QScrollArea()
+    area.setWidget(widget)
+    area.setWidgetResizable(True)
+    area.setFrameShape(QFrame.Shape.NoFrame)
+    area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+    return area
 
 
 class MainWindow(QMainWindow):
@@ -86,7 +104,10 @@ class MainWindow(QMainWindow):
         self.welcome = WelcomePage(
             [self.action_set.new, self.action_set.open, self.action_set.import_definitions], examples(), self
         )
-        self._stack.addWidget(self.welcome)
+        self._stack.addWidget(_scrollable(self.welcome))
+        self.scene = TopologyScene(self.editor, self)
+        self.view = TopologyView(self.scene, self)
+        self._stack.addWidget(self.view)
         self.setCentralWidget(self._stack)
 
         self._build_docks()
@@ -100,10 +121,28 @@ class MainWindow(QMainWindow):
 
     # -- construction --------------------------------------------------------------------------
     def _build_docks(self) -> None:
+        self.palette_panel = PalettePanel(self)
+        self.inspector = InspectorPanel(self.editor, self)
+        self.minimap = MiniMap(self.view, self)
         self.history = QUndoView(self.editor.undo_stack, self)
         self.history.setEmptyLabel("<opened>")
         self.history.setCleanIcon(icon("document-save"))
-        self.history_dock = self._dock("History", "HistoryDock", self.history, _RIGHT)
+        self.lint = LintPanel(self.editor, self)
+        self.tracer = TracerPanel(self.editor, self)
+        # One tab group only: a second group tabified before the first show leaves a stray tab bar
+        # painted at the pre-show geometry (Qt 6.11), so History sits under the palette instead.
+        self.palette_dock = self._dock("Palette", "PaletteDock", self.palette_panel, _LEFT)
+        self.history_dock = self._dock("History", "HistoryDock", self.history, _LEFT)
+        self.inspector_dock = self._dock("Inspector", "InspectorDock", self.inspector, _RIGHT)
+        self.minimap_dock = self._dock("Overview", "OverviewDock", self.minimap, _RIGHT)
+        self.lint_dock = self._dock("Problems", "ProblemsDock", self.lint, _BOTTOM)
+        self.tracer_dock = self._dock("Route Tracer", "TracerDock", _scrollable(self.tracer), _BOTTOM)
+        self.tabifyDockWidget(self.lint_dock, self.tracer_dock)
+        self.lint_dock.raise_()
+        self.resizeDocks([self.palette_dock, self.inspector_dock], [220, 300], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.palette_dock, self.history_dock], [460, 120], Qt.Orientation.Vertical)
+        self.resizeDocks([self.inspector_dock, self.minimap_dock], [420, 170], Qt.Orientation.Vertical)
+        self.resizeDocks([self.lint_dock], [150], Qt.Orientation.Vertical)
 
     def _dock(self, title: str, name: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
         dock = QDockWidget(title, self)
@@ -138,9 +177,18 @@ class MainWindow(QMainWindow):
         self.edit_menu = bar.addMenu("&Edit")
         self.edit_menu.addActions([a.undo, a.redo])
         self.edit_menu.addSeparator()
-        self.edit_menu.addActions([a.delete, a.select_all])
+        self.edit_menu.addActions([a.cut, a.copy, a.paste, a.delete])
+        self.edit_menu.addSeparator()
+        self.edit_menu.addActions([a.select_all, a.rename])
+
+        file_menu.insertAction(a.quit, a.export_image)
+        file_menu.insertSeparator(a.quit)
 
         self.view_menu = bar.addMenu("&View")
+        self.view_menu.addActions([a.zoom_in, a.zoom_out, a.zoom_reset, a.fit])
+        self.view_menu.addSeparator()
+        self.view_menu.addActions([a.snap, a.auto_layout])
+        self.view_menu.addSeparator()
         self.docks_menu = self.view_menu.addMenu("&Panels")
         for dock in self.findChildren(QDockWidget):
             self.docks_menu.addAction(dock.toggleViewAction())
@@ -168,7 +216,9 @@ class MainWindow(QMainWindow):
         self.toolbar.addSeparator()
         self.toolbar.addActions([a.undo, a.redo])
         self.toolbar.addSeparator()
-        self.toolbar.addActions([a.import_definitions, a.export_definitions])
+        self.toolbar.addActions([a.delete])
+        self.toolbar.addSeparator()
+        self.toolbar.addActions([a.zoom_in, a.zoom_out, a.fit, a.auto_layout])
         self.addToolBar(Qt.ToolBarArea.TopToolBarArea, self.toolbar)
         self.docks_menu.addSeparator()
         self.docks_menu.addAction(self.toolbar.toggleViewAction())
@@ -199,14 +249,30 @@ class MainWindow(QMainWindow):
         a.import_definitions.triggered.connect(files.import_definitions_dialog)
         a.export_definitions.triggered.connect(files.export_definitions_dialog)
         a.quit.triggered.connect(self.close)
-        a.delete.triggered.connect(self.delete_selection)
+        a.export_image.triggered.connect(lambda: files.export_image_dialog(self.scene))
+        a.delete.triggered.connect(self.scene.delete_selected)
         a.select_all.triggered.connect(self.select_all)
+        a.cut.triggered.connect(self.cut)
+        a.copy.triggered.connect(self.scene.copy_selection)
+        a.paste.triggered.connect(self.paste)
+        a.rename.triggered.connect(self.rename)
+        a.zoom_in.triggered.connect(self.view.zoom_in)
+        a.zoom_out.triggered.connect(self.view.zoom_out)
+        a.zoom_reset.triggered.connect(self.view.reset_zoom)
+        a.fit.triggered.connect(self.view.fit_all)
+        a.snap.toggled.connect(self._on_snap_toggled)
+        a.auto_layout.triggered.connect(self.auto_layout)
+        self._drop_view_shortcuts()
+        self.palette_panel.create_requested.connect(self.create_node)
+        self.lint.findings_changed.connect(self.scene.set_findings)
+        self.lint.title_changed.connect(self.lint_dock.setWindowTitle)
+        self.tracer.path_traced.connect(self.scene.highlight_path)
         a.shortcuts.triggered.connect(self.show_shortcuts)
         a.about.triggered.connect(self.show_about)
         a.theme_group.triggered.connect(self._on_theme_chosen)
         self.theme.changed.connect(self._on_theme_changed)
 
-        files.document_opened.connect(self._show_document)
+        files.document_opened.connect(self._on_document_opened)
         files.title_changed.connect(self._update_title)
         files.recent_changed.connect(self._refresh_recent)
         files.message.connect(self.show_message)
@@ -232,11 +298,31 @@ class MainWindow(QMainWindow):
     def show_message(self, text: str, timeout: int = 4000) -> None:
         self.statusBar().showMessage(text, timeout)
 
-    def delete_selection(self) -> None:
-        selection = [i for i in self.editor.selection if i in self.editor.document.topology]
-        nodes = [i for i in selection if self.editor.document.topology.get(i) is not None]
-        if nodes:
-            self.editor.execute(RemoveNodes(self.editor.document, nodes))
+    def create_node(self, spec: dict[str, str]) -> None:
+        """A palette double-click: the node appears in the middle of the visible canvas."""
+        self._show_document()
+        node_id = self.scene.create_at_center(spec)
+        if node_id is not None:
+            self.editor.select([node_id])
+            self.view.setFocus()
+
+    def cut(self) -> None:
+        if self.scene.copy_selection():
+            self.scene.delete_selected()
+
+    def paste(self) -> None:
+        self._show_document()
+        self.scene.paste()
+
+    def rename(self) -> None:
+        if not self.scene.rename_selected():
+            self.show_message("Select one node to rename it")
+
+    def auto_layout(self) -> None:
+        if self.scene.auto_layout():
+            self.view.fit_all()
+        else:
+            self.show_message("The layout is already tidy")
 
     def select_all(self) -> None:
         topology = self.editor.document.topology
@@ -259,10 +345,30 @@ class MainWindow(QMainWindow):
 
     def prepare_screenshot(self) -> None:
         """Before an offscreen render: frame the whole topology."""
+        if self._stack.currentWidget() is self.view:
+            self.view.fit_all()
 
     # -- state ---------------------------------------------------------------------------------
     def _show_document(self) -> None:
-        self._stack.setCurrentIndex(self._stack.count() - 1)
+        if self._stack.currentWidget() is not self.view:
+            self._stack.setCurrentWidget(self.view)
+        self.view.setFocus()
+
+    def _on_document_opened(self) -> None:
+        self._show_document()
+        QTimer.singleShot(0, self, self.view.fit_all)  # after the view has its final size
+
+    def _drop_view_shortcuts(self) -> None:
+        """The view binds zoom keys itself; the View menu's actions bind the same keys window-wide, and
+        two shortcuts on one key would make Qt fire neither ("ambiguous shortcut")."""
+        taken = {k.toString() for action in self.action_set.all() for k in action.shortcuts()}
+        for shortcut in self.view.findChildren(QShortcut):
+            if shortcut.key().toString() in taken or shortcut.key() == QKeySequence("Ctrl+="):
+                shortcut.setEnabled(False)
+
+    def _on_snap_toggled(self, on: bool) -> None:
+        self.scene.snap_to_grid = on
+        self.settings.setValue("view/snap", on)
 
     def _on_document_replaced(self) -> None:
         self._update_title()
@@ -295,7 +401,13 @@ class MainWindow(QMainWindow):
         self._update_title()
 
     def _update_edit_actions(self, *_: object) -> None:
-        self.action_set.delete.setEnabled(bool(self.editor.selection))
+        selection = self.editor.selection
+        topology = self.editor.document.topology
+        nodes = [i for i in selection if i in topology and i not in {b.id for b in topology.bindings}]
+        self.action_set.delete.setEnabled(bool(selection))
+        self.action_set.cut.setEnabled(bool(nodes))
+        self.action_set.copy.setEnabled(bool(nodes))
+        self.action_set.rename.setEnabled(len(nodes) == 1)
 
     def _refresh_recent(self) -> None:
         recent = self.files.recent_files()
@@ -322,6 +434,8 @@ class MainWindow(QMainWindow):
         self.theme.set_theme(theme)
 
     def _on_theme_changed(self) -> None:
+        self.scene.refresh_theme()
+        self.palette_panel.refresh_icons()
         self.action_set.refresh_icons()
         self.welcome.refresh_icons()
         self.setWindowIcon(app_icon())
@@ -340,6 +454,8 @@ class MainWindow(QMainWindow):
         state = self.settings.value("window/state")
         if state is not None:
             self.restoreState(state, STATE_VERSION)
+        snap = self.settings.value("view/snap", True)
+        self.action_set.snap.setChecked(snap not in (False, "false", "0", 0))
 
     def save_layout(self) -> None:
         self.settings.setValue("window/geometry", self.saveGeometry())

@@ -69,10 +69,20 @@ def _palette() -> QPalette:
 def icon(name: str, palette: QPalette | None = None) -> QIcon:
     """The named SVG icon, drawn in `palette`'s text colours (normal and disabled) at common sizes."""
     pal = palette if palette is not None else _palette()
-    svg = _svg_text(name)
-    result = QIcon()
     app = QApplication.instance()
     ratio = max(1.0, app.devicePixelRatio()) if isinstance(app, QApplication) else 1.0
+    text = pal.color(QPalette.ColorGroup.Active, QPalette.ColorRole.WindowText).name()
+    back = pal.color(QPalette.ColorGroup.Active, QPalette.ColorRole.Window).name()
+    return QIcon(_drawn(name, text, back, ratio))
+
+
+@cache
+def _drawn(name: str, text: str, back: str, ratio: float) -> QIcon:
+    pal = QPalette()
+    pal.setColor(QPalette.ColorGroup.Active, QPalette.ColorRole.WindowText, QColor(text))
+    pal.setColor(QPalette.ColorGroup.Active, QPalette.ColorRole.Window, QColor(back))
+    svg = _svg_text(name)
+    result = QIcon()
     if "currentColor" not in svg:  # a coloured icon: Qt derives the disabled look itself
         for size in _ICON_SIZES:
             result.addPixmap(_render(svg, size, ratio))

@@ -150,7 +150,9 @@ class ThemeManager(QObject):
         super().__init__(parent)
         self._app = app
         self._theme = Theme.SYSTEM
-        if sys.platform != "darwin":  # macOS's own style follows its dark mode; elsewhere Fusion does
+        style = app.style()
+        # macOS's own style follows its dark mode; elsewhere Fusion draws our palettes faithfully.
+        if sys.platform != "darwin" and (style is None or style.name().lower() != "fusion"):
             app.setStyle("Fusion")
         app.styleHints().colorSchemeChanged.connect(self._on_system_scheme_changed)
 
@@ -171,8 +173,11 @@ class ThemeManager(QObject):
             self._theme is Theme.SYSTEM and system_prefers_dark(self._app)
         )
         palette = dark_palette() if dark else light_palette()
+        sheet = render_style_sheet(style_sheet("app"), palette)
+        if self._app.palette() == palette and self._app.styleSheet() == sheet:
+            return  # restyling every widget is slow; another window already applied this theme
         self._app.setPalette(palette)
-        self._app.setStyleSheet(render_style_sheet(style_sheet("app"), palette))
+        self._app.setStyleSheet(sheet)
         self.changed.emit()
 
     def _on_system_scheme_changed(self, _scheme: Qt.ColorScheme) -> None:

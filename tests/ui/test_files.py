@@ -8,8 +8,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QSettings
-from PySide6.QtWidgets import QFileDialog, QInputDialog, QMessageBox
+import shiboken6
+from PySide6.QtCore import QEvent, QSettings
+from PySide6.QtWidgets import QApplication, QFileDialog, QInputDialog, QMessageBox
 
 from mqstudio.core import fileformat
 from mqstudio.core.commands import AddNode
@@ -37,9 +38,12 @@ def make_window(settings: QSettings, autosave: Path) -> MainWindow:
 
 
 def close_quietly(win: MainWindow) -> None:
+    if not shiboken6.isValid(win):
+        return
     win.editor.mark_saved()
     win.close()
     win.deleteLater()
+    QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
 
 
 @pytest.fixture

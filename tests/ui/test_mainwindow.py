@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from PySide6.QtCore import QSettings
+import shiboken6
+from PySide6.QtCore import QEvent, QSettings
 from PySide6.QtGui import QImage
-from PySide6.QtWidgets import QDialog, QMessageBox
+from PySide6.QtWidgets import QApplication, QDialog, QMessageBox
 
 from mqstudio import cli
 from mqstudio.core.commands import AddNode
@@ -43,9 +44,12 @@ def window(qtbot: Any, tmp_path: Path, settings: QSettings) -> Iterator[MainWind
 
 def close_quietly(win: MainWindow) -> None:
     """Close without an unsaved-changes prompt (pytest-qt's own close would run while patches live)."""
+    if not shiboken6.isValid(win):
+        return
     win.editor.mark_saved()
     win.close()
     win.deleteLater()
+    QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
 
 
 def answer(monkeypatch: pytest.MonkeyPatch, *buttons: Button) -> list[str]:

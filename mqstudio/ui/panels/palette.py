@@ -157,7 +157,6 @@ class _PaletteTree(QTreeWidget):
         self.setRootIsDecorated(False)
         self.setIndentation(8)
         self.setIconSize(QSize(24, 24))
-        self.setUniformRowHeights(True)
         self.setDragEnabled(True)
         self.setDragDropMode(QAbstractItemView.DragDropMode.DragOnly)
         self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
@@ -234,10 +233,12 @@ class PalettePanel(QWidget):
             font.setPointSizeF(max(7.0, font.pointSizeF() * 0.85))
             header.setFont(0, font)
             header.setForeground(0, self.palette().placeholderText())
+            header.setSizeHint(0, QSize(0, 24))
             self._groups[group] = header
         for entry in ENTRIES:
             item = QTreeWidgetItem(self._groups[entry.group], [entry.label])
             item.setIcon(0, icon(entry.icon))
+            item.setSizeHint(0, QSize(0, 27))
             item.setToolTip(
                 0,
                 f"<b>{entry.label}</b><br>{entry.tip}<br><i>Drag onto the canvas or double-click to add</i>",
