@@ -275,3 +275,29 @@ def test_screenshot_of_a_bad_file_fails_without_waiting_for_a_dialog(tmp_path: P
     )
     assert result.returncode == 1
     assert "cannot open" in result.stderr
+
+
+def test_palette_double_click_creates_the_node_on_the_canvas(window: MainWindow) -> None:
+    window.palette_panel.create_requested.emit({"kind": "queue", "type": "quorum"})
+    queues = window.editor.document.topology.queues
+    assert len(queues) == 1 and queues[0].queue_type.value == "quorum"
+    assert window.editor.selection == [queues[0].id]
+    assert window.scene.item_for(queues[0].id) is not None
+    window.action_set.delete.trigger()
+    assert not window.editor.document.topology.queues
+    window.action_set.undo.trigger()
+    assert len(window.editor.document.topology.queues) == 1
+
+
+def test_export_image_writes_png_and_svg(
+    window: MainWindow, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from PySide6.QtWidgets import QFileDialog
+
+    assert window.open_path(EXAMPLE)
+    for name, chosen in (("canvas.png", "PNG image (*.png)"), ("canvas", "SVG image (*.svg)")):
+        answer_with = (str(tmp_path / name), chosen)
+        monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *_a, r=answer_with: r)
+        window.action_set.export_image.trigger()
+    assert QImage(str(tmp_path / "canvas.png")).width() > 100
+    assert (tmp_path / "canvas.svg").read_text().lstrip().startswith("<?xml")
