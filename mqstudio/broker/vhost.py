@@ -1,17 +1,10 @@
-"""A virtual host of the embedded broker engine: its exchanges, queues, routing and dead-lettering.
+"""A virtual host of the embedded broker engine: its exchanges, queues, sessions and time.
 
 Owns: `VHost` (declare/delete/bind for exchanges and queues with RabbitMQ's checks and reply texts,
-publish routing across exchange-to-exchange bindings and alternate exchanges, the default exchange's
-implicit bindings, delayed-message holding, dead-letter republishing with cycle detection, TTL and
-x-expires work in `tick()`) and `RouteResult`. Exchange types come from `mqstudio.broker.exchanges`.
+sessions, TTL and x-expires work in `tick()` driven by a deadline heap, stats). Publish routing,
+delayed messages and dead-letter republishing are `mqstudio.broker.routing.Router`, which `VHost`
+mixes in; `RouteResult` is re-exported from there. Exchange types come from `mqstudio.broker.exchanges`.
 Must not import anything outside the stdlib and this package (never `mqstudio.core`).
-
-Routing follows RabbitMQ's `rabbit_exchange:route/2`: each exchange reached routes for itself; its
-exchange destinations are followed with a visited set (so e2e loops terminate, and a message reaches
-a queue at most once); an exchange that matched nothing hands the message to its alternate-exchange
-(whose own AE applies in turn) [ae]. CC and BCC headers add routing keys; BCC is removed from the
-message before it is enqueued (sender-selected distribution) [sender-selected]. The default exchange
-routes to the queue named by the routing key; it cannot be bound, declared or deleted [exchanges].
 """
 
 from __future__ import annotations
@@ -19,22 +12,19 @@ from __future__ import annotations
 import heapq
 import random
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from mqstudio.broker.clock import Clock
-from mqstudio.broker.deadletter import DeadLetterReason, dead_letter, header_routes, is_cycle, x_death
 from mqstudio.broker.errors import AccessRefused, NotFound, PreconditionFailed, ResourceLocked
 from mqstudio.broker.exchanges import (
-    DelayedMessageExchange,
     Destination,
     DestinationKind,
     Exchange,
     ExchangeType,
     create_exchange,
 )
-from mqstudio.broker.message import EMPTY_PROPERTIES, Message, Properties, parse_expiration
 from mqstudio.broker.queue import EQUIVALENCE_ARGS, Queue, QueueArguments, QueueType
+from mqstudio.broker.routing import Router, RouteResult
 from mqstudio.broker.session import CancelCallback, Session
 from mqstudio.broker.stats import (
     ExchangeCounters,
@@ -46,6 +36,8 @@ from mqstudio.broker.stats import (
 if TYPE_CHECKING:
     from mqstudio.broker.journal import Journal
 
+__all__ = ["DEFAULT_EXCHANGES", "RouteResult", "VHost"]
+
 DEFAULT_EXCHANGES = (
     ("amq.direct", ExchangeType.DIRECT),
     ("amq.fanout", ExchangeType.FANOUT),
@@ -53,65 +45,9 @@ DEFAULT_EXCHANGES = (
     ("amq.headers", ExchangeType.HEADERS),
     ("amq.match", ExchangeType.HEADERS),
 )
-# Routes of these types depend on the routing key only, so a resolved route can be cached.
-_CACHEABLE_TYPES = frozenset({ExchangeType.DIRECT.value, ExchangeType.FANOUT.value, ExchangeType.TOPIC.value})
-_ROUTE_CACHE_MAX = 4096
 # rabbit_exchange:assert_args_equivalence compares only these (the second for the delayed plugin).
 _EXCHANGE_EQUIVALENCE_ARGS = ("alternate-exchange", "x-delayed-type")
 _NAME_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-
-
-@dataclass(frozen=True, slots=True)
-class RouteResult:
-    """What happened to one publish.
-
-    `routed`: queues that took the message; `rejected_by_overflow`: queues that refused it
-    (x-overflow reject-publish/-dlx; with confirms the AMQP layer nacks); `unroutable`: no queue
-    matched; `returned`: unroutable and mandatory (the AMQP layer sends basic.return 312 NO_ROUTE);
-    `delayed`: held by an x-delayed-message exchange, routed later by `tick()`.
-    """
-
-    routed: tuple[str, ...] = ()
-    unroutable: bool = False
-    returned: bool = False
-    rejected_by_overflow: tuple[str, ...] = ()
-    delayed: bool = False
-
-
-_UNROUTABLE = RouteResult((), True, False)
-_RETURNED = RouteResult((), True, True)
-_DELAYED = RouteResult(delayed=True)
-
-
-class _Route:
-    """A resolved route (cache entry): target queues and the exchange counters it bumps."""
-
-    __slots__ = ("bump_in", "bump_out", "cacheable", "delayed", "entry", "keys", "ok", "queues", "single")
-
-    def __init__(  # noqa: PLR0917 - private record, built in one place
-        self,
-        queues: tuple[Queue, ...],
-        bump_in: tuple[ExchangeCounters, ...],
-        bump_out: tuple[ExchangeCounters, ...],
-        delayed: list[tuple[DelayedMessageExchange, int]],
-        keys: list[str],
-        cacheable: bool,
-        entry: ExchangeCounters,
-    ) -> None:
-        self.queues = queues
-        self.entry = entry
-        # The common case gets its own publish path: one queue, reached from the entry exchange only.
-        self.single = (
-            queues[0] if len(queues) == 1 and not bump_in and bump_out == (entry,) and not delayed else None
-        )
-        self.keys = keys
-        self.cacheable = cacheable
-        self.bump_in = bump_in
-        self.bump_out = bump_out
-        self.delayed = delayed
-        self.ok = RouteResult(
-            tuple(q.name for q in queues), not queues and not delayed, False, (), bool(delayed)
-        )
 
 
 def _bool(value: bool) -> str:
@@ -146,30 +82,7 @@ def _args_equivalent(
         raise PreconditionFailed(f"inequivalent arg '{key}' for {what}: received {got} but current is {has}")
 
 
-class _Delayed:
-    __slots__ = ("delay", "due", "exchange", "keys", "message", "seq")
-
-    def __init__(  # noqa: PLR0917 - private record, built in one place
-        self,
-        due: int,
-        seq: int,
-        exchange: DelayedMessageExchange,
-        message: Message,
-        keys: list[str],
-        delay: int,
-    ) -> None:
-        self.due = due
-        self.seq = seq
-        self.exchange = exchange
-        self.message = message
-        self.keys = keys
-        self.delay = delay
-
-    def __lt__(self, other: _Delayed) -> bool:
-        return (self.due, self.seq) < (other.due, other.seq)
-
-
-class VHost:
+class VHost(Router):
     """One virtual host. All names are vhost-local; RabbitMQ's reply texts name the vhost."""
 
     def __init__(self, name: str, clock: Clock, rng: random.Random) -> None:
@@ -181,9 +94,9 @@ class VHost:
         self.sessions: dict[int, Session] = {}
         self._xcounters: dict[str, ExchangeCounters] = {}
         # exchange name -> routing key -> resolved route (only for key-only exchange types).
-        self._route_cache: dict[str, dict[str, _Route]] = {}
+        self._route_cache = {}
         self._route_cache_size = 0
-        self._delayed: list[_Delayed] = []
+        self._delayed = []
         self._delayed_seq = 0
         # Persistence (mqstudio.broker.journal): set by the Broker when it has a store.
         self.journal: Journal | None = None
@@ -198,9 +111,6 @@ class VHost:
 
     # -- helpers ----------------------------------------------------------------------------------
 
-    def now_ms(self) -> int:
-        return self._clock.now_ms()
-
     def generate_name(self, prefix: str) -> str:
         """Server-generated names (`amq.gen-…`, `amq.ctag-…`): 22 url-safe characters, like RabbitMQ's
         base64 GUIDs, drawn from the broker's seeded generator so runs are reproducible."""
@@ -208,9 +118,6 @@ class VHost:
             name = prefix + "".join(self._rng.choice(_NAME_ALPHABET) for _ in range(22))
             if name not in self.queues:
                 return name
-
-    def _rs(self, kind: str, name: str) -> str:
-        return f"{kind} '{name}' in vhost '{self.name}'"
 
     def _exchange(self, name: str) -> Exchange:
         x = self.exchanges.get(name)
@@ -241,10 +148,6 @@ class VHost:
     def _not_default(self, name: str) -> None:
         if name == "":
             raise AccessRefused("operation not permitted on the default exchange")
-
-    def _invalidate_routes(self) -> None:
-        self._route_cache.clear()
-        self._route_cache_size = 0
 
     # -- exchanges --------------------------------------------------------------------------------
 
@@ -525,220 +428,6 @@ class VHost:
         for q in [q for q in self.queues.values() if q.owner == connection_id]:
             if not q.deleted:
                 self._remove_queue(q)
-
-    # -- routing ----------------------------------------------------------------------------------
-
-    def _resolve(self, entry: Exchange, keys: list[str], headers: Mapping[str, Any] | None) -> _Route:
-        """Follow bindings from `entry` to the set of queues (see module docstring for the rules)."""
-        counters = self._xcounters
-        exchanges = self.exchanges
-        found: dict[str, Queue] = {}
-        bump_in: list[ExchangeCounters] = []
-        bump_out: list[ExchangeCounters] = []
-        delayed: list[tuple[DelayedMessageExchange, int]] = []
-        cacheable = True
-        visited = {entry.name}
-        stack = [entry]
-        while stack:
-            x = stack.pop()
-            if x is not entry:
-                bump_in.append(counters[x.name])
-            if isinstance(x, DelayedMessageExchange):
-                cacheable = False
-                delay = x.delay_ms(headers)
-                if delay > 0:
-                    delayed.append((x, delay))
-                    continue
-            elif x.type not in _CACHEABLE_TYPES:
-                cacheable = False
-            dests: set[Destination]
-            if x.name == "":
-                # The default exchange: every queue is bound by its own name, implicitly.
-                dests = {Destination(DestinationKind.QUEUE, k) for k in keys if k in self.queues}
-            elif len(keys) == 1:
-                dests = x.route(keys[0], headers)
-            else:
-                dests = set()
-                for k in keys:
-                    dests |= x.route(k, headers)
-            if not dests:
-                ae = x.alternate_exchange
-                if ae is not None and ae not in visited and ae in exchanges:
-                    visited.add(ae)
-                    stack.append(exchanges[ae])
-                continue
-            bump_out.append(counters[x.name])
-            for d in dests:
-                if d.kind is DestinationKind.QUEUE:
-                    q = self.queues.get(d.name)
-                    if q is not None:
-                        found[d.name] = q
-                elif d.name not in visited and d.name in exchanges:
-                    visited.add(d.name)
-                    stack.append(exchanges[d.name])
-        return _Route(
-            tuple(found[n] for n in sorted(found)),
-            tuple(bump_in),
-            tuple(bump_out),
-            delayed,
-            keys,
-            cacheable,
-            counters[entry.name],
-        )
-
-    def publish(
-        self,
-        exchange: str,
-        routing_key: str,
-        properties: Properties | None,
-        body: bytes,
-        *,
-        mandatory: bool = False,
-    ) -> RouteResult:
-        """basic.publish. Raises 404 for a missing exchange, 403 for an internal one, 406 for a bad
-        `expiration` (all channel errors in RabbitMQ)."""
-        props = EMPTY_PROPERTIES if properties is None else properties
-        if props.expiration is None and not props.headers:
-            # Hot path: a cached route to one queue. A cache entry exists only for an exchange that
-            # passed the checks below and still exists (every declare/delete/bind clears the cache).
-            routes = self._route_cache.get(exchange)
-            if routes is not None:
-                route = routes.get(routing_key)
-                if route is not None and route.single is not None:
-                    c = route.entry
-                    c.published_in += 1
-                    c.published_out += 1
-                    q = route.single
-                    if q.publish(Message(body, props, exchange, routing_key), None, self._clock.now_ms()):
-                        return route.ok
-                    return RouteResult((), False, False, (q.name,))
-        x = self.exchanges.get(exchange)
-        if x is None:
-            raise NotFound(f"no {self._rs('exchange', exchange)}")
-        if x.internal:
-            raise AccessRefused(f"cannot publish to internal {self._rs('exchange', exchange)}")
-        exp = props.expiration
-        msg_ttl = None if exp is None else parse_expiration(exp)
-        headers = props.headers
-        if headers and ("CC" in headers or "BCC" in headers):
-            keys = [routing_key, *header_routes(headers, "CC"), *header_routes(headers, "BCC")]
-            route = self._resolve(x, keys, headers)
-            if "BCC" in headers:
-                props = replace(props, headers={k: v for k, v in headers.items() if k != "BCC"})
-        else:
-            routes = self._route_cache.get(exchange)
-            cached = None if routes is None else routes.get(routing_key)
-            if cached is None:
-                route = self._resolve(x, [routing_key], headers)
-                if route.cacheable:
-                    if self._route_cache_size >= _ROUTE_CACHE_MAX:
-                        self._invalidate_routes()
-                    self._route_cache.setdefault(exchange, {})[routing_key] = route
-                    self._route_cache_size += 1
-            else:
-                route = cached
-        return self._deliver(
-            route, Message(body, props, exchange, routing_key), msg_ttl, mandatory, route.entry
-        )
-
-    def _deliver(
-        self,
-        route: _Route,
-        message: Message,
-        msg_ttl: int | None,
-        mandatory: bool,
-        entry: ExchangeCounters | None,
-    ) -> RouteResult:
-        if entry is not None:
-            entry.published_in += 1
-        for c in route.bump_in:
-            c.published_in += 1
-        for c in route.bump_out:
-            c.published_out += 1
-        for dx, delay in route.delayed:
-            self._hold(dx, message, route.keys, delay)
-        queues = route.queues
-        if not queues:
-            if route.delayed:
-                return _DELAYED
-            if entry is not None:
-                entry.unroutable += 1
-            return _RETURNED if mandatory else _UNROUTABLE
-        now = self._clock.now_ms()
-        rejected: list[str] | None = None
-        for q in queues:
-            if not q.publish(message, msg_ttl, now):
-                if rejected is None:
-                    rejected = []
-                rejected.append(q.name)
-        if rejected is None:
-            return route.ok
-        routed = tuple(q.name for q in queues if q.name not in rejected)
-        return RouteResult(routed, False, False, tuple(rejected), bool(route.delayed))
-
-    # -- delayed messages (x-delayed-message exchanges) -------------------------------------------
-
-    def _hold(self, exchange: DelayedMessageExchange, message: Message, keys: list[str], delay: int) -> None:
-        self._delayed_seq += 1
-        heapq.heappush(
-            self._delayed,
-            _Delayed(self.now_ms() + delay, self._delayed_seq, exchange, message, list(keys), delay),
-        )
-
-    def _release(self, held: _Delayed) -> None:
-        x = held.exchange
-        if self.exchanges.get(x.name) is not x:
-            return  # the exchange was deleted (or replaced) meanwhile: the plugin loses the message
-        # The plugin rewrites x-delay to -Delay on release, so a later delayed hop routes at once.
-        props = held.message.properties
-        headers = dict(props.headers or {})
-        headers["x-delay"] = -held.delay
-        m = held.message
-        message = Message(m.body, replace(props, headers=headers), m.exchange, m.routing_key)
-        exp = props.expiration
-        route = self._resolve(x, held.keys, headers)
-        self._deliver(route, message, None if exp is None else parse_expiration(exp), False, None)
-
-    @property
-    def delayed_count(self) -> int:
-        return len(self._delayed)
-
-    # -- dead-lettering ---------------------------------------------------------------------------
-
-    def dead_letter(self, queue: Queue, message: Message, reason: DeadLetterReason) -> None:
-        """Republish a message a queue let go of to its x-dead-letter-exchange [dlx].
-
-        No DLX configured: the message is dropped (counted under its reason). DLX declared in the
-        arguments but missing: "the message will be silently dropped" (dlx docs; counted as
-        dlx_missing). Target queues that would close an automatic cycle are skipped (counted as
-        cycle), the others still receive the message, as `rabbit_dead_letter` does.
-        """
-        args = queue.args
-        dlx_name = args.dead_letter_exchange
-        if dlx_name is None:
-            queue.count_dropped(str(reason))
-            return
-        x = self.exchanges.get(dlx_name)
-        if x is None:
-            queue.count_dropped("dlx_missing")
-            return
-        now = self.now_ms()
-        new, keys = dead_letter(
-            message, queue.name, reason, now, dlx=dlx_name, dlrk=args.dead_letter_routing_key
-        )
-        route = self._resolve(x, keys, new.properties.headers)
-        deaths = x_death(new)
-        targets = tuple(q for q in route.queues if not is_cycle(deaths, q.name))
-        skipped = len(route.queues) - len(targets)
-        if skipped:
-            queue.count_dropped("cycle", skipped)
-        if not targets and not route.delayed:
-            if not skipped:
-                queue.count_dropped("unroutable")
-            return
-        queue.count_dead_lettered(str(reason))
-        route.queues = targets
-        self._deliver(route, new, None, False, self._xcounters[dlx_name])
 
     # -- time -------------------------------------------------------------------------------------
 
