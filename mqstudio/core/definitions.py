@@ -160,7 +160,7 @@ def import_definitions(
         ex = Exchange(
             name=name or "",
             vhost=_vhost_of(r, record, path, scope, vhost),
-            type=r.choice(record, "type", path, ExchangeType, ExchangeType.DIRECT),
+            type=r.exchange_type(record, path),
             durable=r.flag(record, "durable", path, True),
             auto_delete=r.flag(record, "auto_delete", path, False),
             internal=r.flag(record, "internal", path, False),
@@ -337,7 +337,7 @@ def export_definitions(document: TopologyDocument, vhost: str | None = None) -> 
             with_vhost(
                 {
                     "name": ex.name,
-                    "type": ex.type.value,
+                    "type": str(ex.type),
                     "durable": ex.durable,
                     "auto_delete": ex.auto_delete,
                     "internal": ex.internal,

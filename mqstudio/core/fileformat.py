@@ -48,6 +48,7 @@ from mqstudio.core.model import (
     Queue,
     Topic,
     Topology,
+    exchange_type,
 )
 
 FORMAT = "mqstudio/1"
@@ -214,6 +215,11 @@ class RecordReader:
             self.problem(where, f"unknown value {value!r}; expected one of {choices}")
             return default
 
+    def exchange_type(self, record: Mapping[str, Any], path: str) -> ExchangeType | str:
+        """``type`` of an exchange record: any non-empty string (plugin types are kept), direct if absent."""
+        value = self.text(record, "type", path, ExchangeType.DIRECT.value, allow_empty=False)
+        return exchange_type(value) if value is not None else ExchangeType.DIRECT
+
     def unknown_keys(self, record: Mapping[str, Any], allowed: frozenset[str], path: str) -> None:
         for key in record:
             if key not in allowed:
@@ -336,7 +342,7 @@ def _read_exchange(r: RecordReader, rec: dict[str, Any], path: str) -> Exchange 
     r.unknown_keys(rec, _EXCHANGE_KEYS, path)
     ex = Exchange(
         name=r.text(rec, "name", path) or "",
-        type=r.choice(rec, "type", path, ExchangeType, ExchangeType.DIRECT),
+        type=r.exchange_type(rec, path),
         vhost=r.text(rec, "vhost", path, DEFAULT_VHOST, allow_empty=False) or DEFAULT_VHOST,
         durable=r.flag(rec, "durable", path, True),
         auto_delete=r.flag(rec, "auto_delete", path, False),
@@ -589,7 +595,7 @@ def to_data(document: TopologyDocument) -> dict[str, Any]:
             "id": ex.id,
             "name": ex.name,
             "vhost": ex.vhost,
-            "type": ex.type.value,
+            "type": str(ex.type),
             "durable": ex.durable,
             "auto_delete": ex.auto_delete,
             "internal": ex.internal,

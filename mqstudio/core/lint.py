@@ -1,17 +1,24 @@
 """The design linter: designs RabbitMQ (or the traffic generator) accepts but that lose messages.
 
-Owns: `lint(topology)` → `Finding`s (the documented DLX, TTL and overflow traps, dead-letter cycles,
-dangling Kafka subscriptions, and producers/consumers wired to nothing), `LINT_RULES` (every code with
-its severity and message), `topic_matches` (word-by-word AMQP topic matching used to follow routes), and
-`BUILTIN_EXCHANGES`. `validation.py` re-exports the public names. Must not import Qt or anything
-outside the stdlib and `mqstudio.core.model`.
+Owns: `lint(topology, policies)` → `Finding`s (the documented DLX, TTL and overflow traps, dead-letter
+cycles, dangling Kafka subscriptions, producers/consumers wired to nothing, exchange types it cannot
+route), `LINT_RULES` (every code with its severity and message), `topic_matches` (word-by-word AMQP
+topic matching used to follow routes), and `BUILTIN_EXCHANGES`. `validation.py` re-exports the public
+names. Must not import Qt or anything outside the stdlib and `mqstudio.core` (`model`, `policies`).
+
+Policies: RabbitMQ's DLX docs recommend setting dead-lettering, TTL and length limits by policy. With
+``policies`` (definitions policy records, see `policies.document_policies`) the rules about those
+settings use each queue's effective values (`policies.effective_queue`), so a DLX that comes from a
+policy counts, and findings say which policy set a value.
 """
 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from mqstudio.core.model import (
     Binding,
@@ -25,7 +32,9 @@ from mqstudio.core.model import (
     QueueType,
     Topic,
     Topology,
+    is_known_type,
 )
+from mqstudio.core.policies import PolicyRecord, effective_exchange, effective_queue
 
 # Exchanges every vhost has: designs may show them (to bind from) although `amq.` is reserved.
 BUILTIN_EXCHANGES = frozenset(
@@ -81,7 +90,7 @@ class Finding:
 LINT_RULES: dict[str, tuple[Severity, str]] = {
     "dlx-missing": (
         Severity.ERROR,
-        "{label} dead-letters to exchange {name!r}, which does not exist in vhost {vhost!r}: RabbitMQ "
+        "{label} dead-letters to exchange {name!r}{via}, which does not exist in vhost {vhost!r}: RabbitMQ "
         "silently drops rejected and expired messages. Add the exchange or fix the name.",
     ),
     "dead-letter-cycle": (
@@ -112,7 +121,7 @@ LINT_RULES: dict[str, tuple[Severity, str]] = {
     ),
     "alternate-exchange-missing": (
         Severity.WARNING,
-        "{label} names alternate-exchange {name!r}, which does not exist in vhost {vhost!r}: unroutable "
+        "{label} names alternate-exchange {name!r}{via}, which does not exist in vhost {vhost!r}: unroutable "
         "messages are silently dropped. Add that exchange or fix the name.",
     ),
     "exchange-unbound": (
@@ -120,10 +129,16 @@ LINT_RULES: dict[str, tuple[Severity, str]] = {
         "{label} has no bindings, so every message published to it is dropped (or returned if published "
         "as mandatory). Bind a queue to it or set an alternate-exchange.",
     ),
+    "dead-letter-strategy-fallback": (
+        Severity.WARNING,
+        "{label} asks for at-least-once dead-lettering, but its overflow is {overflow}{via}, not "
+        "reject-publish, so RabbitMQ falls back to at-most-once and dead-lettered messages can be lost. "
+        "Set overflow reject-publish on the queue (x-overflow) or in its policy.",
+    ),
     "ttl-without-dlx": (
         Severity.WARNING,
-        "{label} has x-message-ttl but no dead-letter exchange: expired messages vanish without a trace. "
-        "Set x-dead-letter-exchange to keep them.",
+        "{label} has a message TTL{via} but no dead-letter exchange: expired messages vanish without a "
+        "trace. Set x-dead-letter-exchange (or dead-letter-exchange in a policy) to keep them.",
     ),
     "duplicate-binding": (
         Severity.WARNING,
@@ -144,6 +159,13 @@ LINT_RULES: dict[str, tuple[Severity, str]] = {
         "{label} rejects {percent} of its deliveries, but {queue} has no dead-letter exchange: RabbitMQ "
         "drops rejected messages without a trace. Set x-dead-letter-exchange on the queue to keep them.",
     ),
+    "exchange-type-not-simulated": (
+        Severity.INFO,
+        "routing of exchange type {type!r} is not simulated ({label}): lint assumes it may reach every "
+        "destination bound to it, and the embedded broker and tracer cannot run it. RabbitMQ declares it "
+        "only if it knows the type (x-local-random is built into 4.x; others need their plugin "
+        "enabled).{hint}",
+    ),
     "queue-unbound": (
         Severity.INFO,
         "{label} has no bindings; only messages published to the default exchange with routing key "
@@ -151,7 +173,7 @@ LINT_RULES: dict[str, tuple[Severity, str]] = {
     ),
     "max-length-drops": (
         Severity.INFO,
-        "{label} has a length limit with overflow drop-head and no dead-letter exchange: the oldest "
+        "{label} has a length limit{via} with overflow drop-head and no dead-letter exchange: the oldest "
         "messages are silently dropped when it is full. Set a DLX, or x-overflow reject-publish.",
     ),
 }
@@ -162,14 +184,52 @@ def _finding(topology: Topology, code: str, object_id: str, **fields: str) -> Fi
     return Finding(severity, object_id, code, template.format(label=topology.label(object_id), **fields))
 
 
-def lint(topology: Topology) -> list[Finding]:
+class _Effective:
+    """Each queue's and exchange's settings with their policy applied (the objects themselves when
+    there are no policies), and the policy that applied."""
+
+    def __init__(self, topology: Topology, policies: Iterable[Any] | None) -> None:
+        self.queues: dict[str, Queue] = {}
+        self.exchanges: dict[str, Exchange] = {}
+        self.policy: dict[str, PolicyRecord] = {}
+        items = list(policies) if policies is not None else []
+        for q in topology.queues:
+            self.queues[q.id], q_policy = effective_queue(q, items)
+            if q_policy is not None:
+                self.policy[q.id] = q_policy
+        for ex in topology.exchanges:
+            self.exchanges[ex.id], ex_policy = effective_exchange(ex, items)
+            if ex_policy is not None:
+                self.policy[ex.id] = ex_policy
+
+    def via(self, original: Queue | Exchange, key: str) -> str:
+        """`` (set by policy 'p')`` when the value of argument `key` comes from (or is lowered by)
+        the policy, else ""."""
+        effective: Queue | Exchange | None = (
+            self.queues.get(original.id) if isinstance(original, Queue) else self.exchanges.get(original.id)
+        )
+        policy = self.policy.get(original.id)
+        if policy is None or effective is None or key not in effective.arguments:
+            return ""
+        if original.arguments.get(key) == effective.arguments[key]:
+            return ""
+        return f" (set by policy {policy.get('name', '?')!r})"
+
+
+def lint(topology: Topology, policies: Iterable[PolicyRecord] | None = None) -> list[Finding]:
     """Designs RabbitMQ accepts but that lose messages or do nothing, in a deterministic order
-    (severity, then topology order, then code)."""
+    (severity, then topology order, then code).
+
+    `policies` are RabbitMQ definitions policy records (``vhost``, ``name``, ``pattern``, ``apply-to``,
+    ``definition``, ``priority``; see `policies.document_policies`): the DLX, TTL, length-limit and
+    overflow rules then use the settings each queue really gets.
+    """
     findings: list[Finding] = []
+    eff = _Effective(topology, policies)
     for ex in topology.exchanges:
-        findings.extend(_lint_exchange(topology, ex))
+        findings.extend(_lint_exchange(topology, ex, eff))
     for q in topology.queues:
-        findings.extend(_lint_queue(topology, q))
+        findings.extend(_lint_queue(topology, q, eff))
     seen: list[Binding] = []
     for b in topology.bindings:
         if any(other.same_route(b) for other in seen):
@@ -182,8 +242,8 @@ def lint(topology: Topology) -> list[Finding]:
     for p in topology.producers:
         findings.extend(_lint_producer(topology, p))
     for c in topology.consumers:
-        findings.extend(_lint_consumer(topology, c))
-    findings.extend(_lint_dead_letter_cycles(topology))
+        findings.extend(_lint_consumer(topology, c, eff))
+    findings.extend(_lint_dead_letter_cycles(topology, eff))
     ids = [*(n.id for n in topology), *(b.id for b in topology.bindings)]
     order = {object_id: index for index, object_id in enumerate(ids)}
     findings.sort(
@@ -196,23 +256,38 @@ def _exchange_exists(topology: Topology, name: str, vhost: str) -> bool:
     return name == "" or name in BUILTIN_EXCHANGES or topology.find_exchange(name, vhost) is not None
 
 
-def _lint_exchange(topology: Topology, ex: Exchange) -> list[Finding]:
+def _type_hint(kind: str) -> str:
+    """`` Did you mean 'fanout'?`` for a type that differs from a known one only in case or dashes."""
+    folded = kind.lower().replace("-", "").replace("_", "")
+    for known in ExchangeType:
+        if folded == known.value.replace("-", ""):
+            return f" Did you mean {known.value!r}?"
+    return ""
+
+
+def _lint_exchange(topology: Topology, ex: Exchange, eff: _Effective) -> list[Finding]:
     out: list[Finding] = []
-    ae = ex.alternate_exchange
+    ae = eff.exchanges[ex.id].alternate_exchange
     if ae is not None and not _exchange_exists(topology, ae, ex.vhost):
-        out.append(_finding(topology, "alternate-exchange-missing", ex.id, name=ae, vhost=ex.vhost))
+        via = eff.via(ex, "alternate-exchange")
+        out.append(_finding(topology, "alternate-exchange-missing", ex.id, name=ae, vhost=ex.vhost, via=via))
     if ex.type == ExchangeType.DELAYED and ex.delayed_type is None:
         out.append(_finding(topology, "delayed-type-missing", ex.id))
+    if not is_known_type(ex.type) and isinstance(ex.type, str):
+        hint = _type_hint(ex.type)
+        out.append(_finding(topology, "exchange-type-not-simulated", ex.id, type=ex.type, hint=hint))
     if ex.name != "" and not topology.bindings_from(ex.id) and ae is None:
         out.append(_finding(topology, "exchange-unbound", ex.id))
     return out
 
 
-def _lint_queue(topology: Topology, q: Queue) -> list[Finding]:
+def _lint_queue(topology: Topology, q: Queue, eff: _Effective) -> list[Finding]:
     out: list[Finding] = []
-    dlx = q.dead_letter_exchange
+    effective = eff.queues[q.id]
+    dlx = effective.dead_letter_exchange
     if dlx is not None and not _exchange_exists(topology, dlx, q.vhost):
-        out.append(_finding(topology, "dlx-missing", q.id, name=dlx, vhost=q.vhost))
+        via = eff.via(q, "x-dead-letter-exchange")
+        out.append(_finding(topology, "dlx-missing", q.id, name=dlx, vhost=q.vhost, via=via))
     if not topology.bindings_to(q.id):
         out.append(_finding(topology, "queue-unbound", q.id, name=q.name))
     quorum = q.queue_type is QueueType.QUORUM
@@ -220,11 +295,25 @@ def _lint_queue(topology: Topology, q: Queue) -> list[Finding]:
         out.append(_finding(topology, "quorum-max-priority", q.id))
     if quorum and q.arguments.get("x-overflow") == Overflow.REJECT_PUBLISH_DLX:
         out.append(_finding(topology, "quorum-reject-publish-dlx", q.id))
-    if dlx is None and "x-message-ttl" in q.arguments:
-        out.append(_finding(topology, "ttl-without-dlx", q.id))
-    has_limit = "x-max-length" in q.arguments or "x-max-length-bytes" in q.arguments
-    if dlx is None and has_limit and q.overflow is Overflow.DROP_HEAD:
-        out.append(_finding(topology, "max-length-drops", q.id))
+    args = effective.arguments
+    if dlx is None and "x-message-ttl" in args:
+        out.append(_finding(topology, "ttl-without-dlx", q.id, via=eff.via(q, "x-message-ttl")))
+    # A stream's x-max-length-bytes is retention (old segments go), not a limit that drops messages.
+    limits = [key for key in ("x-max-length", "x-max-length-bytes") if key in args]
+    if (
+        dlx is None
+        and limits
+        and effective.overflow is Overflow.DROP_HEAD
+        and q.queue_type is not QueueType.STREAM
+    ):
+        out.append(_finding(topology, "max-length-drops", q.id, via=eff.via(q, limits[0])))
+    if quorum and args.get("x-dead-letter-strategy") == "at-least-once" and dlx is not None:
+        overflow = args.get("x-overflow", Overflow.DROP_HEAD.value)
+        if overflow != Overflow.REJECT_PUBLISH:
+            via = eff.via(q, "x-overflow") or eff.via(q, "x-dead-letter-strategy")
+            out.append(
+                _finding(topology, "dead-letter-strategy-fallback", q.id, overflow=str(overflow), via=via)
+            )
     return out
 
 
@@ -245,13 +334,13 @@ def _lint_producer(topology: Topology, p: Producer) -> list[Finding]:
     return [_finding(topology, "producer-target-missing", p.id, reason=reason)]
 
 
-def _lint_consumer(topology: Topology, c: Consumer) -> list[Finding]:
+def _lint_consumer(topology: Topology, c: Consumer, eff: _Effective) -> list[Finding]:
     source = topology.get(c.source)
     if not isinstance(source, Queue | ConsumerGroup):
         reason = _dangling(topology, c.source, "source", "a queue or a consumer group")
         return [_finding(topology, "consumer-source-missing", c.id, reason=reason)]
     failing = isinstance(c.failure_rate, int | float) and c.failure_rate > 0
-    if isinstance(source, Queue) and failing and source.dead_letter_exchange is None:
+    if isinstance(source, Queue) and failing and eff.queues[source.id].dead_letter_exchange is None:
         percent = f"{c.failure_rate:.0%}" if c.failure_rate >= 0.01 else f"{c.failure_rate:.2%}"
         return [
             _finding(
@@ -298,8 +387,10 @@ def _route(
         visited.add((ex.id, k))
         kind = ex.delayed_type if ex.type == ExchangeType.DELAYED else ex.type
         for b in topology.bindings_from(ex.id):
-            if kind in (ExchangeType.FANOUT, ExchangeType.HEADERS):
-                routed: str | None = k  # fanout matches all; headers: assume it may match
+            if kind in (ExchangeType.FANOUT, ExchangeType.HEADERS) or not is_known_type(kind):
+                # fanout matches all; headers and types we do not simulate (x-consistent-hash …):
+                # assume any binding may match and the key is kept
+                routed: str | None = k
             elif kind == ExchangeType.TOPIC:
                 if k is None:
                     has_wildcard = any(w in ("*", "#") for w in _words(b.routing_key))
@@ -342,8 +433,9 @@ def _arrival_keys(topology: Topology, q: Queue) -> set[str | None]:
     return keys
 
 
-def _lint_dead_letter_cycles(topology: Topology) -> list[Finding]:
-    candidates = {q.id: q for q in topology.queues if _dead_letters_automatically(q)}
+def _lint_dead_letter_cycles(topology: Topology, eff: _Effective) -> list[Finding]:
+    effective = (eff.queues[q.id] for q in topology.queues)
+    candidates = {q.id: q for q in effective if _dead_letters_automatically(q)}
     reported: set[frozenset[str]] = set()
     findings: list[Finding] = []
     for start in candidates.values():

@@ -25,11 +25,32 @@ DEFAULT_VHOST = "/"
 
 
 class ExchangeType(StrEnum):
+    """The exchange types whose routing mqstudio knows (and simulates).
+
+    RabbitMQ has more: ``x-local-random`` is built into 4.x, and plugins add others
+    (``x-consistent-hash``, ``x-modulus-hash``, ``x-random``, ``x-jms-topic``, ``x-recent-history`` …).
+    To RabbitMQ a type is just a name it looks up in its registry, so `Exchange.type` holds any non-empty
+    string: a member of this enum for a known type, the plain string otherwise (see `exchange_type`).
+    """
+
     DIRECT = "direct"
     FANOUT = "fanout"
     TOPIC = "topic"
     HEADERS = "headers"
     DELAYED = "x-delayed-message"
+
+
+_KNOWN_EXCHANGE_TYPES = {t.value: t for t in ExchangeType}
+
+
+def is_known_type(value: object) -> bool:
+    """True for the exchange types mqstudio simulates (`ExchangeType`), False for plugin/other types."""
+    return isinstance(value, str) and value in _KNOWN_EXCHANGE_TYPES
+
+
+def exchange_type(value: str) -> ExchangeType | str:
+    """`value` as an `ExchangeType` member when it is a known type, else the string unchanged."""
+    return _KNOWN_EXCHANGE_TYPES.get(value, value) if isinstance(value, str) else value
 
 
 class QueueType(StrEnum):
@@ -70,8 +91,11 @@ def new_id(prefix: str) -> str:
 
 @dataclass(slots=True)
 class Exchange:
+    """An exchange. `type` is an `ExchangeType` for the known types and a plain string for others
+    (plugin types such as ``x-consistent-hash``): compare with ``==``, print with ``str(ex.type)``."""
+
     name: str
-    type: ExchangeType = ExchangeType.DIRECT
+    type: ExchangeType | str = ExchangeType.DIRECT
     vhost: str = DEFAULT_VHOST
     durable: bool = True
     auto_delete: bool = False
@@ -80,6 +104,14 @@ class Exchange:
     id: str = field(default_factory=lambda: new_id("ex"))
 
     kind = NodeKind.EXCHANGE
+
+    def __post_init__(self) -> None:
+        self.type = exchange_type(self.type)
+
+    @property
+    def type_known(self) -> bool:
+        """False for exchange types whose routing mqstudio does not simulate (plugin types)."""
+        return is_known_type(self.type)
 
     @property
     def alternate_exchange(self) -> str | None:
@@ -383,6 +415,8 @@ class Topology:
             clash = self.find_node(node.kind, value, vhost)
             if clash is not None and clash.id != node_id:
                 raise DuplicateNameError(f"a {node.kind.value} named {value!r} already exists", "name")
+        if field_name == "type" and isinstance(node, Exchange):
+            value = exchange_type(value)
         setattr(node, field_name, value)
         self.node_changed.emit(node, field_name)
         return old

@@ -210,7 +210,7 @@ def _queue_changes(desired: Queue, live: Queue) -> list[str]:
 def _exchange_changes(desired: Exchange, live: Exchange) -> list[str]:
     changes = []
     if desired.type != live.type:
-        changes.append(f"type {live.type.value} → {desired.type.value}")
+        changes.append(f"type {live.type} → {desired.type}")
     changes += _field_changes(desired, live, ("durable", "auto_delete", "internal"))
     return changes + _argument_changes(desired.arguments, live.arguments)
 

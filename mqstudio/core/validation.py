@@ -78,10 +78,29 @@ MAX_PRIORITY = 255  # rabbit_amqqueue: ?MAX_SUPPORTED_PRIORITY
 MAX_PREFETCH = 65535  # AMQP 0-9-1 basic.qos prefetch-count is a short (unsigned 16 bits)
 _TOPIC_NAME_RE = re.compile(r"[a-zA-Z0-9._-]+")
 _MAX_AGE_RE = re.compile(r"[0-9]+[YMDhms]")
-_NOT_FOR_STREAMS = frozenset({"x-message-ttl", "x-expires", "x-max-length", "x-overflow"}) | {
-    "x-dead-letter-exchange",
-    "x-dead-letter-routing-key",
-}
+# rabbit_amqqueue:check_declare_arguments (RabbitMQ 3.10 and later, 4.x included) refuses every argument
+# that some queue type declares in its `queue_arguments` capability but the queue's own type does not.
+# A stream's list is x-max-length-bytes, x-queue-type, x-max-age, x-stream-max-segment-size-bytes,
+# x-stream-filter-size-bytes, x-initial-cluster-size and x-queue-leader-locator, so these classic and
+# quorum arguments are refused on streams (x-max-priority, x-delivery-limit and x-dead-letter-strategy
+# are refused by their own type checks below). The older rabbit_stream_queue:check_invalid_arguments of
+# 3.9 refused fewer, but 3.9 is long out of support.
+_NOT_FOR_STREAMS = frozenset(
+    {
+        "x-message-ttl",
+        "x-expires",
+        "x-max-length",
+        "x-overflow",
+        "x-dead-letter-exchange",
+        "x-dead-letter-routing-key",
+        "x-queue-mode",
+        "x-single-active-consumer",
+        "x-max-in-memory-length",
+        "x-max-in-memory-bytes",
+        "x-quorum-initial-group-size",
+    }
+)
+_STREAM_RETENTION_HINT = frozenset({"x-message-ttl", "x-expires", "x-max-length", "x-overflow"})
 X_MATCH_VALUES = ("all", "any", "all-with-x", "any-with-x")
 DELAYED_TYPES = ("direct", "fanout", "topic", "headers")
 CLEANUP_POLICIES = ("delete", "compact", "compact,delete", "delete,compact")
@@ -203,8 +222,14 @@ def validate_name(kind: NodeKind | str, name: Any, path: str = "") -> list[Probl
 # -- exchanges ------------------------------------------------------------------------------------
 def validate_exchange(ex: Exchange, path: str = "") -> list[Problem]:
     problems = validate_name(NodeKind.EXCHANGE, ex.name, join_path(path, "name"))
-    if ex.type not in tuple(ExchangeType):
-        _check_choice(problems, join_path(path, "type"), ex.type, [t.value for t in ExchangeType])
+    # Any non-empty name is a type to RabbitMQ (rabbit_exchange:check_type looks it up in the registry,
+    # which plugins extend), so types mqstudio does not know are kept; lint says it cannot route them.
+    tpath = join_path(path, "type")
+    if _check_str(problems, tpath, ex.type, "an exchange type such as direct or x-consistent-hash"):
+        if not ex.type:
+            problems.append(Problem(tpath, "an exchange needs a type (direct, fanout, topic, headers …)"))
+        elif len(ex.type.encode("utf-8")) > MAX_SHORTSTR_BYTES:
+            problems.append(Problem(tpath, "is longer than 255 bytes; AMQP refuses it"))
     for flag in ("durable", "auto_delete", "internal"):
         _check_bool(problems, join_path(path, flag), getattr(ex, flag))
     _check_vhost(problems, join_path(path, "vhost"), ex.vhost)
@@ -289,7 +314,8 @@ def validate_queue(q: Queue, path: str = "") -> list[Problem]:
         )
     if "x-max-priority" in args:
         value = args["x-max-priority"]
-        if _check_int(problems, at("x-max-priority"), value, 1, "priorities") and value > MAX_PRIORITY:
+        # check_max_priority_arg is check_non_neg_int_arg plus the upper bound: 0 is accepted.
+        if _check_int(problems, at("x-max-priority"), value, 0, "priorities") and value > MAX_PRIORITY:
             problems.append(Problem(at("x-max-priority"), f"must be at most {MAX_PRIORITY}, not {value}"))
         if qtype is not QueueType.CLASSIC:
             problems.append(
@@ -317,20 +343,14 @@ def validate_queue(q: Queue, path: str = "") -> list[Problem]:
             )
     if "x-dead-letter-strategy" in args:
         key = at("x-dead-letter-strategy")
-        if _check_choice(problems, key, args["x-dead-letter-strategy"], ("at-most-once", "at-least-once")):
-            if qtype is not QueueType.QUORUM:
-                problems.append(Problem(key, "only quorum queues have a dead-letter strategy"))
-            elif (
-                args["x-dead-letter-strategy"] == "at-least-once"
-                and args.get("x-overflow") != "reject-publish"
-            ):
-                problems.append(
-                    Problem(
-                        key,
-                        "at-least-once dead-lettering needs x-overflow reject-publish; otherwise RabbitMQ "
-                        "falls back to at-most-once",
-                    )
-                )
+        # at-least-once without overflow reject-publish is declared fine: RabbitMQ falls back to
+        # at-most-once. The overflow often comes from a policy, so that is lint's business
+        # ("dead-letter-strategy-fallback"), not a refusal.
+        strategies = ("at-most-once", "at-least-once")
+        if _check_choice(problems, key, args["x-dead-letter-strategy"], strategies) and (
+            qtype is not QueueType.QUORUM
+        ):
+            problems.append(Problem(key, "only quorum queues have a dead-letter strategy"))
     if "x-single-active-consumer" in args:
         _check_bool(problems, at("x-single-active-consumer"), args["x-single-active-consumer"])
     if "x-queue-mode" in args:
@@ -345,9 +365,9 @@ def validate_queue(q: Queue, path: str = "") -> list[Problem]:
     if qtype is QueueType.STREAM:
         # A stream keeps messages for every consumer: it neither expires, drops nor dead-letters them.
         for key in sorted(_NOT_FOR_STREAMS.intersection(args)):
-            message = (
-                "streams do not support this argument; limit retention with x-max-age or x-max-length-bytes"
-            )
+            message = "streams do not support this argument (RabbitMQ refuses it with PRECONDITION_FAILED)"
+            if key in _STREAM_RETENTION_HINT:
+                message += "; limit retention with x-max-age or x-max-length-bytes"
             problems.append(Problem(at(key), message))
     return problems
 

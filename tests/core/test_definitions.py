@@ -260,7 +260,7 @@ def test_argument_problems_carry_the_definitions_path() -> None:
 def test_every_problem_is_listed_and_nothing_is_built() -> None:
     data = minimal(
         exchanges=[
-            {"name": "e", "vhost": "/", "type": "x-random"},
+            {"name": "e", "vhost": "/", "type": ""},
             {"name": "d", "vhost": "/", "durable": "yes"},
         ],
         queues=[{"name": "q", "vhost": "/", "arguments": {"x-message-ttl": -1}}, "not an object"],

@@ -135,7 +135,7 @@ def test_every_problem_in_a_file_is_listed_and_nothing_is_built() -> None:
             {"id": "q-1", "name": "a", "durable": "yes"},
             {"id": "q-1", "name": "b", "arguments": {"x-message-ttl": "soon"}},
         ],
-        exchanges=[{"id": "ex-1", "name": "e", "type": "fan-out"}],
+        exchanges=[{"id": "ex-1", "name": "e", "type": 7}],
         bindings=[{"id": "b-1", "source": "ex-1", "destination": "q-missing"}],
     )
     error = refused(data)

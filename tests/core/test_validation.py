@@ -101,7 +101,7 @@ def test_any_kafka_name_from_the_legal_alphabet_is_valid(name: str) -> None:
         ({"x-max-length-bytes": "10MB"}, "x-max-length-bytes", "integer"),
         ({"x-overflow": "drop-tail"}, "x-overflow", "one of"),
         ({"x-queue-type": "quorum", "x-overflow": "reject-publish-dlx"}, "x-overflow", "quorum"),
-        ({"x-max-priority": 0}, "x-max-priority", "at least 1"),
+        ({"x-max-priority": -1}, "x-max-priority", "at least 0"),
         ({"x-max-priority": 256}, "x-max-priority", "at most 255"),
         ({"x-queue-type": "quorum", "x-max-priority": 5}, "x-max-priority", "quorum"),
         ({"x-queue-type": "lazy"}, "x-queue-type", "one of"),
@@ -115,11 +115,6 @@ def test_any_kafka_name_from_the_legal_alphabet_is_valid(name: str) -> None:
             "one of",
         ),
         ({"x-dead-letter-strategy": "at-most-once"}, "x-dead-letter-strategy", "only quorum"),
-        (
-            {"x-queue-type": "quorum", "x-dead-letter-strategy": "at-least-once"},
-            "x-dead-letter-strategy",
-            "reject-publish",
-        ),
         ({"x-single-active-consumer": 1}, "x-single-active-consumer", "true or false"),
         ({"x-queue-mode": "eager"}, "x-queue-mode", "one of"),
         ({"x-queue-type": "quorum", "x-queue-mode": "lazy"}, "x-queue-mode", "only classic"),
@@ -201,7 +196,11 @@ def test_delayed_exchange_without_delayed_type_is_a_problem() -> None:
         ),
         (Exchange("e", arguments={"alternate-exchange": "ae"}), []),
         (Exchange("e", arguments={"alternate-exchange": 1}), ["arguments.alternate-exchange"]),
-        (Exchange("e", type="fancy"), ["type"]),  # type: ignore[arg-type]
+        (Exchange("e", type="x-consistent-hash"), []),
+        (Exchange("e", type="fancy"), []),
+        (Exchange("e", type=""), ["type"]),
+        (Exchange("e", type="x" * 256), ["type"]),
+        (Exchange("e", type=3), ["type"]),  # type: ignore[arg-type]
         (Exchange("e", internal="yes"), ["internal"]),  # type: ignore[arg-type]
         (Exchange("", type=ExchangeType.DIRECT), []),
     ],

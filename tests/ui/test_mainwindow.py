@@ -92,7 +92,7 @@ def test_a_bad_file_lists_every_problem_and_keeps_the_open_document(
     bad = tmp_path / "bad.mqs.json"
     data = json.loads(good.read_text())
     data["topology"]["queues"][0]["arguments"] = {"x-message-ttl": -5, "x-max-priority": 999}
-    data["topology"]["exchanges"][0]["type"] = "nonsense"
+    data["topology"]["exchanges"][0]["type"] = ""  # any non-empty type is kept (plugin types)
     bad.write_text(json.dumps(data))
 
     assert not window.open_path(bad)

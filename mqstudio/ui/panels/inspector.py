@@ -609,7 +609,7 @@ class InspectorPanel(QWidget):
         source_type = ""
         if isinstance(source, Exchange):
             source_type = (
-                source.delayed_type or "" if source.type == ExchangeType.DELAYED else source.type.value
+                source.delayed_type or "" if source.type == ExchangeType.DELAYED else str(source.type)
             )
         form = self._section("Binding")
         ends = QLabel()

@@ -194,7 +194,7 @@ class TracerPanel(QWidget):
         self.exchange.addItem(DEFAULT_EXCHANGE, "")
         for ex in self._topology.exchanges:
             if ex.vhost == vhost and ex.name:
-                label = f"{ex.name}  ({ex.type.value})" + ("  internal" if ex.internal else "")
+                label = f"{ex.name}  ({ex.type})" + ("  internal" if ex.internal else "")
                 self.exchange.addItem(label, ex.id)
         index = self.exchange.findData(chosen)
         self.exchange.setCurrentIndex(index if index >= 0 else min(1, self.exchange.count() - 1))
