@@ -25,6 +25,7 @@ from mqstudio.core.document import TopologyDocument
 from mqstudio.core.errors import FileFormatError
 from mqstudio.core.loading import Format, build_document
 from mqstudio.core.model import DEFAULT_VHOST
+from mqstudio.core.policies import document_policies
 from mqstudio.core.validation import Severity, lint
 
 EXIT_OK, EXIT_INVALID, EXIT_UNUSABLE = 0, 1, 2
@@ -142,7 +143,8 @@ def _plural(count: int, word: str) -> str:
 def _validate(args: argparse.Namespace, out: TextIO) -> int:
     kind, document = _read(args.path, args.vhost)
     topology = document.topology
-    findings = lint(topology)
+    # Policies kept from an imported definitions file: a DLX or TTL set by policy counts.
+    findings = lint(topology, policies=document_policies(document))
     groups = {severity: [f for f in findings if f.severity is severity] for severity in Severity}
     failing = {Severity.ERROR, Severity.WARNING} if args.strict else {Severity.ERROR}
     for severity in Severity:

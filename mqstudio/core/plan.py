@@ -15,6 +15,11 @@ change in place:
 * Objects only present live are reported in `Plan.unmanaged` and left alone unless ``prune=True``;
   even then exclusive queues are left alone (they belong to a live connection and go with it).
   Bindings between two objects of the design are the design's: one missing from it is unbound.
+  A live binding from or to an object outside the design that touches a recreated object goes with
+  the delete: it is bound again after the recreate (and listed as left alone), or, with ``prune``,
+  listed as an unbind step.
+* A queue without ``x-queue-type`` has the vhost's default queue type (``default_queue_type``), so a
+  design that leaves the type out does not recreate the quorum queues of a quorum-default vhost.
 * Built-in exchanges (``""`` and ``amq.*``) are never created or deleted.
 * Producers and consumers are simulated clients, not broker objects: plans ignore them (the traffic
   generator runs them). Kafka consumer groups are likewise not planned.
@@ -28,7 +33,7 @@ Stdlib only; must not import Qt, the broker, backends or anything outside `mqstu
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, TypeVar
@@ -175,10 +180,31 @@ def _fmt(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=str)
 
 
-def _queue_arguments(queue: Queue) -> dict[str, Any]:
-    """Arguments as compared: a missing ``x-queue-type`` is a classic queue (RabbitMQ's default)."""
+DefaultQueueType = str | Mapping[str, str]
+
+
+def _default_type(default_queue_type: DefaultQueueType, vhost: str) -> str:
+    if isinstance(default_queue_type, str):
+        return default_queue_type
+    return default_queue_type.get(vhost, QueueType.CLASSIC.value)
+
+
+def _queue_arguments(
+    queue: Queue, default_queue_type: DefaultQueueType = QueueType.CLASSIC.value
+) -> dict[str, Any]:
+    """Arguments as compared: a missing ``x-queue-type`` is the vhost's default queue type.
+
+    RabbitMQ (``rabbit_amqqueue:augment_declare_args``) gives a queue declared without x-queue-type
+    the vhost's ``default_queue_type`` — and writes it into the queue's arguments — only when that type
+    accepts the queue (quorum queues and streams are durable, neither exclusive nor auto-delete);
+    otherwise, and when the vhost sets none, it is classic.
+    """
     args = dict(queue.arguments)
-    args.setdefault("x-queue-type", QueueType.CLASSIC.value)
+    default = _default_type(default_queue_type, queue.vhost)
+    replicable = queue.durable and not queue.exclusive and not queue.auto_delete
+    if default not in (QueueType.QUORUM.value, QueueType.STREAM.value) or not replicable:
+        default = QueueType.CLASSIC.value
+    args.setdefault("x-queue-type", default)
     return args
 
 
@@ -202,9 +228,11 @@ def _field_changes(desired: object, live: object, names: Iterable[str]) -> list[
     ]
 
 
-def _queue_changes(desired: Queue, live: Queue) -> list[str]:
+def _queue_changes(desired: Queue, live: Queue, default_queue_type: DefaultQueueType) -> list[str]:
     changes = _field_changes(desired, live, ("durable", "exclusive", "auto_delete"))
-    return changes + _argument_changes(_queue_arguments(desired), _queue_arguments(live))
+    return changes + _argument_changes(
+        _queue_arguments(desired, default_queue_type), _queue_arguments(live, default_queue_type)
+    )
 
 
 def _exchange_changes(desired: Exchange, live: Exchange) -> list[str]:
@@ -245,11 +273,19 @@ def _by_name(nodes: Iterable[_N], vhost: str | None) -> dict[tuple[str, str], _N
 # -- the planner --------------------------------------------------------------------------------
 
 
-def plan(desired: Topology, live: Topology, vhost: str | None = None, prune: bool = False) -> Plan:
+def plan(
+    desired: Topology,
+    live: Topology,
+    vhost: str | None = None,
+    prune: bool = False,
+    default_queue_type: DefaultQueueType = QueueType.CLASSIC.value,
+) -> Plan:
     """The steps that make `live` match `desired` (only `vhost` when given; Kafka topics always).
 
     With ``prune=True`` objects present only live are deleted (queues and topics with consent);
-    otherwise they are listed in `Plan.unmanaged`.
+    otherwise they are listed in `Plan.unmanaged`. `default_queue_type` is the type RabbitMQ gives
+    queues declared without ``x-queue-type``: one type for every vhost, or vhost → type (vhosts not
+    listed: classic), e.g. `policies.document_default_queue_types` of an imported definitions file.
     """
     result = Plan()
     steps: list[Step] = []
@@ -278,7 +314,7 @@ def plan(desired: Topology, live: Topology, vhost: str | None = None, prune: boo
         if old_q is None:
             steps.append(Step(StepKind.CREATE_QUEUE, _label(q), q, reason="not on the broker"))
             continue
-        changes = _queue_changes(q, old_q)
+        changes = _queue_changes(q, old_q, default_queue_type)
         if changes:
             recreated.add(("queue", *key))
             what = ", ".join(changes)
@@ -299,6 +335,11 @@ def plan(desired: Topology, live: Topology, vhost: str | None = None, prune: boo
             ref.destination,
         ) in recreated
 
+    def recreated_label(ref: BindingRef) -> str:
+        ends = [("exchange", ref.source), (ref.destination_type.value, ref.destination)]
+        names = [f"{kind} {name!r}" for kind, name in ends if (kind, ref.vhost, name) in recreated]
+        return " and ".join(names)
+
     want_b, have_b = _binding_refs(desired, vhost), _binding_refs(live, vhost)
     for ref_key, ref in want_b.items():
         if ref_key not in have_b:
@@ -310,13 +351,27 @@ def plan(desired: Topology, live: Topology, vhost: str | None = None, prune: boo
         ("exchange", v, n) for (v, n) in _by_name(desired.exchanges, vhost) if is_builtin_exchange(n)
     }
     for ref_key, ref in have_b.items():
-        if ref_key in want_b or touches_recreated(ref):
+        if ref_key in want_b:
             continue
         ends_designed = ("exchange", ref.vhost, ref.source) in designed and (
             ref.destination_type.value,
             ref.vhost,
             ref.destination,
         ) in designed
+        if touches_recreated(ref):
+            if ends_designed:
+                continue  # the design dropped it, and deleting its recreated end deletes it
+            # A binding to or from an object outside the design goes with the delete of its recreated
+            # end. It is not the design's to drop: bind it again, unless pruning (then say it goes).
+            gone = recreated_label(ref)
+            if prune:
+                reason = f"not in the design; the recreate of {gone} removes it"
+                steps.append(Step(StepKind.UNBIND, str(ref), ref, reason=reason))
+            else:
+                reason = f"not in the design but left alone: bound again after the recreate of {gone}"
+                steps.append(Step(StepKind.BIND, str(ref), ref, reason=reason))
+                result.unmanaged.append(f"binding {ref} (bound again after the recreate of {gone})")
+            continue
         if ends_designed or prune:
             steps.append(Step(StepKind.UNBIND, str(ref), ref, reason="not in the design"))
         else:
