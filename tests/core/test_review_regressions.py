@@ -106,9 +106,7 @@ def test_import_accepts_x_max_priority_zero() -> None:
 def test_lint_sees_dlx_set_by_policy() -> None:
     data = export()
     data["exchanges"][0]["type"] = "fanout"
-    data["exchanges"].append(
-        {"name": "dlx", "vhost": "/", "type": "fanout", "durable": True, "auto_delete": False, "internal": False}
-    )
+    data["exchanges"].append({"name": "dlx", "vhost": "/", "type": "fanout", "arguments": {}})
     data["queues"][0]["arguments"]["x-max-length"] = 1000
     doc = import_definitions(data)
     codes = [f.code for f in lint(doc.topology, policies=document_policies(doc))]
