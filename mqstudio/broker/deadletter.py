@@ -6,14 +6,19 @@ it is republished with, and RabbitMQ's cycle detection. Routing the copy through
 exchange is the vhost's job (`mqstudio.broker.vhost`), so this module knows no exchanges or queues.
 Must not import anything outside the stdlib and `mqstudio.broker.message`.
 
-Semantics follow https://www.rabbitmq.com/docs/dlx and RabbitMQ's own implementation
-(`mc_compat:record_death/3`, `update_x_death_header/2`, `is_death_cycle/2`), cross-checked with
+Semantics follow https://www.rabbitmq.com/docs/dlx and RabbitMQ 4's own implementation
+(`mc:record_death/4`, `mc:is_death_cycle/2`, `mc_amqpl:deaths_to_headers/2`), cross-checked with
 lavinmq's `queue/feature/dead_lettering.cr`:
+- The history is the broker's, kept on `Message.deaths` (RabbitMQ's `deaths` annotation), never
+  read back from headers: RabbitMQ 4 "will not interpret this x-death header anymore when clients
+  (re-)publish a message" (4.0 release notes). A client's own x-death header travels as an opaque
+  header until the broker dead-letters the message, which replaces it with the broker's history
+  (`rabbit_misc:set_table_value` in `deaths_to_headers`).
 - x-death has one entry per {queue, reason} pair, newest first. A repeat of a known pair increments
   that entry's `count` and moves it to the front; its other fields (time, exchange, routing-keys)
-  keep the values of the first occurrence, as `increment_xdeath_event_count` does.
-- x-first-death-{reason,queue,exchange} are set only by the first dead-lettering (when the message
-  had no x-death yet); x-last-death-* (RabbitMQ 3.13+) are overwritten every time.
+  keep the values of the first occurrence, as `update_death` does.
+- x-first-death-{reason,queue,exchange} are set by the broker's first dead-lettering of the message
+  (overwriting client-sent ones); x-last-death-* are overwritten every time.
 - The `expiration` property is removed so the message cannot expire again in the queues it is
   routed to; a new entry records it as `original-expiration`.
 - With x-dead-letter-routing-key the message is republished with that single key and its CC header
@@ -23,13 +28,13 @@ lavinmq's `queue/feature/dead_lettering.cr`:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from mqstudio.broker.message import Message
+from mqstudio.broker.message import Death, Message
 
 X_DEATH = "x-death"
 
@@ -53,10 +58,25 @@ def header_routes(headers: dict[str, Any] | None, name: str) -> list[str]:
     return []
 
 
+def x_death_entry(death: Death) -> dict[str, Any]:
+    """One x-death table as RabbitMQ 4 writes it (`mc_amqpl:death_table/1`)."""
+    entry: dict[str, Any] = {
+        "count": death.count,
+        "reason": death.reason,
+        "queue": death.queue,
+        "time": _now_timestamp(death.time_ms),
+        "exchange": death.exchange,
+        "routing-keys": list(death.routing_keys),
+    }
+    if death.original_expiration is not None:
+        entry["original-expiration"] = death.original_expiration
+    return entry
+
+
 def x_death(message: Message) -> list[dict[str, Any]]:
-    """The message's x-death array (newest first), or [] when it was never dead-lettered."""
-    value = message.headers.get(X_DEATH)
-    return [d for d in value if isinstance(d, dict)] if isinstance(value, list) else []
+    """The broker's dead-letter history of the message as x-death tables (newest first), or [] when
+    the broker never dead-lettered it. A client-sent x-death header is not history (module docstring)."""
+    return [x_death_entry(d) for d in message.deaths]
 
 
 def _now_timestamp(now_ms: int) -> datetime:
@@ -75,7 +95,8 @@ def dead_letter(
 ) -> tuple[Message, list[str]]:
     """The copy of `message` to republish to `dlx`, and the routing keys to route it with.
 
-    The original is left untouched: it may still be referenced by other queues (fanout).
+    The copy carries the updated history (`Message.deaths`) and headers built from it. The original
+    is left untouched: it may still be referenced by other queues (fanout).
     """
     props = message.properties
     headers: dict[str, Any] = dict(props.headers) if props.headers else {}
@@ -86,32 +107,22 @@ def dead_letter(
     death_keys = [message.routing_key, *cc]
     reason_s = str(reason)
 
-    deaths = [d for d in headers.get(X_DEATH) or () if isinstance(d, dict)]
+    deaths = list(message.deaths)
     if not deaths:
         headers["x-first-death-reason"] = reason_s
         headers["x-first-death-queue"] = queue_name
         headers["x-first-death-exchange"] = message.exchange
-    for i, entry in enumerate(deaths):
-        if entry.get("queue") == queue_name and entry.get("reason") == reason_s:
-            updated = dict(entry)
-            count = updated.get("count")
-            updated["count"] = (count if isinstance(count, int) else 0) + 1
+    for i, death in enumerate(deaths):
+        if death.queue == queue_name and death.reason == reason_s:
             del deaths[i]
-            deaths.insert(0, updated)
+            deaths.insert(0, replace(death, count=death.count + 1))
             break
     else:
-        entry = {
-            "count": 1,
-            "reason": reason_s,
-            "queue": queue_name,
-            "time": _now_timestamp(now_ms),
-            "exchange": message.exchange,
-            "routing-keys": death_keys,
-        }
-        if props.expiration is not None:
-            entry["original-expiration"] = props.expiration
-        deaths.insert(0, entry)
-    headers[X_DEATH] = deaths
+        deaths.insert(
+            0,
+            Death(queue_name, reason_s, 1, now_ms, message.exchange, tuple(death_keys), props.expiration),
+        )
+    headers[X_DEATH] = [x_death_entry(d) for d in deaths]
     headers["x-last-death-reason"] = reason_s
     headers["x-last-death-queue"] = queue_name
     headers["x-last-death-exchange"] = message.exchange
@@ -124,21 +135,29 @@ def dead_letter(
         route_keys = death_keys
         new_key = message.routing_key
     new_props = replace(props, headers=headers, expiration=None)
-    return Message(message.body, new_props, dlx, new_key), route_keys
+    return Message(message.body, new_props, dlx, new_key, tuple(deaths)), route_keys
 
 
-def is_cycle(deaths: Sequence[dict[str, Any]], target_queue: str) -> bool:
+def is_cycle(deaths: Sequence[Death] | Sequence[Mapping[str, Any]], target_queue: str) -> bool:
     """Would delivering a dead-lettered message (with `deaths` already updated) to `target_queue`
     close a fully automatic loop?
 
-    RabbitMQ (`is_death_cycle/2`, dlx docs "Dead-Lettered Messages Can Form Cycles"): walk x-death
-    newest first up to and including the first entry for `target_queue`; it is a cycle only if such
-    an entry exists and none of the walked entries has reason `rejected` (a rejection means a client
-    took part, so the loop is deliberate, e.g. a retry topology).
+    RabbitMQ (`mc:is_cycle_v2/2`, dlx docs "Dead-Lettered Messages Can Form Cycles"): walk the
+    history newest first up to and including the first entry for `target_queue`; it is a cycle only
+    if such an entry exists and none of the walked entries has reason `rejected` (a rejection means
+    a client took part, so the loop is deliberate, e.g. a retry topology). `deaths` is the broker's
+    history (`Message.deaths`), or x-death tables as `x_death()` returns them.
     """
-    walked: list[dict[str, Any]] = []
+    rejected = DeadLetterReason.REJECTED.value
+    queue: Any
+    reason: Any
     for entry in deaths:
-        walked.append(entry)
-        if entry.get("queue") == target_queue:
-            return all(e.get("reason") != DeadLetterReason.REJECTED for e in walked)
+        if isinstance(entry, Death):
+            queue, reason = entry.queue, entry.reason
+        else:
+            queue, reason = entry.get("queue"), entry.get("reason")
+        if reason == rejected:
+            return False
+        if queue == target_queue:
+            return True
     return False

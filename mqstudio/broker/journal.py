@@ -16,7 +16,8 @@ Rules (RabbitMQ's, see the "Queues" and "Publishers" docs pages):
   stored queue is a new row in the same pending batch, so the move is atomic.
 - A row remembers that its message was delivered; recovered, such a message is `redelivered`, as
   RabbitMQ flags messages delivered but unacknowledged before a restart. Delivery counts (quorum
-  x-delivery-limit) and absolute TTL deadlines are stored and restored.
+  x-delivery-limit) and absolute TTL deadlines are stored and restored, and so is a message's
+  dead-letter history (`Message.deaths`), which its x-death header is never read back into.
 - Group commit: changes accumulate in memory and `commit()` writes them in one transaction. A row
   created and removed before the commit (a message consumed and acked within one batch of input)
   costs no I/O at all. Publisher confirms for persistent messages must wait for `commit()`;
@@ -43,6 +44,7 @@ from mqstudio.broker.store import (
     StoredState,
     StoreError,
     encode_arguments,
+    encode_deaths,
     encode_properties,
 )
 
@@ -216,7 +218,14 @@ class Journal:
         batch = Batch(
             self.ops,
             [
-                (cid, m.exchange, m.routing_key, encode_properties(m.properties), m.body)
+                (
+                    cid,
+                    m.exchange,
+                    m.routing_key,
+                    encode_properties(m.properties),
+                    m.body,
+                    encode_deaths(m.deaths),
+                )
                 for cid, m in self.ins_content.items()
             ],
             list(self.ins_rows.values()),
@@ -456,8 +465,8 @@ class Journal:
             q, qj = entry
             message = messages.get(sm.content_id)
             if message is None:
-                exchange, routing_key, props, body = content
-                message = messages[sm.content_id] = Message(body, props, exchange, routing_key)
+                exchange, routing_key, props, body, deaths = content
+                message = messages[sm.content_id] = Message(body, props, exchange, routing_key, deaths)
             qm = QueuedMessage(message, sm.seq, sm.enqueued_ms, sm.expires_ms, sm.priority, q)
             qm.redelivered = sm.delivered
             qm.delivery_count = sm.delivery_count

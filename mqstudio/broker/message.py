@@ -1,7 +1,8 @@
 """Messages as the embedded broker engine holds them.
 
 Owns: `Properties` (every AMQP 0-9-1 basic property), `Message` (body + properties + where it was
-published), `QueuedMessage` (the per-queue envelope: sequence number, enqueue time, expiry deadline,
+published + the broker's own dead-letter history), `Death` (one entry of that history),
+`QueuedMessage` (the per-queue envelope: sequence number, enqueue time, expiry deadline,
 redelivered flag, delivery count) and `Delivery` (the event a consumer or basic.get receives).
 The engine treats `Properties` and `Message` as immutable once published: one message may sit in
 many queues (fanout), so anything that changes it (dead-lettering) builds a new one.
@@ -50,20 +51,51 @@ class Properties:
 EMPTY_PROPERTIES = Properties()
 
 
+@dataclass(frozen=True, slots=True)
+class Death:
+    """One {queue, reason} entry of the broker's dead-letter history of a message (RabbitMQ 4's
+    `#death{}` annotation): how often, when first (`time_ms`), from which exchange and with which
+    routing keys it was dead-lettered there, and its per-message TTL (`original_expiration`)."""
+
+    queue: str
+    reason: str
+    count: int
+    time_ms: int
+    exchange: str
+    routing_keys: tuple[str, ...]
+    original_expiration: str | None = None
+
+
+NO_DEATHS: tuple[Death, ...] = ()
+
+
 class Message:
     """A published message: body, properties and the exchange/routing key it was published with.
 
     After dead-lettering, `exchange` is the dead-letter exchange and `routing_key` the key it was
     republished with, as RabbitMQ reports them on the next delivery.
+
+    `deaths` is the broker's own dead-letter history, newest first; only dead-lettering sets it
+    (`mqstudio.broker.deadletter`). A client-published message starts with none, whatever its
+    headers say: RabbitMQ 4 does not interpret an `x-death` header a client (re-)publishes (4.0
+    release notes), so a copied header can neither inflate counts nor trigger cycle detection.
     """
 
-    __slots__ = ("body", "exchange", "properties", "routing_key", "size")
+    __slots__ = ("body", "deaths", "exchange", "properties", "routing_key", "size")
 
-    def __init__(self, body: bytes, properties: Properties, exchange: str, routing_key: str) -> None:
+    def __init__(
+        self,
+        body: bytes,
+        properties: Properties,
+        exchange: str,
+        routing_key: str,
+        deaths: tuple[Death, ...] = NO_DEATHS,
+    ) -> None:
         self.body = body
         self.properties = properties
         self.exchange = exchange
         self.routing_key = routing_key
+        self.deaths = deaths
         # x-max-length-bytes counts message bodies only (RabbitMQ maxlength docs).
         self.size = len(body)
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from mqstudio.broker.clock import Clock
-from mqstudio.broker.deadletter import DeadLetterReason, dead_letter, header_routes, is_cycle, x_death
+from mqstudio.broker.deadletter import DeadLetterReason, dead_letter, header_routes, is_cycle
 from mqstudio.broker.errors import AccessRefused, NotFound
 from mqstudio.broker.exchanges import (
     DelayedMessageExchange,
@@ -307,7 +307,7 @@ class Router:
         headers = dict(props.headers or {})
         headers["x-delay"] = -held.delay
         m = held.message
-        message = Message(m.body, replace(props, headers=headers), m.exchange, m.routing_key)
+        message = Message(m.body, replace(props, headers=headers), m.exchange, m.routing_key, m.deaths)
         exp = props.expiration
         route = self._resolve(x, held.keys, headers)
         self._deliver(route, message, None if exp is None else parse_expiration(exp), False, None)
@@ -340,7 +340,8 @@ class Router:
             message, queue.name, reason, now, dlx=dlx_name, dlrk=args.dead_letter_routing_key
         )
         route = self._resolve(x, keys, new.properties.headers)
-        deaths = x_death(new)
+        # Cycle detection reads the broker's own history only, never a client-sent x-death header.
+        deaths = new.deaths
         targets = tuple(q for q in route.queues if not is_cycle(deaths, q.name))
         skipped = len(route.queues) - len(targets)
         if skipped:

@@ -21,7 +21,12 @@ able to run code when it is opened. Every JSON object in the encoding is a one-k
 decoding is unambiguous: ``{"m": {...}}`` table, ``{"b": base64}`` bytes, ``{"d": "1.5"}`` decimal,
 ``{"t": iso-8601}`` timestamp, ``{"f": "nan"}`` non-finite float, ``{"r": text}`` for a value of a type
 AMQP cannot carry (kept as its text). Arrays are JSON arrays; str, int, finite float, bool and None
-are themselves.
+are themselves. A message's dead-letter history (`Message.deaths`, the broker's own, never derived
+from headers) is stored next to its properties as plain JSON (`encode_deaths`), NULL when empty.
+
+Schema versions: 1 had no dead-letter history column; opening a version 1 file adds it (NULL for the
+rows already there: those messages are treated as never dead-lettered by this broker, so a copied
+x-death header can never make the engine drop them as a cycle).
 """
 
 from __future__ import annotations
@@ -40,7 +45,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from mqstudio.broker.message import Properties
+from mqstudio.broker.message import NO_DEATHS, Death, Properties
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -59,13 +64,15 @@ __all__ = [
     "StoredMessage",
     "StoredQueue",
     "StoredState",
+    "decode_deaths",
     "decode_properties",
     "decode_value",
+    "encode_deaths",
     "encode_properties",
     "encode_value",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 STORE_FILENAME = "broker.sqlite3"
 # PRAGMA application_id: "mqst". Lets us tell our files from other SQLite databases.
 APPLICATION_ID = 0x6D717374
@@ -187,6 +194,49 @@ def decode_properties(text: str) -> Properties:
     return Properties(**{k: decode_value(v) for k, v in data.items()})
 
 
+def encode_deaths(deaths: tuple[Death, ...]) -> str | None:
+    """A message's dead-letter history as stored text (None when it has none)."""
+    if not deaths:
+        return None
+    return _dumps(
+        [
+            [d.queue, d.reason, d.count, d.time_ms, d.exchange, list(d.routing_keys), d.original_expiration]
+            for d in deaths
+        ]
+    )
+
+
+def _typed(value: Any, type_: type) -> Any:
+    if type(value) is not type_:
+        raise ValueError(f"dead-letter history field {value!r} is not a {type_.__name__}")
+    return value
+
+
+def decode_deaths(text: str | None) -> tuple[Death, ...]:
+    if text is None:
+        return NO_DEATHS
+    data = json.loads(text)
+    if not isinstance(data, list):
+        raise ValueError("dead-letter history is not a list")
+    out = []
+    for row in data:
+        if not isinstance(row, list) or len(row) != 7:
+            raise ValueError(f"malformed dead-letter history entry {row!r}")
+        queue, reason, count, time_ms, exchange, keys, expiration = row
+        out.append(
+            Death(
+                _typed(queue, str),
+                _typed(reason, str),
+                _typed(count, int),
+                _typed(time_ms, int),
+                _typed(exchange, str),
+                tuple(_typed(k, str) for k in _typed(keys, list)),
+                None if expiration is None else _typed(expiration, str),
+            )
+        )
+    return tuple(out)
+
+
 # -- what is written and read ----------------------------------------------------------------------
 
 
@@ -202,8 +252,8 @@ class Batch:
     """
 
     ops: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
-    # (content id, exchange, routing key, properties text, body)
-    contents: list[tuple[int, str, str, str, bytes]] = field(default_factory=list)
+    # (content id, exchange, routing key, properties text, body, dead-letter history text | None)
+    contents: list[tuple[int, str, str, str, bytes, str | None]] = field(default_factory=list)
     # [queue id, seq, content id, enqueued ms, expires ms | None, priority, delivered, delivery count]
     messages: list[list[Any]] = field(default_factory=list)
     # (delivered, delivery count, queue id, seq)
@@ -266,13 +316,16 @@ class StoredMessage:
 
 @dataclass(slots=True)
 class StoredState:
-    """The whole store as read at start-up. `contents`: id -> (exchange, routing key, properties, body)."""
+    """The whole store as read at start-up.
+
+    `contents`: id -> (exchange, routing key, properties, body, dead-letter history).
+    """
 
     vhosts: list[str] = field(default_factory=list)
     exchanges: list[StoredExchange] = field(default_factory=list)
     queues: list[StoredQueue] = field(default_factory=list)
     bindings: list[StoredBinding] = field(default_factory=list)
-    contents: dict[int, tuple[str, str, Properties, bytes]] = field(default_factory=dict)
+    contents: dict[int, tuple[str, str, Properties, bytes, tuple[Death, ...]]] = field(default_factory=dict)
     messages: list[StoredMessage] = field(default_factory=list)
 
 
@@ -335,7 +388,7 @@ CREATE TABLE bindings (
 CREATE INDEX bindings_by_dest ON bindings (vhost, dest_kind, dest);
 CREATE TABLE contents (
     id INTEGER PRIMARY KEY, exchange TEXT NOT NULL, routing_key TEXT NOT NULL,
-    properties TEXT NOT NULL, body BLOB NOT NULL
+    properties TEXT NOT NULL, body BLOB NOT NULL, deaths TEXT
 );
 CREATE TABLE messages (
     queue_id INTEGER NOT NULL, seq INTEGER NOT NULL, content_id INTEGER NOT NULL,
@@ -463,6 +516,8 @@ class SqliteStore:
                 )
             if version == 0:
                 self._create()  # a new file, or an empty SQLite database
+            elif version < SCHEMA_VERSION:
+                self._migrate(version)
             con.execute("COMMIT")
         except sqlite3.DatabaseError as e:
             self._rollback()
@@ -477,6 +532,13 @@ class SqliteStore:
             if statement.strip():
                 con.execute(statement)
         con.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+        con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    def _migrate(self, version: int) -> None:
+        """Bring an older file up to SCHEMA_VERSION (inside the opening transaction)."""
+        con = self._con
+        if version < 2:
+            con.execute("ALTER TABLE contents ADD COLUMN deaths TEXT")
         con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def _rollback(self) -> None:
@@ -504,8 +566,10 @@ class SqliteStore:
                 )
             ]
             state.contents = {
-                r[0]: (r[1], r[2], decode_properties(r[3]), bytes(r[4]))
-                for r in con.execute("SELECT id, exchange, routing_key, properties, body FROM contents")
+                r[0]: (r[1], r[2], decode_properties(r[3]), bytes(r[4]), decode_deaths(r[5]))
+                for r in con.execute(
+                    "SELECT id, exchange, routing_key, properties, body, deaths FROM contents"
+                )
             }
             state.messages = [
                 StoredMessage(r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6]), r[7])
@@ -525,7 +589,11 @@ class SqliteStore:
                 for sql in _OP_SQL[kind]:
                     con.execute(sql, params)
             if batch.contents:
-                con.executemany("INSERT INTO contents VALUES (?, ?, ?, ?, ?)", batch.contents)
+                con.executemany(
+                    "INSERT INTO contents (id, exchange, routing_key, properties, body, deaths) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    batch.contents,
+                )
             if batch.messages:
                 con.executemany("INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?, ?, ?)", batch.messages)
             if batch.updates:

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from mqstudio.broker.deadletter import DeadLetterReason, dead_letter, is_cycle
-from mqstudio.broker.message import Message, Properties
+from mqstudio.broker.message import Death, Message, Properties
 
 from .enginekit import Kit
 
@@ -308,3 +308,109 @@ def test_delivery_limit_defaults(queue_type: str, limit: int | None, deliveries:
         n += 1
         s.reject(d.delivery_tag, requeue=True)
     assert n == deliveries
+
+
+# -- client-sent x-death (RabbitMQ 4: "will not interpret this x-death header anymore when clients
+# (re-)publish a message") --------------------------------------------------------------------------
+
+
+def _work_and_dlq() -> Kit:
+    k = Kit()
+    k.exchange("dlx", "fanout")
+    k.queue("work", x_dead_letter_exchange="dlx")
+    k.queue("dlq")
+    k.bind("dlq", "dlx")
+    return k
+
+
+def test_client_sent_x_death_is_not_interpreted() -> None:
+    # A forged history (count 7 for the very pair the broker records) is not counted on.
+    k = _work_and_dlq()
+    forged = [{"queue": "work", "reason": "rejected", "count": 7, "exchange": "", "routing-keys": ["work"]}]
+    k.publish("work", headers={"x-death": forged, "x-first-death-queue": "elsewhere"})
+    s = k.session()
+    d = s.basic_get("work")
+    assert d is not None and d.message.deaths == ()
+    s.reject(d.delivery_tag, requeue=False)
+    (got,) = k.get_all("dlq")
+    xd = got.properties.headers["x-death"]
+    assert [(e["queue"], e["reason"], e["count"]) for e in xd] == [("work", "rejected", 1)]
+    # The broker's first dead-lettering sets x-first-death-*, replacing what the client sent.
+    assert got.properties.headers["x-first-death-queue"] == "work"
+    assert [(x.queue, x.reason, x.count) for x in got.message.deaths] == [("work", "rejected", 1)]
+
+
+def test_client_copied_x_death_does_not_cause_a_cycle_drop() -> None:
+    # A message whose copied x-death names 'b' (expired) used to be dropped as a "cycle" on its way
+    # to 'b'; RabbitMQ 4 ignores client x-death and delivers it.
+    k = Kit()
+    k.exchange("to-b", "fanout")
+    k.queue("a", x_message_ttl=10, x_dead_letter_exchange="to-b")
+    k.queue("b")
+    k.bind("b", "to-b")
+    old = [{"queue": "b", "reason": "expired", "count": 1, "exchange": "x", "routing-keys": ["k"]}]
+    k.publish("a", headers={"x-death": old})
+    k.tick(20)
+    assert k.stats("b").ready == 1
+    assert k.stats("a").dropped == {}
+    (got,) = k.get_all("b")
+    assert [(e["queue"], e["reason"], e["count"]) for e in got.properties.headers["x-death"]] == [
+        ("a", "expired", 1)
+    ]
+
+
+def test_client_sent_x_death_travels_untouched_until_the_broker_dead_letters() -> None:
+    k = Kit()
+    k.queue("q")
+    sent = [{"queue": "q", "reason": "expired", "count": 3}]
+    k.publish("q", headers={"x-death": sent, "x-last-death-queue": "q"})
+    (d,) = k.get_all("q")
+    assert d.properties.headers == {"x-death": sent, "x-last-death-queue": "q"}
+    assert d.message.deaths == ()
+
+
+def test_manual_retry_republish_with_copied_headers_starts_a_new_history() -> None:
+    # The "manual retry / shovel" pattern: take from the DLQ, republish body and headers as they are.
+    k = _work_and_dlq()
+    k.publish("work")
+    s = k.session()
+    for _ in range(3):
+        d = s.basic_get("work")
+        assert d is not None
+        s.reject(d.delivery_tag, requeue=False)
+        dead = s.basic_get("dlq", no_ack=True)
+        assert dead is not None
+        assert [e["count"] for e in dead.properties.headers["x-death"]] == [1]
+        k.publish("work", headers=dict(dead.properties.headers))
+    assert k.stats("work").ready == 1
+
+
+def test_automatic_cycle_still_detected_from_the_broker_history() -> None:
+    # Copied headers do not hide a real cycle either: the history on the message decides.
+    k = Kit()
+    k.queue("a", x_message_ttl=10, x_dead_letter_exchange="", x_dead_letter_routing_key="b")
+    k.queue("b", x_message_ttl=10, x_dead_letter_exchange="", x_dead_letter_routing_key="a")
+    k.publish("a", headers={"x-death": []})
+    k.tick(10)
+    k.tick(10)
+    assert k.stats("a").ready == 0 and k.stats("b").dropped == {"cycle": 1}
+
+
+def test_is_cycle_reads_death_records() -> None:
+    deaths = (
+        Death("b", "expired", 1, 0, "x", ("k",)),
+        Death("a", "expired", 2, 0, "x", ("k",)),
+    )
+    assert is_cycle(deaths, "a") is True
+    assert is_cycle((Death("b", "rejected", 1, 0, "x", ("k",)), *deaths[1:]), "a") is False
+    assert is_cycle((), "a") is False
+
+
+def test_dead_letter_function_replaces_a_client_x_death_header() -> None:
+    msg = Message(
+        b"x", Properties(headers={"x-death": [{"queue": "q", "reason": "rejected", "count": 9}]}), "e", "k"
+    )
+    new, _ = dead_letter(msg, "q", DeadLetterReason.REJECTED, 1_700_000_000_000, dlx="d", dlrk=None)
+    assert [(e["queue"], e["count"]) for e in new.headers["x-death"]] == [("q", 1)]
+    assert new.deaths == (Death("q", "rejected", 1, 1_700_000_000_000, "e", ("k",)),)
+    assert msg.deaths == ()

@@ -19,7 +19,7 @@ from mqstudio.broker.clock import ManualClock
 from mqstudio.broker.errors import NotFound
 from mqstudio.broker.exchanges import DestinationKind
 from mqstudio.broker.message import Properties
-from mqstudio.broker.store import NullStore
+from mqstudio.broker.store import SCHEMA_VERSION, NullStore
 
 P = Properties(delivery_mode=2)
 T = Properties(delivery_mode=1)
@@ -418,6 +418,71 @@ def test_dead_lettered_message_moves_from_a_to_b(env: Env) -> None:
     assert table_count(env, "contents") == 1
 
 
+def test_dead_letter_history_survives_a_restart(env: Env) -> None:
+    # The history is the broker's (Message.deaths), stored beside the properties: after a restart a
+    # real cycle is still detected, and counts go on from the stored history.
+    b = env.b
+    b.declare_queue(
+        "/",
+        "a",
+        arguments={"x-message-ttl": 10, "x-dead-letter-exchange": "", "x-dead-letter-routing-key": "b"},
+    )
+    b.declare_queue(
+        "/",
+        "b",
+        arguments={"x-message-ttl": 10, "x-dead-letter-exchange": "", "x-dead-letter-routing-key": "a"},
+    )
+    env.pub("a", b"m")
+    env.clock.advance(10)
+    b.tick()
+    (moved,) = b.queue("/", "b").messages()
+    assert [(d.queue, d.reason, d.count) for d in moved.message.deaths] == [("a", "expired", 1)]
+    b = env.restart()
+    (held,) = b.queue("/", "b").messages()
+    assert held.message.deaths == moved.message.deaths
+    env.clock.advance(10)
+    b.tick()  # b → a: a is in the history with no rejection since, so it is a cycle
+    assert b.queue("/", "a").message_count == 0
+    assert b.snapshot().queue("b").dropped == {"cycle": 1}
+
+
+def test_client_x_death_header_is_not_history_after_a_restart(env: Env) -> None:
+    b = env.b
+    b.declare_exchange("/", "to-b", "fanout")
+    b.declare_queue("/", "a", arguments={"x-message-ttl": 10, "x-dead-letter-exchange": "to-b"})
+    b.declare_queue("/", "b")
+    b.queue_bind("/", "b", "to-b")
+    old = [{"queue": "b", "reason": "expired", "count": 1}]
+    env.pub("a", b"m", Properties(delivery_mode=2, headers={"x-death": old}))
+    b = env.restart()
+    (held,) = b.queue("/", "a").messages()
+    assert held.message.deaths == () and (held.properties.headers or {})["x-death"] == old
+    env.clock.advance(10)
+    b.tick()
+    assert b.queue("/", "b").message_count == 1
+
+
+def test_version_1_store_is_migrated_with_empty_histories(env: Env) -> None:
+    b = env.b
+    b.declare_queue("/", "q")
+    env.pub(
+        "q", b"old", Properties(delivery_mode=2, headers={"x-death": [{"queue": "q", "reason": "expired"}]})
+    )
+    b.commit()
+    assert b.store is not None
+    b.store.close()
+    con = sqlite3.connect(env.path)
+    con.execute("ALTER TABLE contents DROP COLUMN deaths")
+    con.execute("PRAGMA user_version = 1")
+    con.commit()
+    con.close()
+    env.broker = b = Broker.open(env.path, clock=env.clock)
+    (qm,) = b.queue("/", "q").messages()
+    assert qm.body == b"old" and qm.message.deaths == ()
+    assert b.store is not None
+    assert b.store._con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION  # type: ignore[attr-defined]
+
+
 def test_ttl_deadlines_are_kept_across_a_restart(env: Env) -> None:
     b = env.b
     b.declare_exchange("/", "dlx", "fanout")
@@ -532,7 +597,9 @@ def test_stale_rows_are_cleaned_up_at_recovery(env: Env) -> None:
     env.pub("q", b"x")
     env.b.close()
     con = sqlite3.connect(env.path)
-    con.execute("INSERT INTO contents VALUES (99, '', 'q', '{}', x'00')")
+    con.execute(
+        "INSERT INTO contents (id, exchange, routing_key, properties, body) VALUES (99, '', 'q', '{}', x'00')"
+    )
     con.execute("INSERT INTO messages VALUES (77, 1, 99, 0, NULL, 0, 0, 0)")
     con.commit()
     con.close()
@@ -546,4 +613,3 @@ def test_queue_lookup_after_recovery_of_missing_queue_is_404(env: Env) -> None:
     b = env.restart()
     with pytest.raises(NotFound):
         b.queue("/", "nope")
-

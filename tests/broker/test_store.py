@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from mqstudio.broker.broker import Broker
 from mqstudio.broker.clock import ManualClock
 from mqstudio.broker.journal import Journal, binding_key
-from mqstudio.broker.message import Properties
+from mqstudio.broker.message import Death, Properties
 from mqstudio.broker.store import (
     SCHEMA_VERSION,
     STORE_FILENAME,
@@ -29,8 +29,10 @@ from mqstudio.broker.store import (
     StoreError,
     StoreLockedError,
     StoreVersionError,
+    decode_deaths,
     decode_properties,
     decode_value,
+    encode_deaths,
     encode_properties,
     encode_value,
 )
@@ -245,12 +247,43 @@ def test_malformed_record_is_reported_as_corrupt(tmp_path: Path) -> None:
     b.publish("/", "", "q", Properties(delivery_mode=2), b"x")
     b.close()
     con = sqlite3.connect(path)
-    con.execute("UPDATE contents SET properties = '{\"headers\": {\"zz\": 1}}'")
+    con.execute('UPDATE contents SET properties = \'{"headers": {"zz": 1}}\'')
     con.commit()
     con.close()
     with pytest.raises(StoreCorruptError) as info:
         Broker.open(path)
     assert str(path) in str(info.value)
+
+
+def test_dead_letter_history_codec_round_trips() -> None:
+    deaths = (
+        Death("q\u00e9", "expired", 2, 1_700_000_000_123, "x", ("k", "cc"), "100"),
+        Death("a", "rejected", 1, 5, "", ()),
+    )
+    assert decode_deaths(encode_deaths(deaths)) == deaths
+    assert encode_deaths(()) is None and decode_deaths(None) == ()
+
+
+@pytest.mark.parametrize(
+    "text", ["{}", "[[1]]", '[["q", "r", "1", 0, "x", [], null]]', '[["q", "r", 1, 0, "x", [2], null]]']
+)
+def test_malformed_dead_letter_history_is_refused(text: str) -> None:
+    with pytest.raises(ValueError, match="dead-letter history"):
+        decode_deaths(text)
+
+
+def test_malformed_stored_history_is_reported_as_corrupt(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    b = Broker.open(path)
+    b.declare_queue("/", "q")
+    b.publish("/", "", "q", Properties(delivery_mode=2), b"x")
+    b.close()
+    con = sqlite3.connect(path)
+    con.execute("UPDATE contents SET deaths = '[[\"q\"]]'")
+    con.commit()
+    con.close()
+    with pytest.raises(StoreCorruptError):
+        Broker.open(path)
 
 
 def test_definition_the_engine_cannot_restore_is_a_store_error(tmp_path: Path) -> None:
@@ -306,11 +339,11 @@ def test_second_broker_on_the_same_file_is_refused(tmp_path: Path) -> None:
 def test_failed_batch_writes_nothing(tmp_path: Path) -> None:
     store = SqliteStore(tmp_path / "s.db")
     try:
-        ok = Batch(ops=[("vhost+", {"vhost": "/"})], contents=[(1, "", "q", "{}", b"a")])
+        ok = Batch(ops=[("vhost+", {"vhost": "/"})], contents=[(1, "", "q", "{}", b"a", None)])
         store.apply(ok)
         bad = Batch(
             ops=[("vhost+", {"vhost": "other"})],
-            contents=[(2, "", "q", "{}", b"b"), (1, "", "q", "{}", b"dup")],  # duplicate id
+            contents=[(2, "", "q", "{}", b"b", None), (1, "", "q", "{}", b"dup", None)],  # duplicate id
         )
         with pytest.raises(StoreError, match="cannot write"):
             store.apply(bad)
