@@ -24,7 +24,9 @@ class MiniMap(QGraphicsView):
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setFrameShape(QFrame.Shape.NoFrame)
-        self.setViewportUpdateMode(QGraphicsView.ViewportUpdateMode.FullViewportUpdate)
+        # Not per scene change (every drag step would repaint the whole overview): the scene's
+        # `overview_changed`, coalesced to one per OVERVIEW_MS, refreshes it.
+        self.setViewportUpdateMode(QGraphicsView.ViewportUpdateMode.NoViewportUpdate)
         self.setCursor(Qt.CursorShape.PointingHandCursor)
         self.setToolTip("Overview: click or drag to move the view")
         self.setMinimumSize(160, 110)
@@ -34,9 +36,9 @@ class MiniMap(QGraphicsView):
         self._refit.setInterval(120)
         self._refit.timeout.connect(self.fit)
         view.viewport_changed.connect(self.viewport().update)
-        scene = view.scene()
-        # A bound method of this QObject (not a lambda): Qt drops the connection when the minimap dies.
-        scene.changed.connect(self._schedule_fit)
+        # Bound methods of this QObject (not lambdas): Qt drops the connections when the minimap dies.
+        view.topology_scene.overview_changed.connect(self._schedule_fit)
+        view.topology_scene.overview_changed.connect(self.viewport().update)
 
     def _schedule_fit(self, _rects: object = None) -> None:
         self._refit.start()

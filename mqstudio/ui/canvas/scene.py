@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QEvent, QMimeData, QPointF, QRectF, QSize, Qt, QTimer
+from PySide6.QtCore import QEvent, QMimeData, QPointF, QRectF, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QGuiApplication, QImage, QKeyEvent, QKeySequence, QPainter, QTransform
 from PySide6.QtWidgets import (
     QGraphicsItem,
@@ -39,7 +39,14 @@ from mqstudio.core.model import (
 )
 from mqstudio.core.validation import Finding
 from mqstudio.ui.canvas import layout as layout_mod
-from mqstudio.ui.canvas.constants import FRAGMENT_MIME_TYPE, GRID, PASTE_OFFSET, Z_FEEDBACK, Theme
+from mqstudio.ui.canvas.constants import (
+    FRAGMENT_MIME_TYPE,
+    GRID,
+    LOD_SIMPLE,
+    PASTE_OFFSET,
+    Z_FEEDBACK,
+    Theme,
+)
 from mqstudio.ui.canvas.interactions import (
     DropNodeInteraction,
     Interaction,
@@ -51,6 +58,7 @@ from mqstudio.ui.canvas.interactions import (
 )
 from mqstudio.ui.canvas.items.client import ConsumerItem, ProducerItem
 from mqstudio.ui.canvas.items.edge import BindingEdge, DerivedEdge, EdgeItem
+from mqstudio.ui.canvas.items.edgelayer import EdgeLayer
 from mqstudio.ui.canvas.items.exchange import ExchangeItem
 from mqstudio.ui.canvas.items.kafka import GroupItem, TopicItem
 from mqstudio.ui.canvas.items.node import NodeItem, PortItem
@@ -68,6 +76,8 @@ _ITEM_TYPES: dict[type, type[NodeItem]] = {
 }
 _SEVERITY_RANK = {"error": 0, "warning": 1, "info": 2}
 FEEDBACK_MS = 4000
+OVERVIEW_MS = 30  # coalesce overview (minimap) refreshes: at most one per this many ms
+BSP_DEPTH = 0  # 0: Qt picks the BSP tree depth from the item count
 
 
 class _Feedback(QGraphicsSimpleTextItem):
@@ -95,7 +105,12 @@ class _Feedback(QGraphicsSimpleTextItem):
 
 
 class TopologyScene(QGraphicsScene):
-    """Mirror of ``editor.document`` with selection kept in sync with ``editor.select`` both ways."""
+    """Mirror of ``editor.document`` with selection kept in sync with ``editor.select`` both ways.
+
+    Signals: ``overview_changed()`` at most every OVERVIEW_MS while nodes move, appear or disappear (the
+    minimap refreshes on it instead of on ``changed``, which would slow every scene update down)."""
+
+    overview_changed = Signal()
 
     def __init__(self, editor: DocumentEditor, parent: Any = None) -> None:
         super().__init__(parent)
@@ -112,10 +127,19 @@ class TopologyScene(QGraphicsScene):
         self._syncing = False
         self._findings: dict[str, list[Finding]] = {}
         self._highlighted: list[str] = []
+        self._raised: set[QGraphicsItem] = set()
+        self._bounds_refresh_pending = False
+        self._detail_zoom = 1.0
+        self.edge_layer = EdgeLayer()
+        self._overview_timer = QTimer(self)
+        self._overview_timer.setSingleShot(True)
+        self._overview_timer.setInterval(OVERVIEW_MS)
+        self._overview_timer.timeout.connect(self.overview_changed)
         self.setItemIndexMethod(QGraphicsScene.ItemIndexMethod.BspTreeIndex)
         self.setBackgroundBrush(Theme.current().background)
         editor.document_replaced.connect(self._on_document_replaced)
         editor.selection_changed.connect(self._on_editor_selection)
+        self.selectionChanged.connect(self._restack_selection)
         self.selectionChanged.connect(self._on_scene_selection)
         self._attach(editor.document)
 
@@ -135,6 +159,27 @@ class TopologyScene(QGraphicsScene):
 
     def derived_edges(self) -> list[DerivedEdge]:
         return list(self._derived.values())
+
+    def set_detail(self, zoom: float) -> None:
+        """The main view's zoom: below LOD_SIMPLE the edge layer draws every edge in one call."""
+        self._detail_zoom = zoom
+        active = zoom < LOD_SIMPLE
+        if active != self.edge_layer.active:
+            self.edge_layer.set_active(active)
+            self.update()
+
+    @property
+    def detail_zoom(self) -> float:
+        return self._detail_zoom
+
+    @property
+    def edge_layer_active(self) -> bool:
+        return self.edge_layer.active
+
+    def node_item_moved(self, item: NodeItem) -> None:
+        """A node item moved (model event or a drag step): schedule one overview refresh."""
+        if not self._overview_timer.isActive():
+            self._overview_timer.start()
 
     def set_findings(self, findings: Iterable[Finding]) -> None:
         """Mark items with the worst severity of their findings (outline + badge, messages in tooltip)."""
@@ -489,11 +534,18 @@ class TopologyScene(QGraphicsScene):
         document.node_moved.connect(self._on_node_moved)
         missing = [n for n in topology.nodes if document.position(n.id) is None]
         fallback = layout_mod.compute_layout(topology) if missing else {}
+        # Bulk insertion without an index (each insert into a BSP tree costs), then index once.
+        self.setItemIndexMethod(QGraphicsScene.ItemIndexMethod.NoIndex)
+        if self.edge_layer.scene() is not self:
+            self.addItem(self.edge_layer)
         for node in topology.nodes:
             self._add_node_item(node, fallback.get(node.id))
         for binding in topology.bindings:
             self._add_binding_edge(binding)
         self._refresh_derived()
+        self.setItemIndexMethod(QGraphicsScene.ItemIndexMethod.BspTreeIndex)
+        self.setBspTreeDepth(BSP_DEPTH)
+        self._overview_timer.start()
 
     def _detach(self) -> None:
         document = self._document
@@ -513,7 +565,10 @@ class TopologyScene(QGraphicsScene):
             self._name_editor.close()
         self.clear_feedback()
         with self._batch_selection():
+            self.edge_layer.clear()
+            self.removeItem(self.edge_layer)  # kept (with its mode) for the next document
             self.clear()
+        self._raised.clear()
         self._nodes.clear()
         self._bindings.clear()
         self._derived.clear()
@@ -531,6 +586,7 @@ class TopologyScene(QGraphicsScene):
         item.setPos(QPointF(pos[0], pos[1]))
         self._nodes[node.id] = item
         self.addItem(item)
+        self.node_item_moved(item)
         if node.id in self._findings:
             self._apply_findings(item, node.id)
         return item
@@ -544,9 +600,11 @@ class TopologyScene(QGraphicsScene):
         edge.update_from(binding, topology.node(binding.source), topology.node(binding.destination))
         self._bindings[binding.id] = edge
         self.addItem(edge)
+        self.edge_layer.add_edge(edge)
         return edge
 
     def _remove_edge(self, edge: EdgeItem) -> None:
+        self._raised.discard(edge)
         edge.detach()
         if edge.scene() is self:
             self.removeItem(edge)
@@ -564,7 +622,9 @@ class TopologyScene(QGraphicsScene):
                 self._bindings.pop(edge.binding_id, None)
             self._remove_edge(edge)
         self._refresh_derived()
+        self._raised.discard(item)
         self.removeItem(item)
+        self.node_item_moved(item)
 
     def _on_node_changed(self, node: Node, field: str) -> None:
         item = self._nodes.get(node.id)
@@ -584,6 +644,14 @@ class TopologyScene(QGraphicsScene):
         item = self._nodes.get(node_id)
         if item is not None and pos is not None and (item.pos().x(), item.pos().y()) != pos:
             item.setPos(QPointF(pos[0], pos[1]))
+            if not self._bounds_refresh_pending:
+                # once per batch of model moves (a layout moves every node): shrink the layer's bounds
+                self._bounds_refresh_pending = True
+                QTimer.singleShot(0, self._refresh_layer_bounds)
+
+    def _refresh_layer_bounds(self) -> None:
+        self._bounds_refresh_pending = False
+        self.edge_layer.refresh_bounds()
 
     def _on_binding_added(self, binding: Binding) -> None:
         self._add_binding_edge(binding)
@@ -617,6 +685,7 @@ class TopologyScene(QGraphicsScene):
             edge = DerivedEdge(kind, source, dest, label)
             self._derived[key] = edge
             self.addItem(edge)
+            self.edge_layer.add_edge(edge)
             if self._highlighted:
                 self.highlight_path(self._highlighted)
 
@@ -642,6 +711,7 @@ class TopologyScene(QGraphicsScene):
         finally:
             self._syncing = was
         if not was:
+            self._restack_selection()
             self._on_scene_selection()
 
     def _selected_ids(self) -> list[str]:
@@ -652,6 +722,25 @@ class TopologyScene(QGraphicsScene):
             elif isinstance(item, BindingEdge):
                 ids.append(item.binding_id)
         return ids
+
+    def _restack_selection(self) -> None:
+        """Raise selected nodes over the others; restyle edges whose selection changed (drawn by the
+        layer when zoomed out). Once per batch, not per item of a large selection."""
+        if self._syncing:
+            return
+        selected = set(self.selectedItems())
+        for item in self._raised - selected:
+            self._restyle_selected(item, False)
+        for item in selected - self._raised:
+            self._restyle_selected(item, True)
+        self._raised = {i for i in selected if isinstance(i, NodeItem | EdgeItem)}
+
+    @staticmethod
+    def _restyle_selected(item: QGraphicsItem, selected: bool) -> None:
+        if isinstance(item, NodeItem):
+            item.set_raised(selected)
+        elif isinstance(item, EdgeItem):
+            item.repaint()
 
     def _on_scene_selection(self) -> None:
         if self._syncing:
@@ -679,6 +768,7 @@ class TopologyScene(QGraphicsScene):
                 item.setSelected(True)
         finally:
             self._syncing = False
+        self._restack_selection()
 
     # -- export ------------------------------------------------------------------------------
     def _export_rect(self) -> QRectF:
@@ -699,9 +789,12 @@ class TopologyScene(QGraphicsScene):
         feedback = self.feedback_item
         if feedback is not None:
             feedback.hide()
+        layer_was = self.edge_layer.active
+        self.edge_layer.set_active(False)  # exports draw every edge as a curve at their own scale
         try:
             yield
         finally:
+            self.edge_layer.set_active(layer_was)
             for item in selected:
                 item.setSelected(True)
             self._syncing = was

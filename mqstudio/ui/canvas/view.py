@@ -15,10 +15,12 @@ from PySide6.QtGui import (
     QKeySequence,
     QMouseEvent,
     QPainter,
+    QPaintEvent,
     QPen,
     QPolygonF,
     QResizeEvent,
     QShortcut,
+    QTransform,
     QWheelEvent,
 )
 from PySide6.QtWidgets import QFrame, QGraphicsView, QWidget
@@ -29,6 +31,7 @@ from mqstudio.ui.canvas.scene import TopologyScene
 MIN_ZOOM = 0.05
 MAX_ZOOM = 4.0
 ZOOM_STEP = 1.25
+VIEWPORT_UPDATE_MODE = QGraphicsView.ViewportUpdateMode.SmartViewportUpdate
 
 
 class TopologyView(QGraphicsView):
@@ -41,7 +44,8 @@ class TopologyView(QGraphicsView):
         super().__init__(scene, parent)
         self.topology_scene = scene
         self.setRenderHints(QPainter.RenderHint.Antialiasing | QPainter.RenderHint.TextAntialiasing)
-        self.setViewportUpdateMode(QGraphicsView.ViewportUpdateMode.SmartViewportUpdate)
+        # Measured with benchmarks/bench_canvas.py: see VIEWPORT_UPDATE_MODE.
+        self.setViewportUpdateMode(VIEWPORT_UPDATE_MODE)
         self.setOptimizationFlags(QGraphicsView.OptimizationFlag.DontSavePainterState)
         self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorUnderMouse)
         self.setResizeAnchor(QGraphicsView.ViewportAnchor.AnchorViewCenter)
@@ -88,6 +92,7 @@ class TopologyView(QGraphicsView):
         delta = after - before
         self.translate(delta.x(), delta.y())
         self.setTransformationAnchor(old_anchor)
+        self._sync_detail()
         self.zoom_changed.emit(self.zoom)
         self.viewport_changed.emit()
 
@@ -113,8 +118,26 @@ class TopologyView(QGraphicsView):
         if self.zoom > 1.0:
             self.resetTransform()
         self.centerOn(rect.center())
+        self._sync_detail()
         self.zoom_changed.emit(self.zoom)
         self.viewport_changed.emit()
+
+    def resetTransform(self) -> None:
+        super().resetTransform()
+        self._sync_detail()
+
+    def setTransform(self, matrix: QTransform, combine: bool = False) -> None:
+        super().setTransform(matrix, combine)
+        self._sync_detail()
+
+    def _sync_detail(self) -> None:
+        """Tell the scene the zoom, so it switches edges to one layer item when zoomed out."""
+        self.topology_scene.set_detail(self.transform().m11())
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        if abs(self.transform().m11() - self.topology_scene.detail_zoom) > 1e-9:
+            self._sync_detail()  # the transform changed through a C++ path (scale, fitInView …)
+        super().paintEvent(event)
 
     def wheelEvent(self, event: QWheelEvent) -> None:
         delta = event.angleDelta().y() or event.angleDelta().x()

@@ -181,7 +181,7 @@ def test_set_findings_marks_items_with_their_worst_severity(canvas: Canvas) -> N
     ]
     canvas.scene.set_findings(findings)
     shipping = canvas.scene.node_item("q-shipping")
-    assert shipping is not None and shipping.severity == "error" and "bad DLX" in shipping.toolTip()
+    assert shipping is not None and shipping.severity == "error" and "bad DLX" in shipping.tooltip_text()
     assert canvas.scene.item_for("b-dead").severity == "warning"  # type: ignore[union-attr]
     assert canvas.scene.node_item("q-billing").severity is None  # type: ignore[union-attr]
     canvas.scene.set_findings(lint(canvas.doc.topology))

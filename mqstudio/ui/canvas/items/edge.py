@@ -9,9 +9,10 @@ to the destination's input port as a smooth cubic curve with an arrow head and f
 
 from __future__ import annotations
 
-from typing import Any
+import math
+from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtCore import QLineF, QPointF, QRectF, Qt
 from PySide6.QtGui import QBrush, QColor, QPainter, QPainterPath, QPainterPathStroker, QPen, QPolygonF
 from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
 
@@ -25,6 +26,9 @@ from mqstudio.ui.canvas.constants import (
     Theme,
 )
 from mqstudio.ui.canvas.items.node import NodeItem
+
+if TYPE_CHECKING:
+    from mqstudio.ui.canvas.items.edgelayer import EdgeLayer
 
 ARROW_LENGTH = 10.0
 ARROW_WIDTH = 5.0
@@ -45,8 +49,57 @@ def binding_label(binding: Binding, source: Any) -> str:
     return binding.routing_key if binding.routing_key else '""'
 
 
+_LABEL_CACHE: dict[tuple[int, str], tuple[str, float]] = {}
+
+
+def _elide_label(text: str) -> tuple[str, float]:
+    """(elided text, its width) with the theme's label font; cached, labels repeat across edges."""
+    theme = Theme.current()
+    key = (id(theme), text)
+    hit = _LABEL_CACHE.get(key)
+    if hit is None:
+        metrics = theme.label_metrics
+        width = metrics.horizontalAdvance(text)
+        if width > LABEL_MAX_WIDTH:
+            text = metrics.elidedText(text, Qt.TextElideMode.ElideMiddle, LABEL_MAX_WIDTH)
+            width = metrics.horizontalAdvance(text)
+        if len(_LABEL_CACHE) > 20_000:
+            _LABEL_CACHE.clear()
+        hit = _LABEL_CACHE[key] = (text, width)
+    return hit
+
+
+def _smoothstep_inverse(s: float) -> float:
+    """t in [0, 1] with 3t² - 2t³ = s: where a forward edge (control points level with its ends) reaches
+    the fraction `s` of its vertical run."""
+    s = min(1.0, max(0.0, s))
+    return 0.5 - math.sin(math.asin(1.0 - 2.0 * s) / 3.0)
+
+
+def _sub_cubic(pts: tuple[tuple[float, float], ...], t0: float, t1: float) -> tuple[tuple[float, float], ...]:
+    """Control points of the part of a cubic Bézier between parameters t0 < t1 (blossoming)."""
+
+    def blossom(a: float, b: float, c: float) -> tuple[float, float]:
+        p = list(pts)
+        for u in (a, b, c):
+            p = [
+                (p[i][0] + (p[i + 1][0] - p[i][0]) * u, p[i][1] + (p[i + 1][1] - p[i][1]) * u)
+                for i in range(len(p) - 1)
+            ]
+        return p[0]
+
+    return (blossom(t0, t0, t0), blossom(t0, t0, t1), blossom(t0, t1, t1), blossom(t1, t1, t1))
+
+
 class EdgeItem(QGraphicsItem):
-    """A curve from `source`'s output port to `dest`'s input port."""
+    """A curve from `source`'s output port to `dest`'s input port.
+
+    Geometry (path, arrow, label rect, bounds) is computed once per end move, the hit shape lazily once
+    per geometry. Zoomed out (the scene's edge layer is active) an edge has no contents of its own: the
+    `EdgeLayer` draws every edge as a straight line in one call, while the edge keeps its shape, so
+    selection, hover and tooltips still work. Zoomed in, an edge that is much longer than the exposed
+    area strokes only the part of its curve that crosses it (AA strokes cost by length, clipped or not).
+    """
 
     def __init__(self, source: NodeItem, dest: NodeItem) -> None:
         super().__init__()
@@ -59,70 +112,93 @@ class EdgeItem(QGraphicsItem):
         self.severity: str | None = None
         self._hover = False
         self._path = QPainterPath()
+        self._cubic: tuple[tuple[float, float], ...] | None = None  # set for forward (monotonic) curves
+        self._ends = (0.0, 0.0, 0.0, 0.0)
         self._arrow = QPolygonF()
         self._label_rect = QRectF()
         self._elided_label = ""
+        self._label_width = 0.0
         self._bounds = QRectF()
         self._shape: QPainterPath | None = None
         self._pen = QPen()
+        self._selected_pen = QPen()
         self._arrow_brush = QBrush()
+        self._selected_brush = QBrush()
+        self._tooltip = ""
+        self._tooltip_set = False
+        self.layer: EdgeLayer | None = None
         self.setAcceptHoverEvents(True)
+        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemUsesExtendedStyleOption, True)
         self.setZValue(Z_EDGE)
 
     # -- geometry ----------------------------------------------------------------------------
-    def set_label(self, text: str) -> None:
+    def set_label(self, text: str, adjust: bool = True) -> None:
         self.label = text
-        metrics = Theme.current().label_metrics
-        self._elided_label = metrics.elidedText(text, Qt.TextElideMode.ElideMiddle, LABEL_MAX_WIDTH)
-        self.adjust()
+        self._elided_label, self._label_width = _elide_label(text) if text else ("", 0.0)
+        if adjust:
+            self.adjust()
 
     def adjust(self) -> None:
         """Recompute the curve from the nodes' current positions (called while nodes move)."""
+        layer = self.layer
+        if layer is not None and layer.active:
+            layer.update(self._bounds)
         self.prepareGeometryChange()
-        p1 = self.source.output_pos()
-        p2 = self.dest.input_pos() - QPointF(PORT_RADIUS + 1, 0)
-        dx = p2.x() - p1.x()
+        source, dest = self.source, self.dest
+        sp, dp = source.pos(), dest.pos()
+        x1, y1 = sp.x() + source.width / 2, sp.y()
+        x2, y2 = dp.x() - dest.width / 2 - PORT_RADIUS - 1, dp.y()
+        self._ends = (x1, y1, x2, y2)
+        dx = x2 - x1
+        p1, p2 = QPointF(x1, y1), QPointF(x2, y2)
         path = QPainterPath(p1)
         if dx >= 40:
             bend = max(dx * 0.5, 40.0)
-            path.cubicTo(QPointF(p1.x() + bend, p1.y()), QPointF(p2.x() - bend, p2.y()), p2)
+            c1, c2 = (x1 + bend, y1), (x2 - bend, y2)
+            path.cubicTo(QPointF(*c1), QPointF(*c2), p2)
+            self._cubic = ((x1, y1), c1, c2, (x2, y2))
+            left, right = min(x1, c2[0]), max(x2, c1[0])
+            bounds = QRectF(left, min(y1, y2) - ARROW_WIDTH, right - left, abs(y2 - y1) + 2 * ARROW_WIDTH)
+            mid = QPointF((x1 + x2) / 2, (y1 + y2) / 2)
         else:
             # A backward edge loops out below both nodes instead of cutting across them.
-            low = max(p1.y(), p2.y()) + max(self.source.height, self.dest.height) / 2 + 36
+            low = max(y1, y2) + max(source.height, dest.height) / 2 + 36
             r = 36.0
-            path.cubicTo(
-                QPointF(p1.x() + r * 1.6, p1.y()), QPointF(p1.x() + r * 1.6, low), QPointF(p1.x(), low)
-            )
-            path.lineTo(QPointF(p2.x(), low))
-            path.cubicTo(QPointF(p2.x() - r * 1.6, low), QPointF(p2.x() - r * 1.6, p2.y()), p2)
+            path.cubicTo(QPointF(x1 + r * 1.6, y1), QPointF(x1 + r * 1.6, low), QPointF(x1, low))
+            path.lineTo(QPointF(x2, low))
+            path.cubicTo(QPointF(x2 - r * 1.6, low), QPointF(x2 - r * 1.6, y2), p2)
+            self._cubic = None
+            bounds = path.controlPointRect().adjusted(-ARROW_LENGTH, -ARROW_WIDTH, 0, ARROW_WIDTH)
+            mid = path.pointAtPercent(0.5)
         self._path = path
         self._arrow = QPolygonF(
-            [
-                p2,
-                QPointF(p2.x() - ARROW_LENGTH, p2.y() - ARROW_WIDTH),
-                QPointF(p2.x() - ARROW_LENGTH, p2.y() + ARROW_WIDTH),
-            ]
+            [p2, QPointF(x2 - ARROW_LENGTH, y2 - ARROW_WIDTH), QPointF(x2 - ARROW_LENGTH, y2 + ARROW_WIDTH)]
         )
-        bounds = path.controlPointRect().united(self._arrow.boundingRect())
         if self._elided_label:
-            metrics = Theme.current().label_metrics
-            mid = path.pointAtPercent(0.5)
-            width = metrics.horizontalAdvance(self._elided_label) + 10
-            height = metrics.height() + 2
+            width = self._label_width + 10
+            height = Theme.current().label_metrics.height() + 2
             self._label_rect = QRectF(mid.x() - width / 2, mid.y() - height / 2, width, height)
             bounds = bounds.united(self._label_rect)
         else:
             self._label_rect = QRectF()
         self._bounds = bounds.adjusted(-6, -6, 6, 6)
         self._shape = None
+        if layer is not None:
+            layer.edge_moved(self)
 
     def detach(self) -> None:
         for node in (self.source, self.dest):
             if self in node.edges:
                 node.edges.remove(self)
+        if self.layer is not None:
+            self.layer.remove_edge(self)
 
     def path(self) -> QPainterPath:
         return self._path
+
+    def ends(self) -> tuple[float, float, float, float]:
+        """(x1, y1, x2, y2): the output port end and the arrow tip, in scene coordinates."""
+        return self._ends
 
     def midpoint(self) -> QPointF:
         return self._path.pointAtPercent(0.5)
@@ -134,34 +210,62 @@ class EdgeItem(QGraphicsItem):
             self.update_style()
 
     def set_severity(self, severity: str | None) -> None:
-        self.severity = severity
-        self.update_style()
+        if severity != self.severity:
+            self.severity = severity
+            self.update_style()
 
     def base_color(self, theme: Theme) -> QColor:
         return theme.edge
 
     def update_style(self) -> None:
+        """Pens for the current state (normal and selected), built once per state change, not per paint."""
         theme = Theme.current()
         color = self.base_color(theme)
         width = self.base_width()
         if self.severity is not None:
             color = theme.severity[self.severity]
-        if self.isSelected():
-            color, width = theme.selection, width + 1.0
+        selected_width = width + 1.0
         if self.highlighted:
             color, width = theme.highlight, width + 2.0
+            selected_width = width
         elif self._hover:
             width += 1.0
-        pen = QPen(color, width, self.pen_style(), Qt.PenCapStyle.RoundCap, Qt.PenJoinStyle.RoundJoin)
-        self._pen = pen
+            selected_width += 1.0
+        style = self.pen_style()
+        cap, join = Qt.PenCapStyle.RoundCap, Qt.PenJoinStyle.RoundJoin
+        self._pen = QPen(color, width, style, cap, join)
         self._arrow_brush = QBrush(color)
-        self.update()
+        selected_color = color if self.highlighted else theme.selection
+        self._selected_pen = QPen(selected_color, selected_width, style, cap, join)
+        self._selected_brush = QBrush(selected_color)
+        self.repaint()
+
+    def line_color(self) -> QColor:
+        """The colour of the simplified (zoomed-out) line."""
+        return self._selected_pen.color() if self.isSelected() else self._pen.color()
+
+    def repaint(self) -> None:
+        """Schedule a repaint of this edge, whoever draws it (itself, or the layer when zoomed out)."""
+        layer = self.layer
+        if layer is not None and layer.active:
+            layer.edge_restyled(self)
+        else:
+            self.update()
 
     def base_width(self) -> float:
         return 1.6
 
     def pen_style(self) -> Qt.PenStyle:
         return Qt.PenStyle.SolidLine
+
+    # -- tooltip (built on first hover: thousands of rich-text tooltips cost at open) ---------------
+    def set_tooltip_text(self, text: str) -> None:
+        self._tooltip = text
+        if self._tooltip_set:
+            self.setToolTip(text)
+
+    def tooltip_text(self) -> str:
+        return self._tooltip
 
     # -- QGraphicsItem -----------------------------------------------------------------------
     def boundingRect(self) -> QRectF:
@@ -177,12 +281,10 @@ class EdgeItem(QGraphicsItem):
             self._shape = shape
         return self._shape
 
-    def itemChange(self, change: QGraphicsItem.GraphicsItemChange, value: Any) -> Any:
-        if change == QGraphicsItem.GraphicsItemChange.ItemSelectedHasChanged:
-            self.update_style()
-        return super().itemChange(change, value)
-
     def hoverEnterEvent(self, event: Any) -> None:
+        if not self._tooltip_set:
+            self._tooltip_set = True
+            self.setToolTip(self._tooltip)
         self._hover = True
         self.update_style()
 
@@ -193,18 +295,39 @@ class EdgeItem(QGraphicsItem):
     def paint(
         self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None
     ) -> None:
-        theme = Theme.current()
-        painter.setPen(self._pen)
-        painter.setBrush(Qt.BrushStyle.NoBrush)
+        selected = self.isSelected()
+        pen = self._selected_pen if selected else self._pen
         if option.levelOfDetailFromTransform(painter.worldTransform()) < LOD_SIMPLE:
-            painter.drawPath(self._path)
+            x1, y1, x2, y2 = self._ends
+            painter.setPen(pen)
+            painter.drawLine(QLineF(x1, y1, x2, y2))
             return
+        theme = Theme.current()
         painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
-        painter.drawPath(self._path)
-        painter.setPen(theme.no_pen)
-        painter.setBrush(self._arrow_brush)
-        painter.drawPolygon(self._arrow)
-        if self._elided_label:
+        painter.setPen(pen)
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        exposed = option.exposedRect
+        cubic = self._cubic
+        if cubic is not None and self._bounds.height() > 2 * exposed.height() + 400:
+            # Stroke only the stretch of a long curve that crosses the exposed area: y is monotonic
+            # along a forward edge (3t² - 2t³ of its run), so the stretch has a closed form.
+            y1, y2 = cubic[0][1], cubic[3][1]
+            pad = 20.0
+            s0 = (exposed.top() - pad - y1) / (y2 - y1)
+            s1 = (exposed.bottom() + pad - y1) / (y2 - y1)
+            t0, t1 = sorted((_smoothstep_inverse(s0), _smoothstep_inverse(s1)))
+            if t1 > t0:
+                a, b, c, d = _sub_cubic(cubic, t0, t1)
+                part = QPainterPath(QPointF(*a))
+                part.cubicTo(QPointF(*b), QPointF(*c), QPointF(*d))
+                painter.drawPath(part)
+        else:
+            painter.drawPath(self._path)
+        if exposed.intersects(self._arrow.boundingRect()):
+            painter.setPen(theme.no_pen)
+            painter.setBrush(self._selected_brush if selected else self._arrow_brush)
+            painter.drawPolygon(self._arrow)
+        if self._elided_label and exposed.intersects(self._label_rect):
             painter.setBrush(theme.label_brush)
             painter.setPen(self._label_pen(theme))
             painter.drawRoundedRect(self._label_rect, 4, 4)
@@ -230,8 +353,9 @@ class BindingEdge(EdgeItem):
         label = binding_label(binding, source)
         lines = [f"<b>binding</b> {source.name} → {dest.name}", f"routing key: {binding.routing_key!r}"]
         lines += [f"{k} = {v!r}" for k, v in binding.arguments.items()]
-        self.setToolTip("<br>".join(lines))
-        self.set_label(label)
+        self.set_tooltip_text("<br>".join(lines))
+        if label != self.label or self._path.isEmpty():
+            self.set_label(label)
         self.update_style()
 
     def base_color(self, theme: Theme) -> QColor:
@@ -261,7 +385,7 @@ class DerivedEdge(EdgeItem):
             "consumes": "is consumed by",
             "subscribes": "is consumed by group",
         }
-        self.setToolTip(f"{tips[kind]} {dest.title}")
+        self.set_tooltip_text(f"{tips[kind]} {dest.title}")
         self.set_label(label)
         self.update_style()
 

@@ -65,48 +65,67 @@ def arguments_tooltip(title: str, rows: list[tuple[str, Any]], arguments: dict[s
 
 
 class PortItem(QGraphicsItem):
-    """A connection point on a node's side: ``out`` starts a binding drag, ``in`` shows where it lands."""
+    """A connection point on a node's side: ``out`` starts a binding drag, ``in`` shows where it lands.
+
+    A port is only a hit area (``ItemHasNoContents``): its node draws it, so that it is part of the
+    node's device cache and costs no paint call of its own."""
 
     def __init__(self, parent: NodeItem, role: str, pos: QPointF) -> None:
         super().__init__(parent)
         self.role = role
         self.node_item = parent
+        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemHasNoContents, True)
         self.setPos(pos)
         self.setAcceptHoverEvents(True)
         self._hover = False
         self.setCursor(Qt.CursorShape.CrossCursor if role == "out" else Qt.CursorShape.ArrowCursor)
-        self.setToolTip("Drag to another node to connect" if role == "out" else "")
+        if role == "out":
+            self.setToolTip("Drag to another node to connect")
 
     def boundingRect(self) -> QRectF:
-        r = PORT_RADIUS + 4
-        return QRectF(-r, -r, 2 * r, 2 * r)
+        return _PORT_RECT
 
     def shape(self) -> QPainterPath:
-        path = QPainterPath()
-        r = PORT_RADIUS + 4  # a generous hit area: ports are small
-        path.addEllipse(QPointF(0, 0), r, r)
-        return path
+        return _PORT_SHAPE
 
     def hoverEnterEvent(self, event: Any) -> None:
         self._hover = True
-        self.update()
+        self.node_item.update()
 
     def hoverLeaveEvent(self, event: Any) -> None:
         self._hover = False
-        self.update()
+        self.node_item.update()
 
     def paint(
         self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None
     ) -> None:
-        theme = Theme.current()
-        if option.levelOfDetailFromTransform(painter.worldTransform()) < LOD_SIMPLE:
-            return
+        pass
+
+    def paint_on_node(self, painter: QPainter, theme: Theme) -> None:
         pen = self.node_item.port_pen
         painter.setPen(pen)
         active = self._hover or self.node_item.hovered
         painter.setBrush(pen.color() if active and self.role == "out" else theme.port_brush)
         r = PORT_RADIUS + (1.5 if active else 0.0)
-        painter.drawEllipse(QPointF(0, 0), r, r)
+        painter.drawEllipse(self.pos(), r, r)
+
+
+_PORT_HIT = PORT_RADIUS + 4  # a generous hit area: ports are small
+_PORT_RECT = QRectF(-_PORT_HIT, -_PORT_HIT, 2 * _PORT_HIT, 2 * _PORT_HIT)
+_PORT_SHAPE = QPainterPath()
+_PORT_SHAPE.addEllipse(QPointF(0, 0), _PORT_HIT, _PORT_HIT)
+_ELIDE_CACHE: dict[tuple[int, int, str, float], str] = {}
+
+
+def _elide(theme: Theme, metrics: Any, text: str, mode: Qt.TextElideMode, width: float) -> str:
+    key = (id(theme), id(metrics), text, width)
+    hit = _ELIDE_CACHE.get(key)
+    if hit is None:
+        hit = text if metrics.horizontalAdvance(text) <= width else metrics.elidedText(text, mode, width)
+        if len(_ELIDE_CACHE) > 20_000:
+            _ELIDE_CACHE.clear()
+        _ELIDE_CACHE[key] = hit
+    return hit
 
 
 class NodeItem(QGraphicsItem):
@@ -140,10 +159,8 @@ class NodeItem(QGraphicsItem):
         self._outline_pen = QPen()
         self._fill = QBrush()
         self._accent = QColor()
-        self.setFlags(
-            QGraphicsItem.GraphicsItemFlag.ItemIsSelectable
-            | QGraphicsItem.GraphicsItemFlag.ItemSendsGeometryChanges
-        )
+        self._tooltip_set = False
+        self.setFlags(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable)
         self.setAcceptHoverEvents(True)
         self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         self.setZValue(Z_NODE)
@@ -171,11 +188,11 @@ class NodeItem(QGraphicsItem):
         theme = Theme.current()
         w, h = self.width, self.height
         text_width = self._text_right() - self._text_left()
-        self._elided_title = theme.title_metrics.elidedText(
-            self.title, Qt.TextElideMode.ElideMiddle, text_width
+        self._elided_title = _elide(
+            theme, theme.title_metrics, self.title, Qt.TextElideMode.ElideMiddle, text_width
         )
-        self._elided_subtitle = theme.subtitle_metrics.elidedText(
-            self.subtitle, Qt.TextElideMode.ElideRight, text_width
+        self._elided_subtitle = _elide(
+            theme, theme.subtitle_metrics, self.subtitle, Qt.TextElideMode.ElideRight, text_width
         )
         self._badge_rects = []
         widths = [theme.badge_metrics.horizontalAdvance(b.text) + 10 for b in self.badges]
@@ -219,9 +236,14 @@ class NodeItem(QGraphicsItem):
         self._apply_tooltip()
         self._update_style()
 
-    def _apply_tooltip(self) -> None:
+    def tooltip_text(self) -> str:
+        """The rich-text tooltip; handed to Qt on first hover (building thousands at open costs)."""
         extra = f"<hr>{self.severity_text}" if self.severity_text else ""
-        self.setToolTip(self._base_tooltip + extra)
+        return self._base_tooltip + extra
+
+    def _apply_tooltip(self) -> None:
+        if self._tooltip_set:
+            self.setToolTip(self.tooltip_text())
 
     def set_highlight_order(self, order: int | None) -> None:
         if order != self.highlight_order:
@@ -247,27 +269,32 @@ class NodeItem(QGraphicsItem):
     def body_rect(self) -> QRectF:
         return QRectF(-self.width / 2, -self.height / 2, self.width, self.height)
 
-    def itemChange(self, change: QGraphicsItem.GraphicsItemChange, value: Any) -> Any:
-        if change == QGraphicsItem.GraphicsItemChange.ItemPositionHasChanged:
+    def setPos(self, *args: Any) -> None:
+        """Move the node and the ends of its edges. Nodes are moved only through this method (they are
+        not ItemIsMovable), which spares a Python `itemChange` call for every change of every item."""
+        before = self.pos()
+        super().setPos(*args)
+        if self.pos() != before:
             for edge in self.edges:
                 edge.adjust()
-        elif change == QGraphicsItem.GraphicsItemChange.ItemSelectedHasChanged:
-            self.setZValue(Z_SELECTED_NODE if value else Z_NODE)
-        return super().itemChange(change, value)
+            scene = self.scene()
+            if scene is not None and hasattr(scene, "node_item_moved"):
+                scene.node_item_moved(self)
+
+    def set_raised(self, raised: bool) -> None:
+        """Selected nodes stack over the others (the scene calls this on selection changes)."""
+        self.setZValue(Z_SELECTED_NODE if raised else Z_NODE)
 
     def hoverEnterEvent(self, event: Any) -> None:
+        if not self._tooltip_set:
+            self._tooltip_set = True
+            self.setToolTip(self.tooltip_text())
         self.hovered = True
         self._update_style()
-        for port in (self.input_port, self.output_port):
-            if port is not None:
-                port.update()
 
     def hoverLeaveEvent(self, event: Any) -> None:
         self.hovered = False
         self._update_style()
-        for port in (self.input_port, self.output_port):
-            if port is not None:
-                port.update()
 
     def paint(
         self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None
@@ -275,9 +302,11 @@ class NodeItem(QGraphicsItem):
         theme = Theme.current()
         selected = self.isSelected()
         if option.levelOfDetailFromTransform(painter.worldTransform()) < LOD_SIMPLE:
+            # Zoomed out: a plain aliased block in the node's colour, no text, badges or ports.
+            painter.setRenderHint(QPainter.RenderHint.Antialiasing, False)
             painter.setPen(theme.selection_pen if selected else theme.no_pen)
             painter.setBrush(self._accent)
-            painter.drawPath(self._body)
+            painter.drawRect(self.body_rect())
             return
         painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
         if self.highlight_order is not None:
@@ -299,6 +328,9 @@ class NodeItem(QGraphicsItem):
         self._paint_text(painter, theme)
         self._paint_badges(painter, theme)
         self._paint_markers(painter, theme)
+        for port in (self.input_port, self.output_port):
+            if port is not None:
+                port.paint_on_node(painter, theme)
 
     def _text_left(self) -> float:
         return -self.width / 2 + GLYPH_SIZE + 20
