@@ -265,6 +265,16 @@ def test_set_node_field_refuses_invalid_values(
     assert_refused(doc, SetNodeField(doc, node_id, field, value), error)
 
 
+def test_set_exchange_type_accepts_plugin_types_and_normalises_known_ones(doc: TopologyDocument) -> None:
+    cmd = SetNodeField(doc, "ex", "type", "x-consistent-hash")
+    cmd.do()
+    assert doc.topology.node("ex").type == "x-consistent-hash"  # type: ignore[union-attr]
+    cmd.undo()
+    assert doc.topology.node("ex").type is ExchangeType.TOPIC  # type: ignore[union-attr]
+    SetNodeField(doc, "ex", "type", "fanout").do()
+    assert doc.topology.node("ex").type is ExchangeType.FANOUT  # type: ignore[union-attr]
+
+
 def test_set_node_field_sets_and_undo_restores(doc: TopologyDocument) -> None:
     before = snapshot(doc)
     cmd = SetNodeField(doc, "q1", "durable", False)

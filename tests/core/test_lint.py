@@ -18,7 +18,7 @@ class Design:
         self.ids: dict[str, str] = {}
 
     def ex(
-        self, name: str, kind: ExchangeType = ExchangeType.DIRECT, vhost: str = "/", **args: Any
+        self, name: str, kind: ExchangeType | str = ExchangeType.DIRECT, vhost: str = "/", **args: Any
     ) -> Design:
         node = Exchange(name, type=kind, vhost=vhost, arguments=args)
         self.t.add_node(node)
@@ -282,3 +282,40 @@ def test_findings_are_frozen_values() -> None:
     finding = Finding(Severity.INFO, "q", "queue-unbound", "m")
     with pytest.raises(AttributeError):
         finding.code = "other"  # type: ignore[misc]
+
+
+# -- exchange types mqstudio does not simulate ----------------------------------------------------
+def test_plugin_exchange_type_is_an_info_naming_the_type() -> None:
+    d = Design().ex("hash", "x-consistent-hash").q("a").bind("hash", "a", "10")
+    findings = [f for f in lint(d.t) if f.code == "exchange-type-not-simulated"]
+    assert len(findings) == 1 and findings[0].severity is Severity.INFO
+    assert "routing of exchange type 'x-consistent-hash' is not simulated" in findings[0].message
+
+
+def test_known_types_are_simulated() -> None:
+    d = Design().ex("t", ExchangeType.TOPIC).q("a").bind("t", "a", "#")
+    assert "exchange-type-not-simulated" not in [f.code for f in lint(d.t)]
+
+
+def test_misspelt_type_gets_a_hint() -> None:
+    d = Design().ex("f", "Fan-Out").q("a").bind("f", "a")
+    (finding,) = [f for f in lint(d.t) if f.code == "exchange-type-not-simulated"]
+    assert "Did you mean 'fanout'?" in finding.message
+
+
+def test_dead_letter_cycle_through_a_plugin_exchange_is_assumed_possible() -> None:
+    d = (
+        Design()
+        .ex("hash", "x-modulus-hash")
+        .q("a", **{"x-dead-letter-exchange": "hash", "x-message-ttl": 1})
+        .bind("hash", "a")
+    )
+    assert "dead-letter-cycle" in [f.code for f in lint(d.t)]
+
+
+def test_at_least_once_without_reject_publish_is_a_warning() -> None:
+    args = {"x-queue-type": "quorum", "x-dead-letter-exchange": "", "x-dead-letter-strategy": "at-least-once"}
+    (finding,) = [f for f in lint(Design().q("a", **args).t) if f.code == "dead-letter-strategy-fallback"]
+    assert finding.severity is Severity.WARNING and "drop-head" in finding.message
+    fine = {**args, "x-overflow": "reject-publish"}
+    assert "dead-letter-strategy-fallback" not in [f.code for f in lint(Design().q("a", **fine).t)]

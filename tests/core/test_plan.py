@@ -235,3 +235,72 @@ def test_prune_never_deletes_exclusive_queues_of_live_connections() -> None:
     result = plan(Topology(), topo(Queue("amq.gen-reply", exclusive=True, durable=False)), prune=True)
     assert result.is_empty
     assert result.unmanaged == ["queue 'amq.gen-reply' in vhost '/'"]
+
+
+# -- live bindings outside the design that touch a recreated object -------------------------------
+def _legacy_live(queue_args: dict[str, object]) -> Topology:
+    return topo(
+        Exchange("legacy", ExchangeType.FANOUT),
+        Exchange("orders", ExchangeType.TOPIC),
+        Queue("work", arguments=dict(queue_args)),
+        bindings=(("legacy", "work", ""), ("orders", "work", "a.#")),
+    )
+
+
+def test_recreate_binds_live_only_bindings_again_and_lists_them_as_left_alone() -> None:
+    desired = topo(
+        Exchange("orders", ExchangeType.TOPIC),
+        Queue("work", arguments={"x-max-length": 10}),
+        bindings=(("orders", "work", "a.#"),),
+    )
+    result = plan(desired, _legacy_live({}))
+    assert kinds(result) == [StepKind.RECREATE_QUEUE, StepKind.BIND, StepKind.BIND]
+    legacy = next(s for s in result.steps if s.kind is StepKind.BIND and "legacy" in s.target)
+    assert "left alone" in legacy.reason and "queue 'work'" in legacy.reason
+    assert isinstance(legacy.obj, BindingRef) and legacy.obj.source == "legacy"
+    assert any("binding 'legacy' → queue 'work'" in item for item in result.unmanaged)
+
+
+def test_recreate_with_prune_unbinds_live_only_bindings_explicitly() -> None:
+    desired = topo(Queue("work", arguments={"x-max-length": 10}))
+    live = topo(Exchange("legacy", ExchangeType.FANOUT), Queue("work"), bindings=(("legacy", "work", ""),))
+    result = plan(desired, live, prune=True)
+    assert kinds(result) == [StepKind.RECREATE_QUEUE, StepKind.UNBIND, StepKind.DELETE_EXCHANGE]
+    assert "recreate of queue 'work' removes it" in result.steps[1].reason
+    assert not result.unmanaged
+
+
+def test_recreated_exchange_rebinds_live_only_destinations() -> None:
+    desired = topo(Exchange("orders", ExchangeType.FANOUT))
+    live = topo(Exchange("orders", ExchangeType.TOPIC), Queue("audit"), bindings=(("orders", "audit", "#"),))
+    result = plan(desired, live)
+    assert kinds(result) == [StepKind.RECREATE_EXCHANGE, StepKind.BIND]
+    assert "recreate of exchange 'orders'" in result.steps[1].reason
+
+
+def test_binding_the_design_dropped_is_not_bound_again_after_a_recreate() -> None:
+    desired = topo(Exchange("orders", ExchangeType.TOPIC), Queue("work", arguments={"x-max-length": 1}))
+    live = topo(Exchange("orders", ExchangeType.TOPIC), Queue("work"), bindings=(("orders", "work", "a.#"),))
+    assert kinds(plan(desired, live)) == [StepKind.RECREATE_QUEUE]
+
+
+# -- default queue type ---------------------------------------------------------------------------
+def test_quorum_default_vhost_does_not_recreate_queues_declared_without_a_type() -> None:
+    desired = topo(Queue("work"))
+    live = topo(Queue("work", arguments={"x-queue-type": "quorum"}))
+    assert kinds(plan(desired, live)) == [StepKind.RECREATE_QUEUE]
+    assert plan(desired, live, default_queue_type="quorum").is_empty
+    assert plan(desired, live, default_queue_type={"/": "quorum"}).is_empty
+    assert not plan(desired, live, default_queue_type={"other": "quorum"}).is_empty
+
+
+def test_default_queue_type_only_applies_to_queues_that_type_accepts() -> None:
+    # augment_declare_args: an exclusive or transient queue stays classic in a quorum-default vhost.
+    desired = topo(Queue("tmp", durable=False))
+    live = topo(Queue("tmp", durable=False, arguments={"x-queue-type": "classic"}))
+    assert plan(desired, live, default_queue_type="quorum").is_empty
+
+
+def test_exchange_type_change_to_a_plugin_type_names_both() -> None:
+    result = plan(topo(Exchange("lb", "x-consistent-hash")), topo(Exchange("lb", ExchangeType.DIRECT)))
+    assert result.steps[0].reason == "type direct → x-consistent-hash"

@@ -388,3 +388,48 @@ def test_replacing_a_word_by_star_still_matches(key_words: list[str], data: st.D
 def test_hash_absorbs_any_middle(prefix: list[str], middle: list[str], suffix: list[str]) -> None:
     pattern = ".".join([*prefix, "#", *suffix])
     assert topic_matches(pattern, ".".join([*prefix, *middle, *suffix]))
+
+
+# -- what RabbitMQ accepts ------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        {"x-max-priority": 0},  # check_max_priority_arg: a non-negative integer up to 255
+        {"x-max-priority": 255},
+        # declared fine; RabbitMQ falls back to at-most-once (lint warns instead)
+        {"x-queue-type": "quorum", "x-dead-letter-strategy": "at-least-once", "x-dead-letter-exchange": "d"},
+        {"x-queue-type": "stream", "x-max-length-bytes": 10**9, "x-max-age": "7D"},
+        {"x-queue-type": "stream", "x-stream-max-segment-size-bytes": 500_000, "x-initial-cluster-size": 3},
+    ],
+)
+def test_queue_arguments_rabbitmq_accepts_are_not_problems(arguments: dict[str, Any]) -> None:
+    assert validate_queue(Queue("q", arguments=arguments)) == []
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "x-expires",
+        "x-message-ttl",
+        "x-max-length",
+        "x-overflow",
+        "x-dead-letter-exchange",
+        "x-queue-mode",
+        "x-single-active-consumer",
+        "x-max-in-memory-length",
+        "x-quorum-initial-group-size",
+    ],
+)
+def test_stream_refuses_what_check_declare_arguments_refuses(key: str) -> None:
+    values = {"x-overflow": "drop-head", "x-dead-letter-exchange": "d", "x-queue-mode": "lazy"}
+    value = values.get(key, True if key == "x-single-active-consumer" else 5)
+    problems = validate_queue(Queue("s", arguments={"x-queue-type": "stream", key: value}))
+    assert [p.path for p in problems] == [f"arguments.{key}"]
+    assert "streams do not support" in problems[0].message
+
+
+def test_plugin_exchange_types_are_valid_and_stay_plain_strings() -> None:
+    ex = Exchange("hash", type="x-consistent-hash")
+    assert validate_exchange(ex) == [] and ex.type == "x-consistent-hash" and not ex.type_known
+    known = Exchange("t", type="topic")
+    assert known.type is ExchangeType.TOPIC and known.type_known
