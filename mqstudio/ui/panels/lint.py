@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 )
 
 from mqstudio.core.model import Topology
+from mqstudio.core.policies import document_policies
 from mqstudio.core.validation import Finding, Severity, lint
 from mqstudio.ui.editor import DocumentEditor
 
@@ -181,7 +182,8 @@ class LintPanel(QWidget):
     # -- lint -------------------------------------------------------------------------------------
     def run_lint(self) -> None:
         self.timer.stop()
-        self.findings = lint(self._topology)
+        # Policies from an imported definitions file change what a queue does (DLX, TTL, limits).
+        self.findings = lint(self._topology, policies=document_policies(self._editor.document))
         self.model.set_findings(self.findings, self._topology)
         has = bool(self.findings)
         self.view.setVisible(has)
