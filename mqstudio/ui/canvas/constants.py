@@ -91,7 +91,7 @@ class Theme:
         self.muted_text = mix(text, base, 0.4)
         self.background = mix(base, text, 0.03)
         self.grid_dot = mix(base, text, 0.22)
-        self.edge = mix(text, base, 0.45)
+        self.edge = mix(text, base, 0.35)  # edges are 1 px: a little darker
         self.selection = palette.color(QPalette.ColorRole.Highlight)
         self.accents = {key: self._accent(value) for key, value in ACCENTS.items()}
         self.fills = {

@@ -32,6 +32,10 @@ if TYPE_CHECKING:
 
 ARROW_LENGTH = 10.0
 ARROW_WIDTH = 5.0
+# One scene unit: at 100 % a one-pixel antialiased stroke takes Qt's fast path (QCosmeticStroker); a
+# 1.6 px one goes through the general stroker and AA rasterizer, ~30x slower per edge (0.9 ms for a
+# long near-vertical edge), which is what made a drag step cost a second on a 1,000-node design.
+EDGE_WIDTH = 1.0
 
 
 def binding_label(binding: Binding, source: Any) -> str:
@@ -112,7 +116,9 @@ class EdgeItem(QGraphicsItem):
         self.severity: str | None = None
         self._hover = False
         self._path = QPainterPath()
-        self._cubic: tuple[tuple[float, float], ...] | None = None  # set for forward (monotonic) curves
+        # The path as pieces whose y runs monotonically: cubics whose control points are level with
+        # their ends (y follows 3t² - 2t³ of the run) and horizontal lines. Long edges clip with them.
+        self._segments: list[tuple[tuple[float, float], ...]] = []
         self._ends = (0.0, 0.0, 0.0, 0.0)
         self._arrow = QPolygonF()
         self._label_rect = QRectF()
@@ -156,7 +162,7 @@ class EdgeItem(QGraphicsItem):
             bend = max(dx * 0.5, 40.0)
             c1, c2 = (x1 + bend, y1), (x2 - bend, y2)
             path.cubicTo(QPointF(*c1), QPointF(*c2), p2)
-            self._cubic = ((x1, y1), c1, c2, (x2, y2))
+            self._segments = [((x1, y1), c1, c2, (x2, y2))]
             left, right = min(x1, c2[0]), max(x2, c1[0])
             bounds = QRectF(left, min(y1, y2) - ARROW_WIDTH, right - left, abs(y2 - y1) + 2 * ARROW_WIDTH)
             mid = QPointF((x1 + x2) / 2, (y1 + y2) / 2)
@@ -167,7 +173,11 @@ class EdgeItem(QGraphicsItem):
             path.cubicTo(QPointF(x1 + r * 1.6, y1), QPointF(x1 + r * 1.6, low), QPointF(x1, low))
             path.lineTo(QPointF(x2, low))
             path.cubicTo(QPointF(x2 - r * 1.6, low), QPointF(x2 - r * 1.6, y2), p2)
-            self._cubic = None
+            self._segments = [
+                ((x1, y1), (x1 + r * 1.6, y1), (x1 + r * 1.6, low), (x1, low)),
+                ((x1, low), (x2, low)),
+                ((x2, low), (x2 - r * 1.6, low), (x2 - r * 1.6, y2), (x2, y2)),
+            ]
             bounds = path.controlPointRect().adjusted(-ARROW_LENGTH, -ARROW_WIDTH, 0, ARROW_WIDTH)
             mid = path.pointAtPercent(0.5)
         self._path = path
@@ -253,7 +263,7 @@ class EdgeItem(QGraphicsItem):
             self.update()
 
     def base_width(self) -> float:
-        return 1.6
+        return EDGE_WIDTH
 
     def pen_style(self) -> Qt.PenStyle:
         return Qt.PenStyle.SolidLine
@@ -307,20 +317,10 @@ class EdgeItem(QGraphicsItem):
         painter.setPen(pen)
         painter.setBrush(Qt.BrushStyle.NoBrush)
         exposed = option.exposedRect
-        cubic = self._cubic
-        if cubic is not None and self._bounds.height() > 2 * exposed.height() + 400:
-            # Stroke only the stretch of a long curve that crosses the exposed area: y is monotonic
-            # along a forward edge (3t² - 2t³ of its run), so the stretch has a closed form.
-            y1, y2 = cubic[0][1], cubic[3][1]
-            pad = 20.0
-            s0 = (exposed.top() - pad - y1) / (y2 - y1)
-            s1 = (exposed.bottom() + pad - y1) / (y2 - y1)
-            t0, t1 = sorted((_smoothstep_inverse(s0), _smoothstep_inverse(s1)))
-            if t1 > t0:
-                a, b, c, d = _sub_cubic(cubic, t0, t1)
-                part = QPainterPath(QPointF(*a))
-                part.cubicTo(QPointF(*b), QPointF(*c), QPointF(*d))
-                painter.drawPath(part)
+        if pen.style() != Qt.PenStyle.SolidLine and self._bounds.height() > 2 * exposed.height() + 400:
+            # Dashes cost by their number along the whole path, clipped or not. (A solid one-pixel
+            # stroke is cheaper drawn whole: the cosmetic stroker skips what lies outside the clip.)
+            self._paint_exposed_stretch(painter, pen, exposed)
         else:
             painter.drawPath(self._path)
         if exposed.intersects(self._arrow.boundingRect()):
@@ -335,8 +335,53 @@ class EdgeItem(QGraphicsItem):
             painter.setPen(theme.text_pen)
             painter.drawText(self._label_rect, Qt.AlignmentFlag.AlignCenter, self._elided_label)
 
+    def _paint_exposed_stretch(self, painter: QPainter, pen: QPen, exposed: QRectF) -> None:
+        """Stroke only the stretch of a long edge that crosses `exposed`: an antialiased stroke costs by
+        its whole length even when clipped, and a dashed one by its number of dashes. Each piece's y is
+        monotonic with a closed-form inverse, so the stretch is exact; dashes keep their phase."""
+        pad = 20.0
+        top, bottom = exposed.top() - pad, exposed.bottom() + pad
+        dashed = pen.style() != Qt.PenStyle.SolidLine
+        travelled = 0.0  # length of the pieces before this one (for the dash phase)
+        for segment in self._segments:
+            ya, yb = segment[0][1], segment[-1][1]
+            if len(segment) == 2:
+                piece = QPainterPath(QPointF(*segment[0]))
+                piece.lineTo(QPointF(*segment[1]))
+                visible = top <= ya <= bottom
+                skipped = 0.0
+            else:
+                if max(ya, yb) < top or min(ya, yb) > bottom:
+                    if dashed:
+                        travelled += _cubic_path(segment).length()
+                    continue
+                run = yb - ya
+                if run == 0:
+                    t0, t1 = 0.0, 1.0
+                else:
+                    s0, s1 = (top - ya) / run, (bottom - ya) / run
+                    t0, t1 = sorted((_smoothstep_inverse(s0), _smoothstep_inverse(s1)))
+                piece = _cubic_path(_sub_cubic(segment, t0, t1))
+                visible = t1 > t0
+                skipped = _cubic_path(_sub_cubic(segment, 0.0, t0)).length() if dashed and t0 > 0 else 0.0
+            if visible:
+                if dashed:
+                    phased = QPen(pen)
+                    phased.setDashOffset((travelled + skipped) / max(pen.widthF(), 1e-6))
+                    painter.setPen(phased)
+                painter.drawPath(piece)
+            if dashed:
+                travelled += piece.length() if len(segment) == 2 else _cubic_path(segment).length()
+        painter.setPen(pen)
+
     def _label_pen(self, theme: Theme) -> QPen:
         return theme.no_pen
+
+
+def _cubic_path(pts: tuple[tuple[float, float], ...]) -> QPainterPath:
+    path = QPainterPath(QPointF(*pts[0]))
+    path.cubicTo(QPointF(*pts[1]), QPointF(*pts[2]), QPointF(*pts[3]))
+    return path
 
 
 class BindingEdge(EdgeItem):
@@ -362,7 +407,7 @@ class BindingEdge(EdgeItem):
         return theme.accent_for("exchange-binding") if self.exchange_to_exchange else theme.edge
 
     def base_width(self) -> float:
-        return 2.2 if self.exchange_to_exchange else 1.6
+        return 2.2 if self.exchange_to_exchange else EDGE_WIDTH
 
     def pen_style(self) -> Qt.PenStyle:
         return Qt.PenStyle.SolidLine
@@ -401,7 +446,7 @@ class DerivedEdge(EdgeItem):
         return theme.accent_for("client")
 
     def base_width(self) -> float:
-        return 1.6 if self.kind in ("dead-letter", "alternate") else 1.2
+        return EDGE_WIDTH
 
     def pen_style(self) -> Qt.PenStyle:
         if self.kind in ("dead-letter", "alternate"):
