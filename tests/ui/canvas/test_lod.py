@@ -3,6 +3,7 @@ own; selection, hover tooltips and edges following moved nodes keep working at e
 
 from __future__ import annotations
 
+from itertools import pairwise
 from typing import Any
 
 from PySide6.QtCore import QPointF
@@ -108,6 +109,6 @@ def test_fast_layout_keeps_kinds_in_columns_without_overlaps() -> None:
         columns.setdefault(x, []).append(y)
     for ys in columns.values():
         ys.sort()
-        assert all(b - a >= 100 for a, b in zip(ys, ys[1:], strict=False))
+        assert all(b - a >= 100 for a, b in pairwise(ys))
     xs = {n.kind: positions[n.id][0] for n in doc.topology.nodes if n.id.startswith(("p-", "c-"))}
     assert len(set(xs.values())) == 2
