@@ -27,6 +27,15 @@ Rules and their sources (RabbitMQ docs pages named in brackets):
 - [consumers] round-robin among consumers with free prefetch; x-single-active-consumer delivers
   to the first registered consumer only.
 
+Time: a queue never scans itself on a timer. `wake_ms` is when its vhost's deadline heap will next
+wake it, always at or before its real next deadline (`next_deadline_ms`: the earliest expiry among
+the heads of its priority levels, or its x-expires lease). Whatever can make that deadline earlier
+(a message becoming a level head, requeue, the last consumer leaving) pulls `wake_ms` forward and
+pushes a heap entry (`QueueHost.schedule`); whatever moves it later leaves the early entry, which the
+vhost fixes lazily (`reschedule`). So idle queues and queues without TTL cost nothing per tick, and
+`expire()` is O(1) until something is due. Non-empty priority levels are a bitmask: the head level
+is one `int.bit_length()`, not a scan of up to 256 levels.
+
 Persistence: a queue the broker stores (durable, with a store attached) has a `journal`; the queue
 tells it when a message arrives, is delivered, returns and leaves for good (`MessageJournal`).
 What is written, and when, is `mqstudio.broker.journal`'s business.
@@ -74,6 +83,10 @@ class QueueHost(Protocol):
     def dead_letter(self, queue: Queue, message: Message, reason: DeadLetterReason) -> None: ...
 
     def queue_unused(self, queue: Queue) -> None: ...
+
+    def schedule(self, queue: Queue, at_ms: int) -> None:
+        """Wake `queue` (its `tick` work) at `at_ms`; the queue has set `wake_ms = at_ms`."""
+        ...
 
 
 class MessageJournal(Protocol):
@@ -158,9 +171,12 @@ class Queue(QueueCounters):
     """A RabbitMQ-style queue. Counters come from `QueueCounters` (see stats.py)."""
 
     __slots__ = (
+        "_has_ttl",
         "_host",
         "_level0",
         "_levels",
+        "_mask",
+        "_prio",
         "_rr",
         "_seq",
         "_simple",
@@ -180,6 +196,7 @@ class Queue(QueueCounters):
         "ready_count",
         "unacked_count",
         "vhost",
+        "wake_ms",
     )
 
     def __init__(
@@ -207,6 +224,13 @@ class Queue(QueueCounters):
         n_levels = (self.args.max_priority or 0) + 1
         self._levels = [_Level() for _ in range(n_levels)]
         self._level0 = self._levels[0]
+        self._prio = n_levels > 1
+        # Bit p set <=> priority level p holds ready messages (priority queues only).
+        self._mask = 0
+        # Some ready message may carry an expiry: only then are level heads checked for TTL.
+        self._has_ttl = self.args.message_ttl is not None
+        # When the vhost's deadline heap wakes this queue (see the module docstring); None: never.
+        self.wake_ms: int | None = None
         self._seq = 0
         self._rr = 0
         a = self.args
@@ -246,26 +270,82 @@ class Queue(QueueCounters):
     # -- storage ----------------------------------------------------------------------------------
 
     def _head_level(self) -> _Level | None:
-        if len(self._levels) == 1:
-            return self._level0 if self.ready_count else None
-        for level in reversed(self._levels):
-            if level.ready or level.returns:
-                return level
-        return None
+        if self._prio:
+            m = self._mask
+            return self._levels[m.bit_length() - 1] if m else None
+        return self._level0 if self.ready_count else None
 
-    def _pop_head(self) -> QueuedMessage | None:
-        level = self._head_level()
-        if level is None:
-            return None
+    def _nonempty_levels(self) -> list[_Level]:
+        """Levels holding ready messages, highest priority first."""
+        if not self._prio:
+            return [self._level0] if self.ready_count else []
+        levels = self._levels
+        out = []
+        m = self._mask
+        while m:
+            p = m.bit_length() - 1
+            out.append(levels[p])
+            m ^= 1 << p
+        return out
+
+    def _note(self, expires_ms: int | None) -> None:
+        """A ready message became (or may have become) the head of its level: wake in time for it."""
+        if expires_ms is not None:
+            wake = self.wake_ms
+            if wake is None or expires_ms < wake:
+                self.wake_ms = expires_ms
+                self._host.schedule(self, expires_ms)
+
+    def _enqueue(self, qm: QueuedMessage, level: _Level) -> None:
+        """Append a new arrival (or a recovered message) to its level."""
+        if qm.expires_ms is not None:
+            self._has_ttl = True
+            if not level.ready and not level.returns:
+                self._note(qm.expires_ms)
+        level.ready.append(qm)
+        if self._prio:
+            self._mask |= 1 << qm.priority
+        self.ready_count += 1
+        self.ready_bytes += qm.message.size
+
+    def _pop_from(self, level: _Level) -> QueuedMessage:
         qm = level.pop()
         self.ready_count -= 1
         self.ready_bytes -= qm.message.size
+        if level.returns:
+            if self._has_ttl:
+                self._note(level.returns[0].expires_ms)
+        elif level.ready:
+            if self._has_ttl:
+                self._note(level.ready[0].expires_ms)
+        else:
+            if self._prio:
+                self._mask &= ~(1 << qm.priority)
+            if not self.ready_count and self.args.message_ttl is None:
+                self._has_ttl = False
         return qm
+
+    def _pop_head(self) -> QueuedMessage | None:
+        level = self._head_level()
+        return None if level is None else self._pop_from(level)
+
+    def _take_head(self, now: int) -> QueuedMessage | None:
+        """The head to deliver: expired heads of the level popped are expired on the way (only
+        that level is looked at; `expire()` has cleared the others' due heads)."""
+        while True:
+            level = self._head_level()
+            if level is None:
+                return None
+            qm = self._pop_from(level)
+            e = qm.expires_ms
+            if e is None or e > now:
+                return qm
+            self._expired(qm)
 
     def messages(self) -> list[QueuedMessage]:
         """Ready messages in delivery order (for inspection; not a hot path)."""
         out: list[QueuedMessage] = []
-        for level in reversed(self._levels):
+        for level in self._nonempty_levels():
             out.extend(sorted(level.returns))
             out.extend(level.ready)
         return out
@@ -359,10 +439,7 @@ class Queue(QueueCounters):
             if consumer is not None:
                 self._deliver(consumer, qm)
                 return True
-        level = self._levels[priority]
-        level.ready.append(qm)
-        self.ready_count += 1
-        self.ready_bytes += message.size
+        self._enqueue(qm, self._levels[priority])
         if args.max_length is not None or args.max_length_bytes is not None:
             self._drop_head_over_limit()
         if ttl is not None:
@@ -390,28 +467,41 @@ class Queue(QueueCounters):
     # -- expiry -----------------------------------------------------------------------------------
 
     def expire(self, now: int) -> int:
-        """Remove expired messages at the head of each priority level; returns how many."""
+        """Remove expired messages at the head of each priority level; returns how many.
+
+        O(1) unless something is due (`wake_ms <= now`); then the non-empty levels are walked once
+        and `wake_ms` is brought up to date.
+        """
+        wake = self.wake_ms
+        if wake is None or wake > now or not self.ready_count or not self._has_ttl:
+            return 0
+        n = self._expire_levels(now)
+        self.reschedule()
+        return n
+
+    def _expire_levels(self, now: int) -> int:
         n = 0
-        for level in self._levels:
+        for level in self._nonempty_levels():
             while True:
                 head = level.head()
                 if head is None or head.expires_ms is None or head.expires_ms > now:
                     break
-                level.pop()
-                self.ready_count -= 1
-                self.ready_bytes -= head.message.size
-                self.expired += 1
+                self._expired(self._pop_from(level))
                 n += 1
-                if self.journal is not None:
-                    self.journal.removed(head)
-                self._host.dead_letter(self, head.message, DeadLetterReason.EXPIRED)
         return n
+
+    def _expired(self, qm: QueuedMessage) -> None:
+        """[ttl] an expired head leaves: dead-lettered (reason expired) or dropped."""
+        self.expired += 1
+        if self.journal is not None:
+            self.journal.removed(qm)
+        self._host.dead_letter(self, qm.message, DeadLetterReason.EXPIRED)
 
     def next_deadline_ms(self) -> int | None:
         """The earliest time something in this queue can change by itself (head TTL, x-expires)."""
         deadline: int | None = None
-        if self.ready_count:
-            for level in self._levels:
+        if self._has_ttl and self.ready_count:
+            for level in self._nonempty_levels():
                 head = level.head()
                 t = None if head is None else head.expires_ms
                 if t is not None and (deadline is None or t < deadline):
@@ -422,6 +512,23 @@ class Queue(QueueCounters):
             if deadline is None or t < deadline:
                 deadline = t
         return deadline
+
+    def reschedule(self) -> None:
+        """Set `wake_ms` to the real next deadline (the vhost calls this after waking the queue, or
+        when it finds the wake-up early); a changed deadline gets a new heap entry."""
+        deadline = self.next_deadline_ms()
+        if deadline != self.wake_ms:
+            self.wake_ms = deadline
+            if deadline is not None:
+                self._host.schedule(self, deadline)
+
+    def tick(self, now: int) -> int:
+        """The vhost's deadline heap woke this queue: expire due heads, then hand what is left to
+        consumers. Returns how many messages expired."""
+        n = self._expire_levels(now) if self.ready_count and self._has_ttl else 0
+        if self.ready_count and self.consumers:
+            self.dispatch()
+        return n
 
     def is_expired_unused(self, now: int) -> bool:
         """[ttl] "Queue TTL": unused (no consumers, no basic.get, no redeclare) for x-expires ms."""
@@ -477,18 +584,29 @@ class Queue(QueueCounters):
         """Hand ready messages to consumers with free prefetch, round-robin; returns how many."""
         if not self.ready_count or not self.consumers or self.deleted:
             return 0
-        now = self._host.now_ms()
         n = 0
+        if self._has_ttl:
+            # Expired messages are never delivered: clear due heads once, then check only the head
+            # of the level each message is taken from.
+            now = self._host.now_ms()
+            self.expire(now)
+            while self.ready_count:
+                consumer = self._next_consumer()
+                if consumer is None:
+                    break
+                qm = self._take_head(now)
+                if qm is None:
+                    break
+                self._deliver(consumer, qm)
+                n += 1
+            return n
         while self.ready_count:
             consumer = self._next_consumer()
             if consumer is None:
                 break
-            # Expired messages are never delivered: clear the head before taking it.
-            self.expire(now)
-            qm = self._pop_head()
-            if qm is None:
-                break
-            self._deliver(consumer, qm)
+            level = self._head_level()
+            assert level is not None
+            self._deliver(consumer, self._pop_from(level))
             n += 1
         return n
 
@@ -513,6 +631,8 @@ class Queue(QueueCounters):
             self._rr = 0
         self.touch(self._host.now_ms())
         if not self.consumers:
+            if self.args.expires is not None:
+                self._note(self.last_used_ms + self.args.expires)  # [ttl] the x-expires lease starts
             self._host.queue_unused(self)
         elif self.args.single_active_consumer and idx == 0:
             self.dispatch()  # the next consumer becomes the single active one
@@ -523,7 +643,7 @@ class Queue(QueueCounters):
         now = self._host.now_ms()
         self.touch(now)
         self.expire(now)
-        qm = self._pop_head()
+        qm = self._take_head(now) if self._has_ttl else self._pop_head()
         if qm is None:
             return None
         tag = session.next_tag
@@ -589,8 +709,14 @@ class Queue(QueueCounters):
         if self.journal is not None:
             self.journal.returned(qm)
         heapq.heappush(self._levels[qm.priority].returns, qm)
+        if self._prio:
+            self._mask |= 1 << qm.priority
         self.ready_count += 1
         self.ready_bytes += qm.message.size
+        if qm.expires_ms is not None:
+            # It keeps its original expiry and goes back to (near) the head of its level.
+            self._has_ttl = True
+            self._note(qm.expires_ms)
         # rabbit_amqqueue_process:requeue_and_run drops from the head when over the limit, then
         # drops expired messages.
         if self.args.max_length is not None or self.args.max_length_bytes is not None:
@@ -602,14 +728,16 @@ class Queue(QueueCounters):
         """queue.purge: drop ready messages (never dead-lettered); unacked ones stay."""
         n = self.ready_count
         journal = self.journal
-        for level in self._levels:
+        for level in self._nonempty_levels():
             if journal is not None:
                 for qm in (*level.returns, *level.ready):
                     journal.removed(qm)
             level.ready.clear()
             level.returns.clear()
+        self._mask = 0
         self.ready_count = 0
         self.ready_bytes = 0
+        self._has_ttl = self.args.message_ttl is not None
         return n
 
     def restore(self, messages: Iterable[QueuedMessage]) -> None:
@@ -617,7 +745,5 @@ class Queue(QueueCounters):
         top = len(self._levels) - 1
         for qm in sorted(messages, key=lambda m: m.seq):
             qm.priority = min(qm.priority, top)
-            self._levels[qm.priority].ready.append(qm)
-            self.ready_count += 1
-            self.ready_bytes += qm.message.size
+            self._enqueue(qm, self._levels[qm.priority])
             self._seq = max(self._seq, qm.seq)

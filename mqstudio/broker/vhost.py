@@ -98,6 +98,9 @@ class VHost(Router):
         self._route_cache_size = 0
         self._delayed = []
         self._delayed_seq = 0
+        # Queue wake-ups: (at ms, seq, queue), validated lazily against `Queue.wake_ms`.
+        self._deadlines: list[tuple[int, int, Queue]] = []
+        self._deadline_seq = 0
         # Persistence (mqstudio.broker.journal): set by the Broker when it has a store.
         self.journal: Journal | None = None
         self.session_class: type[Session] = Session
@@ -338,6 +341,7 @@ class VHost(Router):
         """Register a built queue (declare, and recovery from a store, which skips the name checks)."""
         self.queues[q.name] = q
         self._invalidate_routes()
+        q.reschedule()  # an x-expires lease starts now
 
     def queue_bind(
         self,
@@ -431,33 +435,77 @@ class VHost(Router):
 
     # -- time -------------------------------------------------------------------------------------
 
+    def schedule(self, queue: Queue, at_ms: int) -> None:
+        """`QueueHost.schedule`: push a wake-up for `queue` (which has set `wake_ms = at_ms`)."""
+        self._deadline_seq += 1
+        heap = self._deadlines
+        heapq.heappush(heap, (at_ms, self._deadline_seq, queue))
+        if len(heap) > 2 * len(self.queues) + 64:
+            self._compact_deadlines()
+
+    def _compact_deadlines(self) -> None:
+        """Drop superseded entries: one per queue that has a wake-up (keeps the heap O(queues))."""
+        heap = []
+        for q in self.queues.values():
+            if q.wake_ms is not None:
+                self._deadline_seq += 1
+                heap.append((q.wake_ms, self._deadline_seq, q))
+        heapq.heapify(heap)
+        self._deadlines = heap
+
     def tick(self) -> int:
-        """Do the time-based work that is due; returns how many things happened."""
+        """Do the time-based work that is due; returns how many things happened.
+
+        Only queues whose wake-up is due are visited (the deadline heap, see `mqstudio.broker.queue`);
+        an entry whose queue has since been deleted or re-planned is skipped.
+        """
         now = self.now_ms()
         n = 0
         delayed = self._delayed
         while delayed and delayed[0].due <= now:
             self._release(heapq.heappop(delayed))
             n += 1
-        for q in list(self.queues.values()):
+        heap = self._deadlines
+        while heap and heap[0][0] <= now:
+            t, _, q = heapq.heappop(heap)
+            heap = self._deadlines  # a compaction (inside q.tick) may have replaced it
+            if q.deleted or q.wake_ms != t:
+                continue
+            q.wake_ms = None
+            n += q.tick(now)
             if q.deleted:
                 continue
-            n += q.expire(now)
-            if q.ready_count and q.consumers:
-                q.dispatch()
-        for q in list(self.queues.values()):
-            if not q.deleted and q.is_expired_unused(now):
+            if q.is_expired_unused(now):
                 # [ttl] queue expiry: the queue is deleted, its messages are not dead-lettered.
                 self._remove_queue(q)
                 n += 1
+            else:
+                q.reschedule()
+            heap = self._deadlines
         return n
 
     def next_deadline_ms(self) -> int | None:
-        deadline = self._delayed[0].due if self._delayed else None
-        for q in self.queues.values():
-            t = q.next_deadline_ms()
-            if t is not None and (deadline is None or t < deadline):
-                deadline = t
+        """When `tick()` next has work to do. Early wake-ups at the top of the heap (the queue's
+        deadline moved later: a consumer came, the lease was renewed, heads were consumed) are
+        re-planned here, so the answer is exact."""
+        heap = self._deadlines
+        while heap:
+            t, _, q = heap[0]
+            if q.deleted or q.wake_ms != t:
+                heapq.heappop(heap)
+                continue
+            actual = q.next_deadline_ms()
+            if actual == t:
+                break
+            heapq.heappop(heap)
+            q.wake_ms = None
+            q.reschedule()
+            heap = self._deadlines
+        deadline = heap[0][0] if heap else None
+        if self._delayed:
+            due = self._delayed[0].due
+            if deadline is None or due < deadline:
+                deadline = due
         return deadline
 
     # -- stats ------------------------------------------------------------------------------------
