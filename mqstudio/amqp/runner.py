@@ -4,6 +4,8 @@ Owns: `run_broker` (build the `Broker` — in memory or persisted under a data d
 user table, `BrokerService` and `AmqpServer`; print the listening address and readable lines for
 connections opened/closed and errors; shut down cleanly on Ctrl-C / SIGTERM), `parse_user` and
 `default_data_dir`. The CLI (`mqstudio.cli`) only parses arguments and calls `run_broker`.
+`start_serving` / `Serving.stop` are the start/stop pair `run_broker` and the GUI's broker thread
+(`mqstudio.runtime.brokerthread`) share: service, authenticator and server wired the same way.
 
 Must not import: Qt, pika, or any mqstudio package other than mqstudio.broker.
 """
@@ -17,6 +19,7 @@ import os
 import signal
 import threading
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 from mqstudio.amqp.auth import InMemoryAuthenticator, User
@@ -26,7 +29,7 @@ from mqstudio.amqp.service import BrokerService
 from mqstudio.broker.broker import Broker
 from mqstudio.broker.store import StoreError
 
-__all__ = ["default_data_dir", "parse_user", "run_broker"]
+__all__ = ["Serving", "default_data_dir", "parse_user", "run_broker", "start_serving"]
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +56,42 @@ def _authenticator(users: Iterable[tuple[str, str]], vhosts: Iterable[str]) -> I
     given = [User.create(name, password, vhosts=None) for name, password in users]
     # Without --user, RabbitMQ's default: guest/guest, allowed from localhost only.
     return InMemoryAuthenticator(given or None, vhosts=vhosts)
+
+
+@dataclass(slots=True)
+class Serving:
+    """A broker being served on a running event loop (see `start_serving`)."""
+
+    broker: Broker
+    service: BrokerService
+    server: AmqpServer
+    address: tuple[str, int]
+
+    async def stop(self, grace: float = 2.0) -> None:
+        """Close client connections (320 CONNECTION_FORCED, then cut off after `grace`), stop the
+        broker timer. The broker itself stays open: its owner closes it."""
+        await self.server.stop(grace=grace)
+        self.service.close()
+
+
+async def start_serving(
+    broker: Broker,
+    host: str = DEFAULT_HOST,
+    port: int = DEFAULT_PORT,
+    users: Iterable[tuple[str, str]] = (),
+    *,
+    log: Callable[[str], None] | None = None,
+    max_body_size: int | None = DEFAULT_MAX_BODY_SIZE,
+) -> Serving:
+    """Serve `broker` to AMQP clients on the running loop; raises OSError when it cannot listen."""
+    service = BrokerService(broker, on_log=log)
+    server = AmqpServer(
+        authenticator=_authenticator(users, broker.vhost_names),
+        config=ConnectionConfig(max_body_size=max_body_size),
+        event_handler=service,
+    )
+    address = await server.start(host, port)
+    return Serving(broker, service, server, address)
 
 
 def run_broker(  # noqa: PLR0917 - the signature the CLI calls, positional by design
@@ -109,14 +148,8 @@ async def _serve(  # noqa: PLR0917 - private, one call site
     stop: threading.Event | None,
 ) -> int:
     loop = asyncio.get_running_loop()
-    service = BrokerService(broker, on_log=log)
-    server = AmqpServer(
-        authenticator=_authenticator(users, broker.vhost_names),
-        config=ConnectionConfig(max_body_size=max_body_size),
-        event_handler=service,
-    )
     try:
-        address = await server.start(host, port)
+        serving = await start_serving(broker, host, port, users, log=log, max_body_size=max_body_size)
     except OSError as exc:
         log(f"error: cannot listen on {host}:{port}: {exc.strerror or exc}")
         return EXIT_UNUSABLE
@@ -131,6 +164,7 @@ async def _serve(  # noqa: PLR0917 - private, one call site
             name="mqstudio-broker-stop",
             daemon=True,
         ).start()
+    address = serving.address
     who = ", ".join(name for name, _ in users) if users else "guest/guest (localhost only)"
     log(f"mqstudio broker listening on amqp://{address[0]}:{address[1]}/ — {where}; users: {who}")
     if ready is not None:
@@ -139,8 +173,7 @@ async def _serve(  # noqa: PLR0917 - private, one call site
         await stopping.wait()
     finally:
         log("shutting down: closing client connections")
-        await server.stop(grace=2.0)
-        service.close()
+        await serving.stop(grace=2.0)
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.remove_signal_handler(sig)
