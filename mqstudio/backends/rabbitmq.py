@@ -1,0 +1,910 @@
+"""The remote RabbitMQ backend: AMQP 0-9-1 through pika, topology and statistics through the management API.
+
+Owns: `AmqpClient` (one pika `BlockingConnection` with a few role channels, error mapping) and
+`RabbitMQBackend` (implements `mqstudio.backends.base.Backend` by composing `AmqpClient` with
+`rabbitmq_http.ManagementClient`). This is the only module that imports pika (ARCHITECTURE.md); httpx
+stays in `rabbitmq_http`. No Qt, no `mqstudio.broker`.
+
+Behaviour worth knowing (it is RabbitMQ's, not ours):
+
+* **Peek is not free.** AMQP has no "browse": peek takes messages with ``basic.get`` and gives them back
+  with ``basic.nack(requeue=True)``. RabbitMQ then marks them ``redelivered``, and on a quorum queue
+  every such return counts as a delivery attempt toward ``x-delivery-limit`` (a message peeked often
+  enough is dropped or dead-lettered). Messages are held unacknowledged while a peek collects them,
+  so other consumers do not see them meanwhile. See `peek_side_effects`. Streams are read
+  non-destructively with a stream offset instead. Peek is capped at `MAX_PEEK` messages.
+* **Tail observes exchanges, never queues.** Consuming from a queue takes its messages, so a queue
+  cannot be observed without disturbing its consumers. `tail` binds a temporary exclusive, auto-delete,
+  server-named queue to the exchange with copies of the exchange's own bindings (so exactly the
+  messages that are routed somewhere are seen, and unroutable ones stay unroutable: mandatory returns
+  and alternate exchanges behave as without the tail). For a queue target it refuses with
+  `UnsupportedError` naming the exchanges bound to that queue, which can be tailed instead.
+* **Replay is at-least-once.** `consume_for_replay` takes messages with manual acknowledgement on a
+  dedicated channel; `settle` acks or nacks them. If the connection goes away before `settle`,
+  RabbitMQ puts the messages back in the queue; `settle` then raises `UnreachableError` and never
+  acknowledges a delivery tag of another channel.
+* **Publishing** uses publisher confirms and ``mandatory``: a message returned before its confirm is
+  reported ``routed=False``.
+
+Credentials come from the caller (the profile's keyring entry). The password is held by pika's
+`PlainCredentials` and httpx's auth object only: no URL with a password is ever built, logged or shown.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import ssl
+import time
+from collections.abc import Callable, Iterable, Iterator
+from datetime import datetime
+from typing import Any
+
+import pika
+import pika.exceptions as pex
+from pika.adapters.blocking_connection import BlockingChannel
+from pika.spec import Basic, BasicProperties
+
+from mqstudio.backends.base import (
+    ApplyReport,
+    AuthenticationError,
+    BackendError,
+    BackendKind,
+    BrokerMessage,
+    CancelToken,
+    Capabilities,
+    ConflictError,
+    NeverCancelled,
+    NotFoundError,
+    OutgoingMessage,
+    PermissionDeniedError,
+    Progress,
+    PublishResult,
+    UnreachableError,
+    UnsupportedError,
+)
+from mqstudio.backends.rabbitmq_http import ManagementClient
+from mqstudio.core.definitions import import_definitions
+from mqstudio.core.document import TopologyDocument
+from mqstudio.core.errors import FileFormatError
+from mqstudio.core.metrics import ObjectStats, Snapshot
+from mqstudio.core.model import DEFAULT_VHOST, Exchange, Queue, Topology
+from mqstudio.core.plan import BindingRef, Plan, Step, StepKind, plan
+
+MAX_PEEK = 200
+"""Hard cap on one peek: every peeked message is held unacknowledged until the peek returns."""
+MAX_REPLAY_BATCH = 1000
+AMQP_HINT = "is RabbitMQ running there, and is the AMQP port right? (5672, or 5671 for TLS)"
+_PROPERTY_NAMES = (
+    "content_type",
+    "content_encoding",
+    "delivery_mode",
+    "priority",
+    "correlation_id",
+    "reply_to",
+    "expiration",
+    "message_id",
+    "timestamp",
+    "type",
+    "user_id",
+    "app_id",
+    "cluster_id",
+)
+_TAIL_POLL_S = 0.2
+_TAIL_REBIND_S = 5.0
+_STREAM_IDLE_S = 1.0
+_MIRRORABLE_TYPES = {"direct", "topic", "fanout", "headers", "x-delayed-message"}
+
+
+# -- AMQP -------------------------------------------------------------------------------------------
+class AmqpClient:
+    """One blocking AMQP connection with a channel per role (``main``, ``publish``, ``replay``).
+
+    Thread-confined like the backend. A closed channel (after a broker error) is reopened on next use;
+    a lost connection is reopened on next use too, except that replay handles of the old connection
+    become invalid (their messages are back in the queue).
+    """
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        vhost: str,
+        username: str,
+        password: str,
+        *,
+        timeout: float = 10.0,
+        heartbeat: int = 60,
+        blocked_timeout: float = 30.0,
+        ssl_context: ssl.SSLContext | None = None,
+        connection_name: str = "mqstudio",
+    ) -> None:
+        self.host, self.port, self.vhost, self.username = host, port, vhost, username
+        self._params = pika.ConnectionParameters(
+            host=host,
+            port=port,
+            virtual_host=vhost,
+            credentials=pika.PlainCredentials(username, password, erase_on_connect=False),
+            connection_attempts=1,
+            retry_delay=0,
+            socket_timeout=timeout,
+            stack_timeout=timeout * 2,
+            blocked_connection_timeout=blocked_timeout,
+            heartbeat=heartbeat,
+            client_properties={"connection_name": connection_name},
+            ssl_options=pika.SSLOptions(ssl_context, host) if ssl_context is not None else None,
+        )
+        self._conn: pika.BlockingConnection | None = None
+        self._channels: dict[str, BlockingChannel] = {}
+        self._channel_ids: dict[str, int] = {}
+        self._ids = itertools.count(1)
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    @property
+    def is_open(self) -> bool:
+        return self._conn is not None and self._conn.is_open
+
+    def open_connection(self) -> pika.BlockingConnection:
+        """A new connection with these parameters (the caller closes it), errors mapped."""
+        with self.errors("connect"):
+            return pika.BlockingConnection(self._params)
+
+    def connection(self) -> pika.BlockingConnection:
+        if self._conn is None or not self._conn.is_open:
+            self._channels.clear()
+            self._channel_ids.clear()
+            self._conn = self.open_connection()
+        return self._conn
+
+    def channel(self, role: str = "main") -> BlockingChannel:
+        ch = self._channels.get(role)
+        if ch is not None and ch.is_open:
+            return ch
+        conn = self.connection()
+        with self.errors(f"open a {role} channel"):
+            ch = conn.channel()
+            if role == "publish":
+                ch.confirm_delivery()
+        self._channels[role] = ch
+        self._channel_ids[role] = next(self._ids)
+        return ch
+
+    def channel_id(self, role: str) -> int | None:
+        ch = self._channels.get(role)
+        return self._channel_ids.get(role) if ch is not None and ch.is_open and self.is_open else None
+
+    def close(self) -> None:
+        conn, self._conn = self._conn, None
+        self._channels.clear()
+        self._channel_ids.clear()
+        if conn is not None and conn.is_open:
+            with contextlib.suppress(Exception):
+                conn.close()
+
+    @contextlib.contextmanager
+    def errors(self, what: str) -> Iterator[None]:
+        """Map pika and socket failures of `what` to the specific `BackendError`."""
+        try:
+            yield
+        except BackendError:
+            raise
+        except pex.ChannelClosedByBroker as exc:
+            raise self._channel_error(exc.reply_code, exc.reply_text, what) from None
+        except (pex.ChannelWrongStateError, pex.ChannelClosed) as exc:
+            raise ConflictError(f"cannot {what}: the channel is closed ({exc})") from None
+        except pex.ProbableAuthenticationError as exc:
+            self._drop()
+            raise AuthenticationError(
+                f"RabbitMQ at {self.address} refused the login of user {self.username!r}: {_reply(exc)}",
+                "check the user name and password",
+            ) from None
+        except pex.ProbableAccessDeniedError as exc:
+            self._drop()
+            raise PermissionDeniedError(
+                f"user {self.username!r} may not open vhost {self.vhost!r} at {self.address}: {_reply(exc)}",
+                f"check that the vhost exists and grant access: rabbitmqctl set_permissions -p "
+                f"'{self.vhost}' '{self.username}' '.*' '.*' '.*'",
+            ) from None
+        except pex.ConnectionClosedByBroker as exc:
+            self._drop()
+            if exc.reply_code in (403, 530):
+                raise PermissionDeniedError(
+                    f"RabbitMQ closed the connection of user {self.username!r} (vhost {self.vhost!r}) "
+                    f"while trying to {what}: {exc.reply_text}"
+                ) from None
+            raise UnreachableError(
+                f"RabbitMQ at {self.address} closed the connection while trying to {what}: "
+                f"({exc.reply_code}) {exc.reply_text}",
+                "the broker may be shutting down or a operator closed the connection; try again",
+            ) from None
+        except pex.ConnectionBlockedTimeout:
+            self._drop()
+            raise UnreachableError(
+                f"RabbitMQ at {self.address} blocked the connection while trying to {what}",
+                "a resource alarm (memory or disk) is in effect on the broker",
+            ) from None
+        except pex.AMQPConnectionError as exc:
+            self._drop()
+            raise UnreachableError(
+                f"cannot reach RabbitMQ at {self.address}: {_reason(exc)}", AMQP_HINT
+            ) from None
+        except (pex.AMQPError, OSError) as exc:
+            if isinstance(exc, OSError) or not self.is_open:
+                self._drop()
+                raise UnreachableError(
+                    f"cannot reach RabbitMQ at {self.address}: {_reason(exc)}", AMQP_HINT
+                ) from None
+            raise BackendError(f"cannot {what}: {type(exc).__name__}: {exc}") from None
+
+    def _drop(self) -> None:
+        conn, self._conn = self._conn, None
+        self._channels.clear()
+        self._channel_ids.clear()
+        if conn is not None and conn.is_open:
+            with contextlib.suppress(Exception):
+                conn.close()
+
+    def _channel_error(self, code: int, text: str, what: str) -> BackendError:
+        if code == 404:
+            return NotFoundError(f"cannot {what}: {text}")
+        if code in (405, 406):
+            return ConflictError(f"cannot {what}: {text}")
+        if code == 403:
+            return PermissionDeniedError(
+                f"user {self.username!r} may not {what} in vhost {self.vhost!r}: {text}",
+                "check the user's configure/write/read permissions on the vhost",
+            )
+        if code == 540:
+            return UnsupportedError(f"cannot {what}: {text}")
+        return BackendError(f"cannot {what}: ({code}) {text}")
+
+
+def _reply(exc: BaseException) -> str:
+    inner = exc.args[0] if exc.args else exc
+    return str(inner).strip("'\"") or type(exc).__name__
+
+
+def _reason(exc: BaseException) -> str:
+    """The root cause under pika's wrappers, e.g. ``Connection refused``."""
+    current: Any = exc
+    for _ in range(5):
+        nested = getattr(current, "exception", None)
+        if nested is None and current.args and isinstance(current.args[0], BaseException):
+            nested = current.args[0]
+        if nested is None:
+            break
+        current = nested
+    if isinstance(current, OSError) and current.strerror:
+        return current.strerror
+    return str(current) or type(current).__name__
+
+
+def _to_message(source: str, method: Any, props: BasicProperties, body: bytes, handle: Any) -> BrokerMessage:
+    properties = {n: getattr(props, n) for n in _PROPERTY_NAMES if getattr(props, n, None) is not None}
+    stamp = properties.get("timestamp")
+    return BrokerMessage(
+        source=source,
+        body=bytes(body),
+        exchange=str(getattr(method, "exchange", "") or ""),
+        routing_key=str(getattr(method, "routing_key", "") or ""),
+        headers=dict(props.headers or {}),
+        properties=properties,
+        redelivered=bool(getattr(method, "redelivered", False)),
+        timestamp_ms=int(stamp) * 1000 if isinstance(stamp, int) else None,
+        handle=handle,
+    )
+
+
+def _basic_properties(message: OutgoingMessage) -> BasicProperties:
+    props: dict[str, Any] = {}
+    for name, given in message.properties.items():
+        if name not in _PROPERTY_NAMES:
+            raise UnsupportedError(f"{name!r} is not an AMQP basic property", ", ".join(_PROPERTY_NAMES))
+        value = given
+        if name == "expiration" and value is not None:
+            value = str(value)
+        if name == "timestamp" and isinstance(value, datetime):
+            value = int(value.timestamp())
+        props[name] = value
+    return BasicProperties(headers=dict(message.headers) or None, **props)
+
+
+# -- the backend ------------------------------------------------------------------------------------
+class RabbitMQBackend:
+    """A RabbitMQ broker (one vhost): AMQP for messages, the management API for topology and stats."""
+
+    kind = BackendKind.RABBITMQ
+    BASE_CAPABILITIES = (
+        Capabilities.EXCHANGES
+        | Capabilities.HEADERS_EXCHANGE
+        | Capabilities.DEAD_LETTERING
+        | Capabilities.PEEK
+        | Capabilities.REPLAY
+        | Capabilities.TOPOLOGY_WRITE
+        | Capabilities.STATS
+        | Capabilities.TAIL
+        | Capabilities.PURGE
+    )
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 5672,
+        *,
+        username: str = "guest",
+        password: str = "guest",
+        vhost: str = DEFAULT_VHOST,
+        management_port: int = 15672,
+        management_scheme: str = "http",
+        management_host: str | None = None,
+        prometheus_port: int | None = 15692,
+        timeout: float = 10.0,
+        heartbeat: int = 60,
+        ssl_context: ssl.SSLContext | None = None,
+        http: ManagementClient | None = None,
+    ) -> None:
+        self.host, self.port, self.vhost, self.username = host, port, vhost, username
+        self.capabilities = self.BASE_CAPABILITIES
+        self.server_version = ""
+        self.cluster_name = ""
+        self._default_queue_type: str | None = None
+        self.amqp = AmqpClient(
+            host,
+            port,
+            vhost,
+            username,
+            password,
+            timeout=timeout,
+            heartbeat=heartbeat,
+            ssl_context=ssl_context,
+        )
+        self.http = http or ManagementClient(
+            management_host or host,
+            management_port,
+            username=username,
+            password=password,
+            scheme=management_scheme,
+            timeout=timeout,
+            prometheus_port=prometheus_port,
+        )
+        self._tail_params = (host, port, vhost, username, password, timeout, ssl_context)
+
+    def __repr__(self) -> str:
+        return f"RabbitMQBackend({self.description})"
+
+    @property
+    def description(self) -> str:
+        return f"rabbitmq {self.username}@{self.host}:{self.port} vhost {self.vhost}"
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def connect(self) -> None:
+        """Check the management API (version, cluster, exchange types, the vhost) and open AMQP."""
+        overview = self.http.overview()
+        self.server_version = str(overview.get("rabbitmq_version") or overview.get("product_version") or "")
+        self.cluster_name = str(overview.get("cluster_name") or "")
+        types = {str(t.get("name")) for t in overview.get("exchange_types") or () if isinstance(t, dict)}
+        self.capabilities = self.BASE_CAPABILITIES
+        if "x-delayed-message" in types:
+            self.capabilities |= Capabilities.DELAYED_EXCHANGE
+        self.amqp.connection()
+        self._default_queue_type = self.http.default_queue_type(self.vhost)
+
+    def close(self) -> None:
+        self.amqp.close()
+        self.http.close()
+
+    def __enter__(self) -> RabbitMQBackend:
+        self.connect()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def list_vhosts(self) -> list[str]:
+        """The vhosts this user can see, for the vhost picker."""
+        return self.http.vhost_names()
+
+    # -- topology ----------------------------------------------------------------------------
+    def fetch_topology(self) -> TopologyDocument:
+        """The vhost's definitions (``GET /api/definitions/{vhost}``) as a document.
+
+        Users without the administrator tag may not read definitions; for them the topology is
+        assembled from the exchange, queue and binding lists (policies only when readable). Exclusive
+        queues belong to their connection and are left out, as RabbitMQ's own export does.
+        """
+        try:
+            data = self.http.definitions(self.vhost)
+        except PermissionDeniedError:
+            data = self._definitions_from_lists()
+        self._default_queue_type = self.http.default_queue_type(self.vhost)
+        source = f"RabbitMQ {self.host}:{self.port} vhost {self.vhost!r}"
+        try:
+            document = import_definitions(data, source=source, vhost=self.vhost)
+        except FileFormatError as exc:
+            raise ConflictError(f"the live topology cannot be shown: {exc}") from None
+        definitions = document.metadata.setdefault("definitions", {})
+        if self._default_queue_type and isinstance(definitions, dict):
+            # Where policies.document_default_queue_types looks (a cluster-wide export's vhosts[]).
+            definitions.setdefault("vhosts", []).append(
+                {
+                    "name": self.vhost,
+                    "default_queue_type": self._default_queue_type,
+                    "metadata": {"default_queue_type": self._default_queue_type},
+                }
+            )
+        document.metadata["rabbitmq"] = {
+            "host": self.host,
+            "vhost": self.vhost,
+            "version": self.server_version,
+            "cluster_name": self.cluster_name,
+            "default_queue_type": self._default_queue_type,
+        }
+        document.set_dirty(False)
+        return document
+
+    def _definitions_from_lists(self) -> dict[str, Any]:
+        exchanges = [
+            {k: e.get(k) for k in ("name", "type", "durable", "auto_delete", "internal", "arguments")}
+            for e in self.http.exchanges(self.vhost)
+            if e.get("name") and not str(e.get("name")).startswith("amq.")
+        ]
+        queues = [
+            {k: q.get(k) for k in ("name", "durable", "auto_delete", "arguments")}
+            for q in self.http.queues(self.vhost)
+            if not q.get("exclusive") and q.get("owner_pid_details") is None
+        ]
+        names = {q["name"] for q in queues}
+        bindings = [
+            {k: b.get(k) for k in ("source", "destination", "destination_type", "routing_key", "arguments")}
+            for b in self.http.bindings(self.vhost)
+            if b.get("source") and (b.get("destination_type") != "queue" or b.get("destination") in names)
+        ]
+        data: dict[str, Any] = {"exchanges": exchanges, "queues": queues, "bindings": bindings}
+        with contextlib.suppress(PermissionDeniedError):
+            data["policies"] = [
+                {k: p.get(k) for k in ("name", "pattern", "apply-to", "definition", "priority")}
+                for p in self.http.policies(self.vhost)
+            ]
+        return data
+
+    def plan(self, desired: Topology, *, prune: bool = False) -> Plan:
+        live = self.fetch_topology()
+        return plan(
+            desired,
+            live.topology,
+            vhost=self.vhost,
+            prune=prune,
+            default_queue_type=self._default_queue_type or "classic",
+        )
+
+    def apply(
+        self,
+        plan: Plan,
+        *,
+        consent: Iterable[Step] = (),
+        progress: Progress | None = None,
+        cancel: CancelToken | None = None,
+    ) -> ApplyReport:
+        """Run the steps in order through the management API.
+
+        Steps that need consent run only when listed in `consent` (else they are `skipped`); `cancel`
+        is checked between steps; the first failure stops the run. A delete or unbind whose object is
+        already gone counts as applied (the broker is as the step wants it). A recreate that deleted
+        but could not declare again fails with an error that says so.
+        """
+        consented = list(consent)
+        cancel = cancel or NeverCancelled()
+        report = ApplyReport()
+        total = len(plan.steps)
+        for index, step in enumerate(plan.steps):
+            if step.needs_consent and step not in consented:
+                report.skipped.append(step)
+                continue
+            if cancel.cancelled:
+                report.cancelled = True
+                self._rest(plan.steps[index:], consented, report)
+                break
+            if progress is not None:
+                progress(index, total, step.describe())
+            try:
+                self._run_step(step)
+            except BackendError as exc:
+                report.failed, report.error = step, str(exc)
+                self._rest(plan.steps[index + 1 :], consented, report)
+                break
+            report.applied.append(step)
+        if progress is not None and report.failed is None and not report.cancelled:
+            progress(total, total, "done")
+        return report
+
+    @staticmethod
+    def _rest(steps: list[Step], consented: list[Step], report: ApplyReport) -> None:
+        for step in steps:
+            (report.skipped if step.needs_consent and step not in consented else report.not_applied).append(
+                step
+            )
+
+    def _run_step(self, step: Step) -> None:
+        obj, http = step.obj, self.http
+        vhost = getattr(obj, "vhost", None)
+        if vhost is None:
+            raise UnsupportedError(f"RabbitMQ has no {step.kind.value.replace('_', ' ')} (a Kafka step)")
+        if vhost != self.vhost:
+            raise ConflictError(
+                f"the step is for vhost {vhost!r}, but this connection is to vhost {self.vhost!r}",
+                "connect to that vhost to apply it",
+            )
+        kind = step.kind
+        if kind in (StepKind.CREATE_EXCHANGE, StepKind.RECREATE_EXCHANGE) and isinstance(obj, Exchange):
+            if kind is StepKind.RECREATE_EXCHANGE:
+                self._gone_ok(lambda: http.delete_exchange(vhost, obj.name))
+            self._declared_again(
+                kind,
+                lambda: http.declare_exchange(
+                    vhost,
+                    obj.name,
+                    str(obj.type),
+                    durable=obj.durable,
+                    auto_delete=obj.auto_delete,
+                    internal=obj.internal,
+                    arguments=obj.arguments,
+                ),
+            )
+        elif kind in (StepKind.CREATE_QUEUE, StepKind.RECREATE_QUEUE) and isinstance(obj, Queue):
+            if obj.exclusive:
+                raise UnsupportedError(
+                    f"queue {obj.name!r} is exclusive: such a queue belongs to the AMQP connection that "
+                    "declares it and goes with it",
+                    "declare it from the application, or make it non-exclusive in the design",
+                )
+            if kind is StepKind.RECREATE_QUEUE:
+                self._gone_ok(lambda: http.delete_queue(vhost, obj.name))
+            self._declared_again(
+                kind,
+                lambda: http.declare_queue(
+                    vhost, obj.name, durable=obj.durable, auto_delete=obj.auto_delete, arguments=obj.arguments
+                ),
+            )
+        elif kind is StepKind.BIND and isinstance(obj, BindingRef):
+            http.bind(
+                vhost,
+                obj.source,
+                obj.destination,
+                destination_type=obj.destination_type.value,
+                routing_key=obj.routing_key,
+                arguments=obj.arguments,
+            )
+        elif kind is StepKind.UNBIND and isinstance(obj, BindingRef):
+            self._gone_ok(
+                lambda: http.unbind(
+                    vhost,
+                    obj.source,
+                    obj.destination,
+                    destination_type=obj.destination_type.value,
+                    routing_key=obj.routing_key,
+                    arguments=obj.arguments,
+                )
+            )
+        elif kind is StepKind.DELETE_QUEUE and isinstance(obj, Queue):
+            self._gone_ok(lambda: http.delete_queue(vhost, obj.name))
+        elif kind is StepKind.DELETE_EXCHANGE and isinstance(obj, Exchange):
+            self._gone_ok(lambda: http.delete_exchange(vhost, obj.name))
+        else:
+            raise UnsupportedError(f"RabbitMQ cannot {step.describe()}")
+
+    @staticmethod
+    def _gone_ok(call: Callable[[], None]) -> None:
+        with contextlib.suppress(NotFoundError):
+            call()
+
+    @staticmethod
+    def _declared_again(kind: StepKind, call: Callable[[], None]) -> None:
+        try:
+            call()
+        except BackendError as exc:
+            if kind in (StepKind.RECREATE_EXCHANGE, StepKind.RECREATE_QUEUE):
+                exc.message = f"deleted, but declaring it again failed: {exc.message}"
+                exc.args = (exc.message,)
+            raise
+
+    # -- messages ----------------------------------------------------------------------------
+    def publish(self, message: OutgoingMessage) -> PublishResult:
+        """Publish with confirms; ``mandatory`` messages that RabbitMQ returns are ``routed=False``."""
+        props = _basic_properties(message)
+        ch = self.amqp.channel("publish")
+        where = f"publish to exchange {message.target!r} in vhost {self.vhost!r}"
+        with self.amqp.errors(where):
+            try:
+                ch.basic_publish(
+                    message.target, message.key, message.body, props, mandatory=message.mandatory
+                )
+            except pex.UnroutableError as exc:
+                return PublishResult(confirmed=True, routed=False, detail=_returned(exc))
+            except pex.NackError:
+                return PublishResult(confirmed=False, routed=False, detail="RabbitMQ nacked the message")
+        return PublishResult(confirmed=True, routed=True)
+
+    def peek_side_effects(self, queue: str) -> str:
+        """What peeking `queue` does to it, in words for the UI (depends on the queue type)."""
+        info: dict[str, Any] = {}
+        with contextlib.suppress(BackendError):
+            info = self.http.queue(self.vhost, queue)
+        qtype = str(info.get("type") or (info.get("arguments") or {}).get("x-queue-type") or "classic")
+        if qtype == "stream":
+            return f"Stream {queue!r} is read from an offset without consuming: peeking changes nothing."
+        text = (
+            f"Peeking {queue!r} takes up to {MAX_PEEK} messages with basic.get and returns them with "
+            "basic.nack(requeue=True): RabbitMQ marks them redelivered, and other consumers do not "
+            "get them while the peek holds them."
+        )
+        if qtype == "quorum":
+            limit = (info.get("arguments") or {}).get("x-delivery-limit")
+            policy = info.get("effective_policy_definition") or {}
+            limit = limit if limit is not None else policy.get("delivery-limit")
+            shown = f" ({limit})" if limit is not None else " when one is set"
+            text += (
+                f" On this quorum queue every peek counts as a delivery attempt toward its delivery "
+                f"limit{shown}: a message peeked often enough is dead-lettered or dropped."
+            )
+        return text
+
+    def peek(
+        self,
+        source: str,
+        limit: int = 50,
+        *,
+        partition: int | None = None,
+        offset: int | None = None,
+        timestamp_ms: int | None = None,
+    ) -> list[BrokerMessage]:
+        """Up to `limit` (at most `MAX_PEEK`) messages from the head of queue `source`, put back.
+
+        basic.get each, then one basic.nack(multiple, requeue) — see the module docstring for what
+        that does to the messages. Streams are read from `offset` (default: the first) instead.
+        """
+        limit = max(0, min(limit, MAX_PEEK))
+        if self._queue_type(source) == "stream":
+            return self._peek_stream(source, limit, offset, timestamp_ms)
+        ch = self.amqp.channel("main")
+        out: list[BrokerMessage] = []
+        last_tag = 0
+        with self.amqp.errors(f"peek queue {source!r} in vhost {self.vhost!r}"):
+            try:
+                while len(out) < limit:
+                    method, props, body = ch.basic_get(source, auto_ack=False)
+                    if method is None:
+                        break
+                    last_tag = method.delivery_tag
+                    out.append(_to_message(source, method, props, body, None))
+            finally:
+                if last_tag and ch.is_open:
+                    ch.basic_nack(delivery_tag=last_tag, multiple=True, requeue=True)
+        return out
+
+    def _queue_type(self, queue: str) -> str:
+        try:
+            info = self.http.queue(self.vhost, queue)
+        except NotFoundError:
+            raise NotFoundError(f"queue {queue!r} does not exist in vhost {self.vhost!r}") from None
+        return str(info.get("type") or "classic")
+
+    def _peek_stream(
+        self, source: str, limit: int, offset: int | None, timestamp_ms: int | None
+    ) -> list[BrokerMessage]:
+        start: Any = offset if offset is not None else "first"
+        if timestamp_ms is not None and offset is None:
+            start = datetime.fromtimestamp(timestamp_ms / 1000)
+        conn = self.amqp.connection()
+        out: list[BrokerMessage] = []
+        with self.amqp.errors(f"read stream {source!r} in vhost {self.vhost!r}"):
+            ch = conn.channel()
+            try:
+                ch.basic_qos(prefetch_count=max(limit, 1))
+
+                def on_message(_ch: Any, method: Any, props: BasicProperties, body: bytes) -> None:
+                    if len(out) < limit:
+                        msg = _to_message(source, method, props, body, None)
+                        stream_offset = (props.headers or {}).get("x-stream-offset")
+                        msg.offset = stream_offset if isinstance(stream_offset, int) else None
+                        out.append(msg)
+
+                ch.basic_consume(source, on_message, arguments={"x-stream-offset": start})
+                idle_since = time.monotonic()
+                seen = 0
+                while len(out) < limit and time.monotonic() - idle_since < _STREAM_IDLE_S:
+                    conn.process_data_events(time_limit=0.1)
+                    if len(out) != seen:
+                        seen, idle_since = len(out), time.monotonic()
+            finally:
+                if ch.is_open:
+                    ch.close()
+        return out
+
+    def consume_for_replay(self, source: str, limit: int) -> list[BrokerMessage]:
+        """Take up to `limit` messages from queue `source` unacknowledged; `settle` each one."""
+        limit = max(0, min(limit, MAX_REPLAY_BATCH))
+        ch = self.amqp.channel("replay")
+        channel_id = self.amqp.channel_id("replay")
+        out: list[BrokerMessage] = []
+        with self.amqp.errors(f"take messages from queue {source!r} in vhost {self.vhost!r}"):
+            while len(out) < limit:
+                method, props, body = ch.basic_get(source, auto_ack=False)
+                if method is None:
+                    break
+                out.append(_to_message(source, method, props, body, (channel_id, method.delivery_tag)))
+        return out
+
+    def settle(self, message: BrokerMessage, *, ack: bool, requeue: bool = True) -> None:
+        """Ack (done) or nack (`requeue`: back to the queue; else dead-lettered or dropped)."""
+        handle = message.handle
+        if not (isinstance(handle, tuple) and len(handle) == 2):
+            raise ConflictError("this message was not taken with consume_for_replay by this backend")
+        channel_id, tag = handle
+        if channel_id != self.amqp.channel_id("replay"):
+            if not self.amqp.is_open:
+                raise UnreachableError(
+                    f"lost the connection to RabbitMQ at {self.amqp.address} before settling: RabbitMQ has "
+                    f"put the message back in queue {message.source!r}",
+                    AMQP_HINT,
+                )
+            raise ConflictError(
+                f"the channel that took this message is closed: RabbitMQ has put it back in queue "
+                f"{message.source!r}"
+            )
+        ch = self.amqp.channel("replay")
+        with self.amqp.errors(f"settle a message of queue {message.source!r}"):
+            if ack:
+                ch.basic_ack(delivery_tag=tag)
+            else:
+                ch.basic_nack(delivery_tag=tag, requeue=requeue)
+            # basic.ack has no reply: a round trip makes a lost connection show here, not later.
+            self.amqp.connection().process_data_events(time_limit=0)
+
+    def purge(self, source: str) -> int:
+        """Empty queue `source`; returns how many messages it held (AMQP queue.purge says so)."""
+        ch = self.amqp.channel("main")
+        with self.amqp.errors(f"purge queue {source!r} in vhost {self.vhost!r}"):
+            frame = ch.queue_purge(source)
+        count = getattr(frame.method, "message_count", 0)
+        return int(count or 0)
+
+    # -- tail ----------------------------------------------------------------------------------
+    def tail(self, target: str, sink: Callable[[BrokerMessage], None], cancel: CancelToken) -> None:
+        """Deliver copies of the messages routed through exchange `target` to `sink` until cancelled.
+
+        A temporary exclusive, auto-delete, server-named queue on a connection of its own is bound to
+        the exchange with copies of the exchange's bindings (re-read every few seconds), so the tail
+        sees exactly what reaches some destination, and takes nothing from anyone.
+
+        A queue cannot be observed without consuming from it (AMQP has no browse), which would take
+        messages from its consumers: for a queue target this raises `UnsupportedError` naming the
+        exchanges bound to it, which can be tailed instead. Plugin exchange types that pick one
+        destination (e.g. ``x-consistent-hash``) are refused too: a copy binding would divert messages.
+        """
+        info = self._tail_exchange_info(target)
+        conn = self.amqp.open_connection()
+        where = f"tail exchange {target!r} in vhost {self.vhost!r}"
+        try:
+            with self.amqp.errors(where):
+                ch = conn.channel()
+                queue = ch.queue_declare("", exclusive=True, auto_delete=True).method.queue
+                bound: set[str] = set()
+                self._mirror_bindings(ch, target, queue, info, bound)
+
+                def on_message(_ch: Any, method: Basic.Deliver, props: BasicProperties, body: bytes) -> None:
+                    sink(_to_message(target, method, props, body, None))
+
+                ch.basic_consume(queue, on_message, auto_ack=True)
+                last_rebind = time.monotonic()
+                while not cancel.cancelled:
+                    conn.process_data_events(time_limit=_TAIL_POLL_S)
+                    if time.monotonic() - last_rebind >= _TAIL_REBIND_S:
+                        self._mirror_bindings(ch, target, queue, info, bound)
+                        last_rebind = time.monotonic()
+        finally:
+            with contextlib.suppress(Exception):
+                conn.close()  # the exclusive queue goes with its connection
+
+    def _tail_exchange_info(self, target: str) -> dict[str, Any]:
+        if target == "":
+            raise UnsupportedError(
+                "the default exchange routes to queues by name; tail the exchange that publishers use"
+            )
+        try:
+            info = self.http.exchange(self.vhost, target)
+        except NotFoundError:
+            try:
+                self.http.queue(self.vhost, target)
+            except NotFoundError:
+                raise NotFoundError(
+                    f"no exchange or queue named {target!r} in vhost {self.vhost!r}"
+                ) from None
+            sources = sorted(
+                {
+                    str(b.get("source"))
+                    for b in self.http.queue_bindings(self.vhost, target)
+                    if b.get("source")
+                }
+            )
+            alternative = (
+                "tail " + " or ".join(f"exchange {s!r}" for s in sources) + " instead"
+                if sources
+                else "bind an exchange to it and tail that exchange"
+            )
+            raise UnsupportedError(
+                f"RabbitMQ cannot observe queue {target!r} without taking its messages from its consumers",
+                alternative,
+            ) from None
+        etype = str(info.get("type", ""))
+        if etype == "x-delayed-message":
+            etype = str((info.get("arguments") or {}).get("x-delayed-type", "direct"))
+        if etype not in _MIRRORABLE_TYPES:
+            raise UnsupportedError(
+                f"exchange {target!r} is of type {etype!r}, which routes each message to one destination: "
+                "a tail binding would take messages away from the real ones",
+                "tail an exchange upstream of it",
+            )
+        return info
+
+    def _mirror_bindings(
+        self, ch: BlockingChannel, exchange: str, queue: str, info: dict[str, Any], bound: set[str]
+    ) -> None:
+        for b in self.http.exchange_source_bindings(self.vhost, exchange):
+            key = str(b.get("routing_key", ""))
+            args = dict(b.get("arguments") or {})
+            ident = repr((key, sorted(args.items())))
+            if b.get("destination") == queue or ident in bound:
+                continue
+            ch.queue_bind(queue, exchange, routing_key=key, arguments=args or None)
+            bound.add(ident)
+
+    # -- stats -------------------------------------------------------------------------------------
+    def stats(self) -> Snapshot:
+        """Queue and exchange statistics from the management API (counters since the object's start)."""
+        objects: list[ObjectStats] = []
+        for q in self.http.queues(self.vhost):
+            ms = q.get("message_stats") or {}
+            objects.append(
+                ObjectStats(
+                    kind="queue",
+                    name=str(q.get("name", "")),
+                    vhost=self.vhost,
+                    counters={
+                        "published": _int(ms.get("publish")),
+                        "delivered": _int(ms.get("deliver_get")),
+                        "acked": _int(ms.get("ack")),
+                        "redelivered": _int(ms.get("redeliver")),
+                    },
+                    gauges={
+                        "ready": float(q.get("messages_ready") or 0),
+                        "unacked": float(q.get("messages_unacknowledged") or 0),
+                        "consumers": float(q.get("consumers") or 0),
+                    },
+                )
+            )
+        for e in self.http.exchanges(self.vhost):
+            ms = e.get("message_stats") or {}
+            objects.append(
+                ObjectStats(
+                    kind="exchange",
+                    name=str(e.get("name", "")),
+                    vhost=self.vhost,
+                    counters={"published": _int(ms.get("publish_in")), "routed": _int(ms.get("publish_out"))},
+                )
+            )
+        return Snapshot(timestamp=time.time(), objects=tuple(objects))
+
+
+def _int(value: Any) -> int:
+    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0
+
+
+def _returned(exc: pex.UnroutableError) -> str:
+    returned = exc.messages[0] if getattr(exc, "messages", None) else None
+    method = getattr(returned, "method", None)
+    if method is not None:
+        return f"returned by RabbitMQ: ({method.reply_code}) {method.reply_text}"
+    return "returned by RabbitMQ: no queue is bound for this routing key"

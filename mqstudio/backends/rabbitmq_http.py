@@ -1,0 +1,432 @@
+"""A small, blocking client for the RabbitMQ management HTTP API (and the optional Prometheus endpoint).
+
+Owns: `ManagementClient` (overview, vhosts, users/permissions, definitions, exchanges, queues,
+bindings, declare/delete/bind/unbind/purge) and the mapping of HTTP failures to `BackendError`s.
+This is the only module that imports httpx (see ARCHITECTURE.md); it knows nothing of AMQP, Qt or the
+designer's model beyond `mqstudio.backends.base`'s errors.
+
+RabbitMQ specifics worth knowing:
+
+* Every vhost in a path is URL-encoded, so the default vhost ``/`` is ``%2F`` (`quote(..., safe="")`).
+* The management API answers 401 both for a failed login (``"Login failed"``) and for an
+  authenticated user that may not do something (``"User not authorised to access virtual host"``,
+  ``"Not administrator user"``, ``"Not management user"``): the reason text tells them apart.
+* ``GET /api/definitions/{vhost}`` needs the *administrator* tag; the list endpoints need only
+  vhost access, so callers fall back to them (see `RabbitMQBackend.fetch_topology`).
+* A binding is deleted by its ``properties_key`` (a digest of routing key and arguments, computed by
+  the server), so `unbind` reads the bindings between the two ends and deletes the one that matches.
+* Queues declared over HTTP are never exclusive: an exclusive queue belongs to an AMQP connection.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from mqstudio.backends.base import (
+    AuthenticationError,
+    BackendError,
+    ConflictError,
+    NotFoundError,
+    PermissionDeniedError,
+    UnreachableError,
+    UnsupportedError,
+)
+
+MANAGEMENT_HINT = "is the management plugin enabled? rabbitmq-plugins enable rabbitmq_management"
+PROMETHEUS_HINT = "rabbitmq-plugins enable rabbitmq_prometheus"
+DEFAULT_TIMEOUT = 10.0
+
+
+def quote_part(value: str) -> str:
+    """One path segment: vhost ``/`` → ``%2F``; names may contain any character."""
+    return quote(value, safe="")
+
+
+def _reason(response: httpx.Response) -> str:
+    """RabbitMQ's own words: ``{"error": ..., "reason": ...}``, else the body's start."""
+    try:
+        body = response.json()
+    except (json.JSONDecodeError, ValueError):
+        return response.text.strip()[:300] or response.reason_phrase
+    if isinstance(body, dict):
+        reason = body.get("reason") or body.get("error")
+        if reason:
+            return str(reason)
+    return response.text.strip()[:300] or response.reason_phrase
+
+
+class ManagementClient:
+    """Blocking management API client for one user; thread-safe as httpx.Client is.
+
+    The password is held only by httpx's auth object and never appears in `description`, `repr` or
+    any error text.
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 15672,
+        *,
+        username: str = "guest",
+        password: str = "guest",
+        scheme: str = "http",
+        base_path: str = "",
+        timeout: float = DEFAULT_TIMEOUT,
+        verify: bool = True,
+        prometheus_port: int | None = 15692,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.username = username
+        self.scheme = scheme
+        self.prometheus_port = prometheus_port
+        self.base_url = f"{scheme}://{host}:{port}{base_path.rstrip('/')}"
+        self._timeout = timeout
+        self._verify = verify
+        self._transport = transport
+        self._client = httpx.Client(
+            base_url=self.base_url,
+            auth=httpx.BasicAuth(username, password),
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
+            verify=verify,
+            transport=transport,
+            headers={"content-type": "application/json"},
+        )
+
+    def __repr__(self) -> str:
+        return f"ManagementClient({self.username}@{self.base_url})"
+
+    @property
+    def description(self) -> str:
+        return f"{self.username}@{self.base_url}"
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> ManagementClient:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    # -- transport ---------------------------------------------------------------------------
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        params: Mapping[str, str] | None = None,
+        what: str = "",
+    ) -> Any:
+        """Send one request; return the decoded JSON body (None when empty); map failures.
+
+        `what` names the object for error messages, e.g. ``queue 'orders' in vhost '/'``.
+        """
+        content = None if body is None else json.dumps(body)
+        try:
+            response = self._client.request(method, path, content=content, params=params)
+        except httpx.TimeoutException as exc:
+            raise UnreachableError(
+                f"RabbitMQ management API at {self.base_url} did not answer in time ({type(exc).__name__})",
+                MANAGEMENT_HINT,
+            ) from None
+        except httpx.TransportError as exc:
+            raise UnreachableError(
+                f"cannot reach the RabbitMQ management API at {self.base_url}: {exc or type(exc).__name__}",
+                MANAGEMENT_HINT,
+            ) from None
+        if response.is_success:
+            if not response.content:
+                return None
+            try:
+                return response.json()
+            except (json.JSONDecodeError, ValueError):
+                return response.text
+        raise self._error(response, method, what or path)
+
+    def _error(self, response: httpx.Response, method: str, what: str) -> BackendError:
+        status, reason = response.status_code, _reason(response)
+        if status == 401:
+            lowered = reason.lower()
+            if "login failed" in lowered or not lowered or lowered == "unauthorized":
+                return AuthenticationError(
+                    f"RabbitMQ refused the login of user {self.username!r} at {self.base_url}: {reason}",
+                    "check the user name and password",
+                )
+            return PermissionDeniedError(
+                f"user {self.username!r} may not {method} {what}: {reason}",
+                "grant the user access to the vhost (rabbitmqctl set_permissions) or the needed tag "
+                "(management, policymaker, administrator)",
+            )
+        if status == 403:
+            return PermissionDeniedError(
+                f"user {self.username!r} may not {method} {what}: {reason}",
+                "check the user's permissions on the vhost",
+            )
+        if status == 404:
+            return NotFoundError(f"{what} does not exist: {reason}")
+        if status in (400, 409):
+            return ConflictError(f"RabbitMQ refused to {method} {what}: {reason}")
+        if status == 405:
+            return UnsupportedError(f"RabbitMQ does not allow {method} {what}: {reason}")
+        return BackendError(f"RabbitMQ management API answered {status} to {method} {what}: {reason}")
+
+    def get(self, path: str, what: str = "", params: Mapping[str, str] | None = None) -> Any:
+        return self.request("GET", path, what=what, params=params)
+
+    # -- broker -------------------------------------------------------------------------------
+    def overview(self) -> dict[str, Any]:
+        data = self.get("/api/overview", "the overview")
+        return data if isinstance(data, dict) else {}
+
+    def server_version(self) -> str:
+        data = self.overview()
+        return str(data.get("rabbitmq_version") or data.get("product_version") or "")
+
+    def cluster_name(self) -> str:
+        return str(self.overview().get("cluster_name") or "")
+
+    def exchange_types(self) -> list[str]:
+        types = self.overview().get("exchange_types")
+        return [str(t["name"]) for t in types or () if isinstance(t, dict) and "name" in t]
+
+    def whoami(self) -> dict[str, Any]:
+        data = self.get("/api/whoami", "whoami")
+        return data if isinstance(data, dict) else {}
+
+    # -- vhosts, users, permissions ------------------------------------------------------------
+    def vhosts(self) -> list[dict[str, Any]]:
+        return _list(self.get("/api/vhosts", "the vhost list"))
+
+    def vhost_names(self) -> list[str]:
+        return [str(v["name"]) for v in self.vhosts() if "name" in v]
+
+    def vhost(self, vhost: str) -> dict[str, Any]:
+        data = self.get(f"/api/vhosts/{quote_part(vhost)}", f"vhost {vhost!r}")
+        return data if isinstance(data, dict) else {}
+
+    def default_queue_type(self, vhost: str) -> str | None:
+        """The vhost's ``default_queue_type`` (top level in 3.11+, ``metadata`` in some versions);
+        None when unset (3.10 reports ``"undefined"``) or not readable by this user."""
+        try:
+            info = self.vhost(vhost)
+        except (PermissionDeniedError, NotFoundError):
+            return None
+        metadata = info.get("metadata")
+        value = info.get("default_queue_type")
+        if (not isinstance(value, str) or value == "undefined") and isinstance(metadata, dict):
+            value = metadata.get("default_queue_type")
+        return value if isinstance(value, str) and value in ("classic", "quorum", "stream") else None
+
+    def create_vhost(
+        self, vhost: str, *, default_queue_type: str | None = None, description: str = ""
+    ) -> None:
+        body: dict[str, Any] = {"description": description}
+        if default_queue_type:
+            body["default_queue_type"] = default_queue_type
+        self.request("PUT", f"/api/vhosts/{quote_part(vhost)}", body=body, what=f"vhost {vhost!r}")
+
+    def delete_vhost(self, vhost: str) -> None:
+        self.request("DELETE", f"/api/vhosts/{quote_part(vhost)}", what=f"vhost {vhost!r}")
+
+    def create_user(self, username: str, password: str, tags: str = "") -> None:
+        self.request(
+            "PUT",
+            f"/api/users/{quote_part(username)}",
+            body={"password": password, "tags": tags},
+            what=f"user {username!r}",
+        )
+
+    def delete_user(self, username: str) -> None:
+        self.request("DELETE", f"/api/users/{quote_part(username)}", what=f"user {username!r}")
+
+    def set_permissions(
+        self, vhost: str, username: str, configure: str = ".*", write: str = ".*", read: str = ".*"
+    ) -> None:
+        self.request(
+            "PUT",
+            f"/api/permissions/{quote_part(vhost)}/{quote_part(username)}",
+            body={"configure": configure, "write": write, "read": read},
+            what=f"permissions of {username!r} on vhost {vhost!r}",
+        )
+
+    # -- definitions and lists ------------------------------------------------------------------
+    def definitions(self, vhost: str) -> dict[str, Any]:
+        """The per-vhost definitions (objects carry no ``vhost``); needs the administrator tag."""
+        data = self.get(f"/api/definitions/{quote_part(vhost)}", f"the definitions of vhost {vhost!r}")
+        return data if isinstance(data, dict) else {}
+
+    def exchanges(self, vhost: str) -> list[dict[str, Any]]:
+        return _list(self.get(f"/api/exchanges/{quote_part(vhost)}", f"the exchanges of vhost {vhost!r}"))
+
+    def queues(self, vhost: str) -> list[dict[str, Any]]:
+        """Queues with ``messages_ready``, ``messages_unacknowledged``, ``consumers`` and
+        ``message_stats`` (counters ``publish``, ``deliver_get``, ``ack``, ``redeliver`` with
+        ``*_details.rate``) — counters appear only once the queue has seen traffic."""
+        return _list(self.get(f"/api/queues/{quote_part(vhost)}", f"the queues of vhost {vhost!r}"))
+
+    def bindings(self, vhost: str) -> list[dict[str, Any]]:
+        return _list(self.get(f"/api/bindings/{quote_part(vhost)}", f"the bindings of vhost {vhost!r}"))
+
+    def policies(self, vhost: str) -> list[dict[str, Any]]:
+        return _list(self.get(f"/api/policies/{quote_part(vhost)}", f"the policies of vhost {vhost!r}"))
+
+    def exchange(self, vhost: str, name: str) -> dict[str, Any]:
+        data = self.get(_obj("exchanges", vhost, name), _exchange(vhost, name))
+        return data if isinstance(data, dict) else {}
+
+    def queue(self, vhost: str, name: str) -> dict[str, Any]:
+        data = self.get(_obj("queues", vhost, name), _queue(vhost, name))
+        return data if isinstance(data, dict) else {}
+
+    def exchange_source_bindings(self, vhost: str, name: str) -> list[dict[str, Any]]:
+        path = _obj("exchanges", vhost, name) + "/bindings/source"
+        return _list(self.get(path, f"the bindings from {_exchange(vhost, name)}"))
+
+    def queue_bindings(self, vhost: str, name: str) -> list[dict[str, Any]]:
+        path = _obj("queues", vhost, name) + "/bindings"
+        return _list(self.get(path, f"the bindings of {_queue(vhost, name)}"))
+
+    # -- writes -------------------------------------------------------------------------------
+    def declare_exchange(
+        self,
+        vhost: str,
+        name: str,
+        type: str,
+        *,
+        durable: bool = True,
+        auto_delete: bool = False,
+        internal: bool = False,
+        arguments: Mapping[str, Any] | None = None,
+    ) -> None:
+        body = {
+            "type": type,
+            "durable": durable,
+            "auto_delete": auto_delete,
+            "internal": internal,
+            "arguments": dict(arguments or {}),
+        }
+        self.request("PUT", _obj("exchanges", vhost, name), body=body, what=_exchange(vhost, name))
+
+    def delete_exchange(self, vhost: str, name: str, *, if_unused: bool = False) -> None:
+        params = {"if-unused": "true"} if if_unused else None
+        self.request("DELETE", _obj("exchanges", vhost, name), params=params, what=_exchange(vhost, name))
+
+    def declare_queue(
+        self,
+        vhost: str,
+        name: str,
+        *,
+        durable: bool = True,
+        auto_delete: bool = False,
+        arguments: Mapping[str, Any] | None = None,
+    ) -> None:
+        body = {"durable": durable, "auto_delete": auto_delete, "arguments": dict(arguments or {})}
+        self.request("PUT", _obj("queues", vhost, name), body=body, what=_queue(vhost, name))
+
+    def delete_queue(self, vhost: str, name: str, *, if_empty: bool = False, if_unused: bool = False) -> None:
+        params = {k: "true" for k, on in (("if-empty", if_empty), ("if-unused", if_unused)) if on}
+        self.request("DELETE", _obj("queues", vhost, name), params=params or None, what=_queue(vhost, name))
+
+    def purge_queue(self, vhost: str, name: str) -> None:
+        """Empty the queue (the API does not say how many messages went; AMQP's queue.purge does)."""
+        self.request("DELETE", _obj("queues", vhost, name) + "/contents", what=_queue(vhost, name))
+
+    def bind(
+        self,
+        vhost: str,
+        source: str,
+        destination: str,
+        *,
+        destination_type: str = "queue",
+        routing_key: str = "",
+        arguments: Mapping[str, Any] | None = None,
+    ) -> None:
+        path = _binding_path(vhost, source, destination, destination_type)
+        body = {"routing_key": routing_key, "arguments": dict(arguments or {})}
+        what = _binding(vhost, source, destination, destination_type, routing_key)
+        self.request("POST", path, body=body, what=what)
+
+    def bindings_between(
+        self, vhost: str, source: str, destination: str, *, destination_type: str = "queue"
+    ) -> list[dict[str, Any]]:
+        path = _binding_path(vhost, source, destination, destination_type)
+        what = f"the bindings from exchange {source!r} to {destination_type} {destination!r}"
+        return _list(self.get(path, what))
+
+    def unbind(
+        self,
+        vhost: str,
+        source: str,
+        destination: str,
+        *,
+        destination_type: str = "queue",
+        routing_key: str = "",
+        arguments: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Delete the binding with this key and arguments (by the server's ``properties_key``)."""
+        wanted = dict(arguments or {})
+        what = _binding(vhost, source, destination, destination_type, routing_key)
+        for entry in self.bindings_between(vhost, source, destination, destination_type=destination_type):
+            if entry.get("routing_key", "") == routing_key and (entry.get("arguments") or {}) == wanted:
+                props = str(entry.get("properties_key", ""))
+                path = _binding_path(vhost, source, destination, destination_type) + "/" + quote_part(props)
+                self.request("DELETE", path, what=what)
+                return
+        raise NotFoundError(f"{what} does not exist")
+
+    # -- Prometheus (optional) ------------------------------------------------------------------
+    def prometheus_metrics(self, detailed_query: str = "") -> str | None:
+        """``/metrics/detailed`` of the rabbitmq_prometheus plugin, or None when it does not answer
+        (the plugin is optional; mqstudio's statistics come from the management API)."""
+        if self.prometheus_port is None:
+            return None
+        url = f"{self.scheme}://{self.host}:{self.prometheus_port}/metrics/detailed{detailed_query}"
+        try:
+            response = (
+                httpx.get(url, timeout=min(self._timeout, 3.0), verify=self._verify)
+                if self._transport is None
+                else self._client.get(url)
+            )
+        except httpx.HTTPError:
+            return None
+        return response.text if response.is_success else None
+
+
+# -- helpers ----------------------------------------------------------------------------------------
+
+
+def _list(data: Any) -> list[dict[str, Any]]:
+    return [item for item in data if isinstance(item, dict)] if isinstance(data, list) else []
+
+
+def _obj(kind: str, vhost: str, name: str) -> str:
+    return f"/api/{kind}/{quote_part(vhost)}/{quote_part(name)}"
+
+
+def _binding_path(vhost: str, source: str, destination: str, destination_type: str) -> str:
+    letter = "q" if destination_type == "queue" else "e"
+    return f"/api/bindings/{quote_part(vhost)}/e/{quote_part(source)}/{letter}/{quote_part(destination)}"
+
+
+def _exchange(vhost: str, name: str) -> str:
+    return f"exchange {name!r} in vhost {vhost!r}"
+
+
+def _queue(vhost: str, name: str) -> str:
+    return f"queue {name!r} in vhost {vhost!r}"
+
+
+def _binding(vhost: str, source: str, destination: str, destination_type: str, key: str) -> str:
+    shown = f" with routing key {key!r}" if key else ""
+    return f"binding from exchange {source!r} to {destination_type} {destination!r}{shown} in vhost {vhost!r}"
