@@ -290,12 +290,23 @@ def _to_message(source: str, method: Any, props: BasicProperties, body: bytes, h
         body=bytes(body),
         exchange=str(getattr(method, "exchange", "") or ""),
         routing_key=str(getattr(method, "routing_key", "") or ""),
-        headers=dict(props.headers or {}),
+        headers={str(k): _plain(v) for k, v in (props.headers or {}).items()},
         properties=properties,
         redelivered=bool(getattr(method, "redelivered", False)),
         timestamp_ms=int(stamp) * 1000 if isinstance(stamp, int) else None,
         handle=handle,
     )
+
+
+def _plain(value: Any) -> Any:
+    """Header values as plain Python (pika decodes AMQP long-longs as its own `int` subclass)."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, int) and not isinstance(value, bool) and type(value) is not int:
+        return int(value)
+    return value
 
 
 def _basic_properties(message: OutgoingMessage) -> BasicProperties:

@@ -233,7 +233,8 @@ class ManagementClient:
     ) -> None:
         body: dict[str, Any] = {"description": description}
         if default_queue_type:
-            body["default_queue_type"] = default_queue_type
+            # 3.10 reads "defaultqueuetype"; later versions also "default_queue_type".
+            body["defaultqueuetype"] = body["default_queue_type"] = default_queue_type
         self.request("PUT", f"/api/vhosts/{quote_part(vhost)}", body=body, what=f"vhost {vhost!r}")
 
     def delete_vhost(self, vhost: str) -> None:
