@@ -53,6 +53,9 @@ def _application() -> QApplication:
     app.setOrganizationName("mqstudio")
     app.setOrganizationDomain("mqstudio.github.io")
     app.setApplicationVersion(__version__)
+    from mqstudio.ui.canvas.scene import release_clipboard
+
+    app.aboutToQuit.connect(release_clipboard)
     app.setDesktopFileName(APP_ID)
     from mqstudio.ui.resources import app_icon
 

@@ -293,6 +293,7 @@ class TopologyScene(QGraphicsScene):
         return self.editor.execute(Macro(f"Delete {count} items", commands))
 
     def copy_selection(self) -> bool:
+        """Copy the selected nodes and the bindings among them (released at quit: see release_clipboard)."""
         node_ids = [i.node_id for i in self.selected_node_items()]
         if not node_ids:
             return False
@@ -800,3 +801,16 @@ class TopologyScene(QGraphicsScene):
             self._syncing = was
             if feedback is not None:
                 feedback.show()
+
+
+def release_clipboard() -> None:
+    """Clear the clipboard if it holds our fragment. Call before the QApplication goes away.
+
+    PySide6 (6.11, seen offscreen) crashes in QApplication's destructor when the clipboard still owns a
+    QMimeData created from Python; the fragment is only useful to mqstudio itself, so dropping it at quit
+    loses nothing another application could paste.
+    """
+    clipboard = QGuiApplication.clipboard()
+    mime = clipboard.mimeData()
+    if mime is not None and mime.hasFormat(FRAGMENT_MIME_TYPE):
+        clipboard.clear()
