@@ -9,7 +9,7 @@ import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-pytest_plugins = ["tests.fixtures.rabbitmq"]
+pytest_plugins = ["tests.fixtures.rabbitmq", "tests.fixtures.kafka"]
 
 
 @pytest.fixture(autouse=True)
