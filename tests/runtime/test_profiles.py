@@ -32,6 +32,7 @@ class MemoryKeyring(keyring.backend.KeyringBackend):
     """A keyring that keeps passwords in a dict (a safe backend, as far as mqstudio can tell)."""
 
     priority = 1  # type: ignore[assignment]
+    viable = False  # never chosen by keyring's own discovery, only by set_keyring
 
     def __init__(self) -> None:
         super().__init__()
