@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
-from kafka.admin import OffsetSpec, OffsetTimestamp
+from kafka.admin import OffsetSpec
 from kafka.structs import OffsetAndMetadata
 
 from mqstudio.backends import kafka_admin as kadmin
@@ -398,26 +398,69 @@ class KafkaBackend:
         ends: dict[TopicPartition, int] = consumer.end_offsets(tps)
         starts: dict[TopicPartition, int] = consumer.beginning_offsets(tps)
         if timestamp_ms is not None:
-            found = consumer.offsets_for_times({tp: timestamp_ms for tp in tps})
-            begin = {tp: found[tp].offset if found.get(tp) is not None else ends[tp] for tp in tps}
+            begin = self._broker_offsets_at(consumer, tps, timestamp_ms, starts)
         elif offset is not None:
             begin = {tp: min(max(offset, starts[tp]), ends[tp]) for tp in tps}
         else:
             begin = dict(starts)
-        for tp in tps:
-            consumer.seek(tp, begin[tp])
-        taken: dict[TopicPartition, list[BrokerMessage]] = {tp: [] for tp in tps}
+        taken = self._read(consumer, begin, ends, limit, timestamp_ms)
+        merged = [m for messages in taken.values() for m in messages]
+        merged.sort(key=lambda m: (m.timestamp_ms or 0, m.partition or 0, m.offset or 0))
+        return merged[:limit]
+
+    @staticmethod
+    def _broker_offsets_at(
+        consumer: Any, tps: list[TopicPartition], timestamp_ms: int, starts: dict[TopicPartition, int]
+    ) -> dict[TopicPartition, int]:
+        """Where the broker says the first record at or after `timestamp_ms` is; `_read` checks it.
+
+        Tansu 0.6 answers offset 0 for any timestamp, so this is a lower bound only."""
+        found = consumer.offsets_for_times({tp: timestamp_ms for tp in tps})
+        return {tp: found[tp].offset if found.get(tp) is not None else starts[tp] for tp in tps}
+
+    def _read(
+        self,
+        consumer: Any,
+        begin: dict[TopicPartition, int],
+        ends: dict[TopicPartition, int],
+        limit: int,
+        since_ms: int | None = None,
+    ) -> dict[TopicPartition, list[BrokerMessage]]:
+        """Up to `limit` records per partition from `begin` to `ends`; with `since_ms`, a partition's
+        records before its first record stamped at or after `since_ms` are skipped (Kafka's rule)."""
+        for tp, offset in begin.items():
+            consumer.seek(tp, offset)
+        taken: dict[TopicPartition, list[BrokerMessage]] = {tp: [] for tp in begin}
+        found = {tp: since_ms is None for tp in begin}
 
         def done(tp: TopicPartition) -> bool:
             return len(taken[tp]) >= limit or consumer.position(tp) >= ends[tp]
 
         deadline = time.monotonic() + max(self.timeout_s, 1.0) * 2
-        while not all(done(tp) for tp in tps) and time.monotonic() < deadline:
+        while not all(done(tp) for tp in begin) and time.monotonic() < deadline:
             for tp, records in consumer.poll(timeout_ms=_POLL_MS).items():
-                taken[tp].extend(_to_message(r) for r in records[: limit - len(taken[tp])])
-        merged = [m for messages in taken.values() for m in messages]
-        merged.sort(key=lambda m: (m.timestamp_ms or 0, m.partition or 0, m.offset or 0))
-        return merged[:limit]
+                for record in records:
+                    if not found[tp]:
+                        if record.timestamp is None or since_ms is None or record.timestamp < since_ms:
+                            continue
+                        found[tp] = True
+                    if len(taken[tp]) < limit:
+                        taken[tp].append(_to_message(record))
+        return taken
+
+    def _offsets_at(self, tps: list[TopicPartition], timestamp_ms: int) -> dict[TopicPartition, int]:
+        """Per partition, the offset of the first record stamped at or after `timestamp_ms` (else the
+        end offset), checked by reading rather than trusting the broker's time index."""
+        consumer = self._consumer(group_id=None, auto_offset_reset="earliest")
+        try:
+            consumer.assign(tps)
+            ends: dict[TopicPartition, int] = consumer.end_offsets(tps)
+            starts: dict[TopicPartition, int] = consumer.beginning_offsets(tps)
+            begin = self._broker_offsets_at(consumer, tps, timestamp_ms, starts)
+            taken = self._read(consumer, begin, ends, 1, timestamp_ms)
+        finally:
+            consumer.close()
+        return {tp: (taken[tp][0].offset or 0) if taken[tp] else ends[tp] for tp in tps}
 
     def tail(
         self,
@@ -582,7 +625,7 @@ class KafkaBackend:
             raise ValueError("reset to an offset or to a timestamp, not both")
         spec: Any
         if timestamp_ms is not None:
-            spec = OffsetTimestamp(timestamp_ms)
+            spec = None  # resolved below by reading (brokers' time indexes differ)
         elif to is None or to == "earliest":
             spec = OffsetSpec.EARLIEST
         elif to == "latest":
@@ -603,7 +646,11 @@ class KafkaBackend:
                 "stop the group's consumers first (Kafka only moves the offsets of an empty group)",
             )
         try:
-            answer = self.admin.reset_group_offsets(group, {tp: spec for tp in tps})
+            if spec is None and timestamp_ms is not None:
+                specs: dict[TopicPartition, Any] = dict(self._offsets_at(tps, timestamp_ms))
+            else:
+                specs = {tp: spec for tp in tps}
+            answer = self.admin.reset_group_offsets(group, specs)
         except Exception as exc:
             raise self._error(exc, f"reset the offsets of group {group!r} on topic {topic!r}") from exc
         for tp, result in answer.items():
