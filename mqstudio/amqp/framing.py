@@ -5,8 +5,9 @@ general frame format (spec §4.2.3: type octet, channel short, size long, payloa
 frame_max enforcement, the reply codes of the spec's constants table, the error type every layer
 above raises, and the method → content header → content body assembly of spec §4.2.6.
 
-The codec itself is pamqp's: `frame_parts` tells the size from the 7-octet header and `unmarshal`
-decodes exactly one whole frame; nothing here parses byte by byte.
+The codec is pamqp's, except for the hot frames (basic.publish/ack/nack/reject, content headers)
+which `mqstudio.amqp.fastcodec` decodes by hand with pamqp's results; the frame header is read in
+place and each whole frame decoded once; nothing here parses byte by byte.
 
 Must not import: sockets, asyncio, Qt, or any mqstudio package other than mqstudio.broker.
 """
@@ -25,6 +26,8 @@ from pamqp import frame as pamqp_frame
 from pamqp import header as pamqp_header
 from pamqp import heartbeat as pamqp_heartbeat
 from pamqp.base import Frame as Method
+
+from mqstudio.amqp.fastcodec import METHOD_DECODERS, HeaderDecoder
 
 __all__ = [
     "CONTENT_METHODS",
@@ -220,6 +223,7 @@ class FrameBuffer:
         self._expect_header = expect_header
         self._buffer = bytearray()
         self._error: FrameError | ProtocolHeaderError | None = None
+        self._headers = HeaderDecoder()
 
     @property
     def buffered(self) -> int:
@@ -315,8 +319,17 @@ class FrameBuffer:
                 raise FrameError(f"heartbeat frame with a {size}-octet payload")
             frame = pamqp_heartbeat.Heartbeat()
         else:
+            end = start + size
             try:
-                frame = _decode_payload(frame_type, bytes(buf[start : start + size]))
+                if frame_type == FrameType.METHOD:
+                    fast = None
+                    if size >= 4:
+                        decoder = METHOD_DECODERS.get(_METHOD_INDEX.unpack_from(buf, start)[0])
+                        if decoder is not None:
+                            fast = decoder(buf, start + 4, end)
+                    frame = fast if fast is not None else _decode_payload(frame_type, bytes(buf[start:end]))
+                else:
+                    frame = self._headers.decode(buf, start, end)
             except _DECODE_ERRORS as exc:
                 raise FrameError(
                     f"cannot decode frame type {frame_type} on channel {channel}: {exc}"

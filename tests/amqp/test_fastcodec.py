@@ -1,0 +1,298 @@
+"""Hand-written hot-frame codecs against pamqp: golden bytes and differential property tests."""
+
+from __future__ import annotations
+
+import datetime
+import struct
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pamqp import commands
+from pamqp import frame as pamqp_frame
+from pamqp.body import ContentBody
+from pamqp.header import ContentHeader
+
+from mqstudio.amqp.fastcodec import (
+    METHOD_DECODERS,
+    DeliverTemplates,
+    HeaderDecoder,
+    decode_publish,
+    encode_delivery,
+)
+from mqstudio.amqp.framing import FrameBuffer, FrameError, marshal, marshal_content
+
+SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+shortstr = st.text(max_size=40).filter(lambda s: len(s.encode()) <= 255)
+exchange_names = st.from_regex(r"[a-zA-Z0-9\-_.:@#,/+ ]{0,40}", fullmatch=True)
+tags = st.integers(min_value=0, max_value=2**63 - 1)
+
+
+def fields(obj: Any) -> dict[str, Any]:
+    """A pamqp method's or properties' slots as a dict (pamqp methods define no __eq__)."""
+    return {name: getattr(obj, name, "<unset>") for name in type(obj).__slots__}
+
+
+def pamqp_decode(payload: bytes, frame_type: int = 1) -> Any:
+    """What pamqp's generic frame unmarshal makes of a payload (value or exception type)."""
+    raw = struct.pack(">BHI", frame_type, 1, len(payload)) + payload + b"\xce"
+    try:
+        return pamqp_frame.unmarshal(raw)[2]
+    except Exception as exc:  # the type is what matters
+        return type(exc)
+
+
+def buffer_decode(payload: bytes, frame_type: int = 1) -> Any:
+    """What our FrameBuffer makes of the same frame: the frame, or FrameError."""
+    raw = struct.pack(">BHI", frame_type, 1, len(payload)) + payload + b"\xce"
+    try:
+        frames = FrameBuffer(0, expect_header=False).feed(raw)
+    except FrameError:
+        return FrameError
+    assert len(frames) == 1
+    return frames[0][1]
+
+
+# ------------------------------------------------------------------------------ golden bytes
+
+
+PUBLISH_GOLDEN = bytes.fromhex(
+    "003c 0028"  # basic.publish (class 60, method 40)
+    "0000"  # ticket
+    "05 616d712e78"  # exchange "amq.x"
+    "03 6b6579"  # routing key "key"
+    "03"  # mandatory, immediate
+)
+
+
+def test_publish_golden_bytes_decode_to_pamqps_fields() -> None:
+    m = decode_publish(PUBLISH_GOLDEN, 4, len(PUBLISH_GOLDEN))
+    assert isinstance(m, commands.Basic.Publish)
+    assert (m.ticket, m.exchange, m.routing_key, m.mandatory, m.immediate) == (0, "amq.x", "key", True, True)
+    assert fields(m) == fields(pamqp_decode(PUBLISH_GOLDEN))
+
+
+def test_ack_nack_reject_golden_bytes() -> None:
+    ack = bytes.fromhex("003c 0050 0000000000000007 01")
+    nack = bytes.fromhex("003c 0078 0000000000000007 02")
+    reject = bytes.fromhex("003c 005a 0000000000000007 01")
+    for payload, expected in (
+        (ack, {"delivery_tag": 7, "multiple": True}),
+        (nack, {"delivery_tag": 7, "multiple": False, "requeue": True}),
+        (reject, {"delivery_tag": 7, "requeue": True}),
+    ):
+        decoded = buffer_decode(payload)
+        assert fields(decoded) == expected
+        assert fields(decoded) == fields(pamqp_decode(payload))
+
+
+def test_deliver_golden_bytes() -> None:
+    parts: list[bytes] = []
+    template = DeliverTemplates(1).get("ctag", "", "q")
+    encode_delivery(parts, 1, template, 5, True, b"\x00\x00", b"hi", 131072)
+    assert b"".join(parts) == bytes.fromhex(
+        "01 0001 00000015"  # method frame, channel 1, 21-octet payload
+        "003c 003c"  # basic.deliver
+        "04 63746167"  # consumer tag "ctag"
+        "0000000000000005 01"  # delivery tag 5, redelivered
+        "00 01 71"  # exchange "", routing key "q"
+        "ce"
+        "02 0001 0000000e"  # content header, 14 octets
+        "003c 0000 0000000000000002 0000"  # class 60, weight 0, body size 2, no properties
+        "ce"
+        "03 0001 00000002 6869 ce"  # body "hi"
+    )
+
+
+# ------------------------------------------------------------------------------ decoding
+
+
+@SETTINGS
+@given(
+    ticket=st.integers(0, 0xFFFF),
+    exchange=shortstr,
+    routing_key=shortstr,
+    mandatory=st.booleans(),
+    immediate=st.booleans(),
+)
+def test_publish_decodes_like_pamqp(
+    ticket: int, exchange: str, routing_key: str, mandatory: bool, immediate: bool
+) -> None:
+    def ss(s: str) -> bytes:
+        raw = s.encode()
+        return bytes([len(raw)]) + raw
+
+    payload = (
+        struct.pack(">IH", commands.Basic.Publish.index, ticket)
+        + ss(exchange)
+        + ss(routing_key)
+        + bytes([mandatory | immediate << 1])
+    )
+    fast = decode_publish(payload, 4, len(payload))
+    assert fast is not None
+    assert fields(fast) == fields(pamqp_decode(payload))
+
+
+@SETTINGS
+@given(index=st.sampled_from(sorted(METHOD_DECODERS)), tail=st.binary(max_size=40))
+def test_any_hot_method_payload_decodes_like_pamqp(index: int, tail: bytes) -> None:
+    """Arbitrary octets after a hot method's index: same value as pamqp, or an error as pamqp."""
+    payload = struct.pack(">I", index) + tail
+    expected = pamqp_decode(payload)
+    got = buffer_decode(payload)
+    if isinstance(expected, type):
+        assert got is FrameError
+    else:
+        assert type(got) is type(expected)
+        assert fields(got) == fields(expected)
+    fast = METHOD_DECODERS[index](payload, 4, len(payload))
+    if fast is not None:  # the hand decoder only answers for what pamqp decodes identically
+        assert fields(fast) == fields(expected)
+
+
+@SETTINGS
+@given(tag=tags, a=st.booleans(), b=st.booleans())
+def test_settlement_methods_decode_like_pamqp(tag: int, a: bool, b: bool) -> None:
+    for method in (
+        commands.Basic.Ack(tag, a),
+        commands.Basic.Nack(tag, a, b),
+        commands.Basic.Reject(tag, a),
+    ):
+        payload = marshal(method, 1)[7:-1]
+        fast = METHOD_DECODERS[method.index](payload, 4, len(payload))
+        assert fast is not None
+        assert type(fast) is type(method)
+        assert fields(fast) == fields(method) == fields(pamqp_decode(payload))
+
+
+timestamps = st.datetimes(
+    min_value=datetime.datetime(1970, 1, 2), max_value=datetime.datetime(2100, 1, 1)
+).map(lambda d: d.replace(microsecond=0, tzinfo=datetime.UTC))
+properties = st.builds(
+    commands.Basic.Properties,
+    content_type=st.none() | shortstr,
+    content_encoding=st.none() | shortstr,
+    headers=st.none()
+    | st.dictionaries(
+        st.text(max_size=8), st.integers(-(2**31), 2**31 - 1) | st.text(max_size=8), max_size=4
+    ),
+    delivery_mode=st.none() | st.sampled_from([1, 2]),
+    priority=st.none() | st.integers(0, 9),
+    correlation_id=st.none() | shortstr,
+    reply_to=st.none() | shortstr,
+    expiration=st.none() | st.integers(0, 10**6).map(str),
+    message_id=st.none() | shortstr,
+    timestamp=st.none() | timestamps,
+    message_type=st.none() | shortstr,
+    user_id=st.none() | shortstr,
+    app_id=st.none() | shortstr,
+)
+
+
+@SETTINGS
+@given(props=properties, body_size=st.integers(0, 2**40))
+def test_content_headers_decode_like_pamqp_cached_or_not(
+    props: commands.Basic.Properties, body_size: int
+) -> None:
+    payload = ContentHeader(0, body_size, props).marshal()
+    expected = pamqp_decode(payload, 2)
+    decoder = HeaderDecoder()
+    for _ in range(2):  # a miss, then a hit
+        got = decoder.decode(payload, 0, len(payload))
+        assert (got.class_id, got.weight, got.body_size) == (
+            expected.class_id,
+            expected.weight,
+            expected.body_size,
+        )
+        assert fields(got.properties) == fields(expected.properties)
+
+
+@SETTINGS
+@given(payload=st.binary(max_size=40))
+def test_any_content_header_payload_decodes_like_pamqp(payload: bytes) -> None:
+    expected = pamqp_decode(payload, 2) if payload else FrameError
+    for _ in range(2):
+        got = buffer_decode(payload, 2)
+        if isinstance(expected, type):
+            assert got is FrameError
+        else:
+            assert (got.class_id, got.weight, got.body_size) == (
+                expected.class_id,
+                expected.weight,
+                expected.body_size,
+            )
+            assert fields(got.properties) == fields(expected.properties)
+
+
+def test_header_cache_is_bounded_and_shares_equal_properties() -> None:
+    decoder = HeaderDecoder(max_entries=4)
+    first = ContentHeader(0, 1, commands.Basic.Properties(message_id="a")).marshal()
+    a = decoder.decode(first, 0, len(first))
+    b = decoder.decode(first, 0, len(first))
+    assert a.properties is b.properties
+    for i in range(20):
+        raw = ContentHeader(0, 1, commands.Basic.Properties(message_id=str(i))).marshal()
+        decoder.decode(raw, 0, len(raw))
+        assert len(decoder._cache) <= 4
+
+
+# ------------------------------------------------------------------------------ encoding
+
+
+@SETTINGS
+@given(
+    channel=st.integers(1, 0xFFFF),
+    consumer_tag=shortstr,
+    delivery_tag=tags,
+    redelivered=st.booleans(),
+    exchange=exchange_names,
+    routing_key=shortstr,
+    props=properties,
+    body=st.binary(max_size=300),
+    frame_max=st.sampled_from([9, 10, 20, 100, 4096, 131072]),
+)
+def test_delivery_encodes_like_pamqp(
+    channel: int,
+    consumer_tag: str,
+    delivery_tag: int,
+    redelivered: bool,
+    exchange: str,
+    routing_key: str,
+    props: commands.Basic.Properties,
+    body: bytes,
+    frame_max: int,
+) -> None:
+    method = commands.Basic.Deliver(consumer_tag, delivery_tag, redelivered, exchange, routing_key)
+    expected = marshal_content(channel, method, props, body, frame_max)
+    templates = DeliverTemplates(channel)
+    for _ in range(2):  # built, then cached
+        parts: list[bytes] = []
+        template = templates.get(consumer_tag, exchange, routing_key)
+        encode_delivery(parts, channel, template, delivery_tag, redelivered, props.marshal(), body, frame_max)
+        assert b"".join(parts) == expected
+
+
+def test_multi_frame_body_matches_pamqp_body_frames() -> None:
+    body = bytes(range(256)) * 3
+    parts: list[bytes] = []
+    encode_delivery(parts, 2, DeliverTemplates(2).get("t", "x", "k"), 1, False, b"\x00\x00", body, 108)
+    frames = FrameBuffer(0, expect_header=False).feed(b"".join(parts))
+    bodies = [f for _, f in frames if isinstance(f, ContentBody)]
+    assert [len(f.value) for f in bodies] == [100] * 7 + [68]
+    assert b"".join(f.value for f in bodies) == body
+
+
+def test_invalid_exchange_name_is_refused_as_pamqp_refuses_it() -> None:
+    with pytest.raises(ValueError, match="Invalid value for exchange"):
+        commands.Basic.Deliver("t", 1, False, "bad\u00e9", "k")
+    with pytest.raises(ValueError, match="Invalid value for exchange"):
+        DeliverTemplates(1).get("t", "bad\u00e9", "k")
+
+
+def test_template_cache_is_bounded() -> None:
+    templates = DeliverTemplates(1, max_entries=8)
+    for i in range(50):
+        templates.get("t", "", f"k{i}")
+        assert len(templates._templates) <= 8
