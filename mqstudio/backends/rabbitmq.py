@@ -254,7 +254,7 @@ class AmqpClient:
             return ConflictError(f"cannot {what}: {text}")
         if code == 403:
             return PermissionDeniedError(
-                f"user {self.username!r} may not {what} in vhost {self.vhost!r}: {text}",
+                f"user {self.username!r} may not {what}: {text}",
                 "check the user's configure/write/read permissions on the vhost",
             )
         if code == 540:

@@ -23,6 +23,7 @@ from mqstudio.backends.base import (
 )
 from mqstudio.backends.rabbitmq import MAX_PEEK, RabbitMQBackend
 from mqstudio.backends.rabbitmq_http import ManagementClient
+from mqstudio.core.metrics import ObjectStats
 from mqstudio.core.model import Binding, Exchange, ExchangeType, Queue, Topology
 from mqstudio.core.plan import StepKind
 from mqstudio.core.policies import document_default_queue_types
@@ -424,12 +425,13 @@ def test_stats_report_queue_gauges_and_counters(rabbitmq_backend: RabbitMQBacken
         publish(rabbitmq_backend, "order.created")
     taken = rabbitmq_backend.consume_for_replay("created", 1)
 
-    def created_stats() -> Any:
+    def created_stats() -> ObjectStats | None:
         stats = rabbitmq_backend.stats().get("queue", "created", rabbitmq_backend.vhost)
-        ok = stats and stats.gauges["ready"] == 2 and stats.gauges["unacked"] == 1
-        return stats if ok and stats.counters["published"] == 3 else None
+        if stats is None or stats.counters["published"] != 3:
+            return None
+        return stats if stats.gauges["ready"] == 2 and stats.gauges["unacked"] == 1 else None
 
-    stats = eventually(created_stats, "queue statistics reach the management API")
+    stats: ObjectStats = eventually(created_stats, "queue statistics reach the management API")
     assert stats.counters["delivered"] == 1
     assert stats.gauges["consumers"] == 0
     rabbitmq_backend.settle(taken[0], ack=True)
