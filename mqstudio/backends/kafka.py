@@ -59,7 +59,7 @@ from mqstudio.backends.base import (
 from mqstudio.core.document import TopologyDocument
 from mqstudio.core.metrics import ObjectStats, Snapshot
 from mqstudio.core.model import Topic, Topology
-from mqstudio.core.plan import Plan, Step
+from mqstudio.core.plan import Plan, Step, StepKind
 from mqstudio.core.plan import plan as make_plan
 
 _POLL_MS = 100
@@ -180,6 +180,7 @@ class KafkaBackend:
         self._admin: Any = None
         self._producer: Any = None
         self._replays: dict[str, _Replay] = {}
+        self._topics: set[str] = set()  # topics known to exist (publish checks, refreshed on a miss)
 
     # -- connection -----------------------------------------------------------------------------
     @property
@@ -205,11 +206,11 @@ class KafkaBackend:
             self._admin = KafkaAdminClient(
                 **self._config(), bootstrap_timeout_ms=max(int(self.timeout_s * 1000), 500)
             )
-            self._admin.describe_cluster()
+            self._topics = set(self._admin.list_topics())  # a metadata request
         except Exception as exc:
             self._admin = None
             error = self._error(exc, f"connect to Kafka at {self.bootstrap}")
-            if isinstance(error, UnreachableError) or "bootstrap" in str(exc).lower():
+            if isinstance(error, UnreachableError):
                 raise UnreachableError(
                     f"cannot reach Kafka at {self.bootstrap}",
                     "check host and port, that the broker runs, and that its advertised listener "
@@ -228,6 +229,7 @@ class KafkaBackend:
                     client.close()
         self._producer = None
         self._admin = None
+        self._topics = set()
 
     @property
     def admin(self) -> Any:
@@ -322,13 +324,18 @@ class KafkaBackend:
                 report.not_applied = list(plan.steps[index + 1 :])
                 break
             report.applied.append(step)
+            if step.kind == StepKind.DELETE_TOPIC and isinstance(step.obj, Topic):
+                self._topics.discard(step.obj.name)
         if progress is not None and report.ok:
             progress(total, total, "done")
         return report
 
     # -- records --------------------------------------------------------------------------------
     def _known_topic(self, topic: str) -> None:
-        if topic not in self.admin.list_topics():
+        if topic in self._topics:
+            return
+        self._topics = set(self.admin.list_topics())
+        if topic not in self._topics:
             raise NotFoundError(
                 f"cannot publish to topic {topic!r}: it does not exist",
                 "create it first (mqstudio does not rely on the broker auto-creating topics)",
