@@ -138,6 +138,8 @@ class AmqpClient:
         self._channels: dict[str, BlockingChannel] = {}
         self._channel_ids: dict[str, int] = {}
         self._ids = itertools.count(1)
+        self.generation = 0
+        """Counts connections opened; a replay handle names the one that took its message."""
 
     @property
     def address(self) -> str:
@@ -153,10 +155,22 @@ class AmqpClient:
             return pika.BlockingConnection(self._params)
 
     def connection(self) -> pika.BlockingConnection:
+        """The open connection, reopened when it is gone.
+
+        A non-blocking poll first lets pika send due heartbeats and notice a connection that the
+        broker closed while we were idle (missed heartbeats, a restart), so that an idle backend
+        reconnects instead of failing its next operation. Channels (and replay handles) of the old
+        connection are invalid afterwards.
+        """
+        if self._conn is not None and self._conn.is_open:
+            try:
+                self._conn.process_data_events(time_limit=0)
+            except (pex.AMQPError, OSError):
+                self._drop()
         if self._conn is None or not self._conn.is_open:
-            self._channels.clear()
-            self._channel_ids.clear()
+            self._drop()
             self._conn = self.open_connection()
+            self.generation += 1
         return self._conn
 
     def channel(self, role: str = "main") -> BlockingChannel:
@@ -738,41 +752,45 @@ class RabbitMQBackend:
         """Take up to `limit` messages from queue `source` unacknowledged; `settle` each one."""
         limit = max(0, min(limit, MAX_REPLAY_BATCH))
         ch = self.amqp.channel("replay")
-        channel_id = self.amqp.channel_id("replay")
+        taker = (self.amqp.generation, self.amqp.channel_id("replay"))
         out: list[BrokerMessage] = []
         with self.amqp.errors(f"take messages from queue {source!r} in vhost {self.vhost!r}"):
             while len(out) < limit:
                 method, props, body = ch.basic_get(source, auto_ack=False)
                 if method is None:
                     break
-                out.append(_to_message(source, method, props, body, (channel_id, method.delivery_tag)))
+                out.append(_to_message(source, method, props, body, (*taker, method.delivery_tag)))
         return out
 
     def settle(self, message: BrokerMessage, *, ack: bool, requeue: bool = True) -> None:
         """Ack (done) or nack (`requeue`: back to the queue; else dead-lettered or dropped)."""
         handle = message.handle
-        if not (isinstance(handle, tuple) and len(handle) == 2):
+        if not (isinstance(handle, tuple) and len(handle) == 3):
             raise ConflictError("this message was not taken with consume_for_replay by this backend")
-        channel_id, tag = handle
+        generation, channel_id, tag = handle
+        if self.amqp.is_open:
+            with contextlib.suppress(UnreachableError):
+                self.amqp.connection()  # notices a connection lost meanwhile (and reopens it)
+        if generation != self.amqp.generation or not self.amqp.is_open:
+            raise UnreachableError(
+                f"lost the connection to RabbitMQ at {self.amqp.address} before settling: RabbitMQ has "
+                f"put the message back in queue {message.source!r}",
+                AMQP_HINT,
+            )
         if channel_id != self.amqp.channel_id("replay"):
-            if not self.amqp.is_open:
-                raise UnreachableError(
-                    f"lost the connection to RabbitMQ at {self.amqp.address} before settling: RabbitMQ has "
-                    f"put the message back in queue {message.source!r}",
-                    AMQP_HINT,
-                )
             raise ConflictError(
                 f"the channel that took this message is closed: RabbitMQ has put it back in queue "
                 f"{message.source!r}"
             )
         ch = self.amqp.channel("replay")
+        conn = self.amqp.connection()
         with self.amqp.errors(f"settle a message of queue {message.source!r}"):
             if ack:
                 ch.basic_ack(delivery_tag=tag)
             else:
                 ch.basic_nack(delivery_tag=tag, requeue=requeue)
-            # basic.ack has no reply: a round trip makes a lost connection show here, not later.
-            self.amqp.connection().process_data_events(time_limit=0)
+            # basic.ack has no reply: reading what is pending makes a lost link show here, not later.
+            conn.process_data_events(time_limit=0)
 
     def purge(self, source: str) -> int:
         """Empty queue `source`; returns how many messages it held (AMQP queue.purge says so)."""

@@ -91,14 +91,21 @@ class ManagementClient:
         self._timeout = timeout
         self._verify = verify
         self._transport = transport
-        self._client = httpx.Client(
-            base_url=self.base_url,
-            auth=httpx.BasicAuth(username, password),
-            timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
-            verify=verify,
-            transport=transport,
-            headers={"content-type": "application/json"},
-        )
+        self._auth = httpx.BasicAuth(username, password)
+        self._client: httpx.Client | None = None
+
+    def _http(self) -> httpx.Client:
+        """The httpx client, opened on first use and again after `close` (close → connect works)."""
+        if self._client is None or self._client.is_closed:
+            self._client = httpx.Client(
+                base_url=self.base_url,
+                auth=self._auth,
+                timeout=httpx.Timeout(self._timeout, connect=min(self._timeout, 5.0)),
+                verify=self._verify,
+                transport=self._transport,
+                headers={"content-type": "application/json"},
+            )
+        return self._client
 
     def __repr__(self) -> str:
         return f"ManagementClient({self.username}@{self.base_url})"
@@ -108,7 +115,10 @@ class ManagementClient:
         return f"{self.username}@{self.base_url}"
 
     def close(self) -> None:
-        self._client.close()
+        """Close the connection pool; the next request opens a new one."""
+        client, self._client = self._client, None
+        if client is not None:
+            client.close()
 
     def __enter__(self) -> ManagementClient:
         return self
@@ -134,7 +144,7 @@ class ManagementClient:
         """
         content = None if body is None else json.dumps(body)
         try:
-            response = self._client.request(method, path, content=content, params=params)
+            response = self._http().request(method, path, content=content, params=params)
         except httpx.TimeoutException as exc:
             raise UnreachableError(
                 f"RabbitMQ management API at {self.base_url} did not answer in time ({type(exc).__name__})",
@@ -397,7 +407,7 @@ class ManagementClient:
             response = (
                 httpx.get(url, timeout=min(self._timeout, 3.0), verify=self._verify)
                 if self._transport is None
-                else self._client.get(url)
+                else self._http().get(url)
             )
         except httpx.HTTPError:
             return None
