@@ -1,17 +1,22 @@
 """Command line entry point: no sub-command opens the GUI; sub-commands run without Qt.
 
-Owns: argument parsing and dispatch, and the Qt-free sub-commands ``validate`` and ``convert``. Qt is
+Owns: argument parsing and dispatch, and the Qt-free sub-commands ``validate``, ``convert``, ``broker``
+and ``fetch``/``plan``/``apply`` (a live broker named by ``--url``, through `mqstudio.runtime.connect`,
+the same code path as the GUI's Broker menu). Qt is
 imported lazily, only by `_run_gui` (through `mqstudio.app`), so `--version`, `--help` and every
 sub-command work without a display. Must not import PySide6 (or `mqstudio.ui`) at module level.
 
 Exit codes: 0 success (lint warnings allowed unless ``--strict``); 1 the file was read but its content
-is invalid (problems, lint errors); 2 the command could not run: bad usage, a file that cannot be read
-or written, or a file that is not JSON at all.
+is invalid (problems, lint errors), or an apply failed, was refused or skipped steps; 2 the command could
+not run: bad usage, a file that cannot be read or written, a file that is not JSON at all, or a broker
+that cannot be reached or refuses the login. Passwords come from ``$MQSTUDIO_PASSWORD``, the keyring or
+a prompt (on a terminal); one in a URL is accepted with a warning, and none is ever printed.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from collections.abc import Sequence
@@ -19,14 +24,23 @@ from pathlib import Path
 from typing import TextIO
 
 from mqstudio import __version__
+from mqstudio.backends.base import Backend, BackendError
 from mqstudio.core import fileformat
 from mqstudio.core.definitions import export_definitions
 from mqstudio.core.document import TopologyDocument
 from mqstudio.core.errors import FileFormatError
 from mqstudio.core.loading import Format, build_document
 from mqstudio.core.model import DEFAULT_VHOST
+from mqstudio.core.plan import Plan
 from mqstudio.core.policies import document_policies
 from mqstudio.core.validation import Severity, lint
+from mqstudio.runtime.profiles import (
+    PASSWORD_ENV,
+    ConnectionProfile,
+    ProfileError,
+    parse_url,
+    resolve_password,
+)
 
 EXIT_OK, EXIT_INVALID, EXIT_UNUSABLE = 0, 1, 2
 
@@ -111,7 +125,63 @@ def build_parser() -> argparse.ArgumentParser:
         help="a user allowed to connect (repeatable; default guest:guest from localhost only)",
     )
     broker.set_defaults(handler=_broker)
+    _add_live_commands(commands)
     return parser
+
+
+def _add_live_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    url_help = (
+        "the broker: amqp[s]://USER@HOST[:PORT]/VHOST (vhost / is %%2F), kafka://HOST:PORT or embedded:// "
+        f"(password from ${PASSWORD_ENV}, the keyring or a prompt)"
+    )
+
+    def live(name: str, help_text: str, description: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, description=description)
+        sub.add_argument("--url", required=True, help=url_help)
+        sub.add_argument(
+            "--http", metavar="URL", help="the RabbitMQ management API (default http://HOST:15672)"
+        )
+        return sub
+
+    fetch = live(
+        "fetch",
+        "write a live broker's topology to a project or definitions file",
+        "Read the topology of the broker (one vhost for RabbitMQ) and write it to OUT: a project "
+        "(.mqs.json) or RabbitMQ definitions (.json), by OUT's name unless --to is given.",
+    )
+    fetch.add_argument("output", metavar="OUT")
+    fetch.add_argument("--to", choices=("project", "definitions"), help="the output format")
+    fetch.set_defaults(handler=_fetch)
+
+    plan = live(
+        "plan",
+        "show what applying a design to a live broker would change",
+        "Compare FILE (a project or definitions file) with the broker and print the steps that would "
+        "make the broker match it, with warnings. Changes nothing.",
+    )
+    plan.add_argument("path", metavar="FILE")
+    plan.add_argument("--prune", action="store_true", help="also delete what the design does not have")
+    plan.set_defaults(handler=_plan)
+
+    apply = live(
+        "apply",
+        "make a live broker match a design",
+        "Plan as `mqstudio plan` does, print the steps and warnings, ask for confirmation (unless "
+        "--yes), then apply them in order, stopping at the first failure. Destructive steps "
+        "(recreating or deleting a queue or exchange) run only with --allow-recreate; otherwise they "
+        "are skipped and reported. Exit status 0 when everything was applied, 1 when a step failed, "
+        "was skipped or the apply was refused, 2 when the broker cannot be reached.",
+    )
+    apply.add_argument("path", metavar="FILE")
+    apply.add_argument("--prune", action="store_true", help="also delete what the design does not have")
+    apply.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+    apply.add_argument(
+        "--allow-recreate",
+        action="store_true",
+        help="run the destructive steps: recreating or deleting queues (their messages are lost) "
+        "and exchanges (their bindings go with them)",
+    )
+    apply.set_defaults(handler=_apply)
 
 
 # -- shared -----------------------------------------------------------------------------------
@@ -242,6 +312,177 @@ def _broker(args: argparse.Namespace, out: TextIO) -> int:
         print(line, file=sys.stderr if line.startswith("error:") else out, flush=True)
 
     return run_broker(args.host, args.port, args.data_dir, args.in_memory, users, log)
+
+
+# -- fetch / plan / apply ----------------------------------------------------------------------
+
+
+def _ask_password(profile: ConnectionProfile) -> str:
+    if not sys.stdin.isatty():
+        raise _Refused(
+            EXIT_UNUSABLE,
+            f"no password for {profile.user or 'the user'} at {profile.url}: set {PASSWORD_ENV}, store one "
+            "in the keyring (mqstudio's Connections dialog), or run in a terminal to be asked",
+        )
+    import getpass
+
+    try:
+        return getpass.getpass(f"Password for {profile.user} at {profile.url}: ")
+    except (EOFError, KeyboardInterrupt):
+        raise _Refused(EXIT_UNUSABLE, "no password given") from None
+
+
+def _connect(args: argparse.Namespace) -> Backend:
+    """Parse --url, find the password, open and connect the backend; `_Refused` (2) when it cannot."""
+    from mqstudio.runtime.connect import open_backend
+
+    try:
+        parsed = parse_url(args.url)
+    except ProfileError as exc:
+        raise _Refused(EXIT_UNUSABLE, f"--url: {exc}") from None
+    if parsed.warning:
+        print(f"mqstudio: warning: {parsed.warning}", file=sys.stderr)
+    profile = parsed.profile
+    if args.http:
+        profile.management_url = args.http
+    password = resolve_password(profile, parsed.password)
+    if password is None and profile.needs_password:
+        password = _ask_password(profile)
+    try:
+        backend = open_backend(profile, password)
+        backend.connect()
+    except BackendError as exc:
+        raise _Refused(EXIT_UNUSABLE, f"cannot connect to {profile.url}: {exc}") from None
+    return backend
+
+
+def _close(backend: Backend) -> None:
+    with contextlib.suppress(BackendError):
+        backend.close()
+
+
+def _fetch(args: argparse.Namespace, out: TextIO) -> int:
+    to = _output_format(args.output, args.to)
+    backend = _connect(args)
+    try:
+        document = backend.fetch_topology()
+        description = backend.description
+    except BackendError as exc:
+        raise _Refused(EXIT_UNUSABLE, f"cannot read the topology: {exc}") from None
+    finally:
+        _close(backend)
+    if to == "project":
+        text = fileformat.dumps(document)
+    else:
+        vhost = getattr(backend, "vhost", None)
+        text = json.dumps(export_definitions(document, vhost), indent=2, ensure_ascii=False) + "\n"
+    try:
+        fileformat.write_text_atomic(Path(args.output), text)
+    except OSError as exc:
+        raise _Refused(EXIT_UNUSABLE, f"cannot write {args.output}: {exc.strerror or exc}") from None
+    t = document.topology
+    contents = ", ".join(
+        _plural(len(items), word)
+        for items, word in ((t.exchanges, "exchange"), (t.queues, "queue"), (t.bindings, "binding"),
+                            (t.topics, "topic"), (t.consumer_groups, "consumer group"))
+        if items
+    )
+    print(f"wrote {args.output} ({to}: {contents or 'empty'}) from {description}", file=out)
+    return EXIT_OK
+
+
+def _planned(args: argparse.Namespace, backend: Backend, out: TextIO) -> Plan:
+    from mqstudio.runtime.connect import design_for
+
+    _kind, document = _read(args.path, getattr(backend, "vhost", DEFAULT_VHOST))
+    try:
+        design, note = design_for(document.topology, backend.kind, getattr(backend, "vhost", DEFAULT_VHOST))
+        if note:
+            print(f"note: {note}", file=out)
+        return backend.plan(design, prune=args.prune)
+    except BackendError as exc:
+        raise _Refused(EXIT_UNUSABLE, f"cannot plan against {backend.description}: {exc}") from None
+
+
+def _print_plan(plan: Plan, out: TextIO) -> None:
+    for line in plan.describe():
+        print(line, file=out)
+
+
+def _plan(args: argparse.Namespace, out: TextIO) -> int:
+    backend = _connect(args)
+    try:
+        plan = _planned(args, backend, out)
+    finally:
+        _close(backend)
+    _print_plan(plan, out)
+    return EXIT_OK
+
+
+def _confirm(question: str) -> bool:
+    if not sys.stdin.isatty():
+        raise _Refused(EXIT_INVALID, "not applied: confirmation needs a terminal; pass --yes to apply")
+    try:
+        answer = input(f"{question} [y/N] ")
+    except (EOFError, KeyboardInterrupt):
+        return False
+    return answer.strip().lower() in ("y", "yes")
+
+
+def _apply(args: argparse.Namespace, out: TextIO) -> int:
+    backend = _connect(args)
+    try:
+        return _apply_on(args, backend, out)
+    finally:
+        _close(backend)
+
+
+def _apply_on(args: argparse.Namespace, backend: Backend, out: TextIO) -> int:
+    plan = _planned(args, backend, out)
+    _print_plan(plan, out)
+    if plan.is_empty:
+        return EXIT_OK
+    from mqstudio.runtime.connect import apply_plan, needs_approval
+
+    gated = [step for step in plan.steps if needs_approval(step)]
+    approved = gated if args.allow_recreate else []
+    if gated and not args.allow_recreate:
+        print(
+            f"{_plural(len(gated), 'destructive step')} will be skipped (pass --allow-recreate to run them):",
+            file=out,
+        )
+        for step in gated:
+            print(f"  skip: {step.describe()}", file=out)
+    runnable = len(plan.steps) - len(gated) + len(approved)
+    if runnable == 0:
+        print("not applied: every step needs --allow-recreate", file=out)
+        return EXIT_INVALID
+    if not args.yes and not _confirm(f"Apply {_plural(runnable, 'step')} to {backend.description}?"):
+        print("not applied: refused", file=out)
+        return EXIT_INVALID
+
+    started = 0
+
+    def progress(_done: int, total: int, what: str) -> None:
+        # One call per step (backends differ on whether `done` counts it yet), then "done".
+        nonlocal started
+        if what != "done" and started < total:
+            started += 1
+            print(f"[{started}/{total}] {what}", file=out, flush=True)
+
+    report = apply_plan(backend, plan, approved, progress=progress)
+    for line in report.describe():
+        print(line, file=out)
+    tally = (
+        (len(report.applied), "applied"),
+        (int(report.failed is not None), "failed"),
+        (len(report.skipped), "skipped"),
+        (len(report.not_applied), "not applied"),
+    )
+    counts = ", ".join(f"{n} {word}" for n, word in tally if n or word == "applied")
+    ok = report.ok and not report.skipped
+    print(f"{'done' if ok else 'incomplete'}: {counts}", file=out)
+    return EXIT_OK if ok else EXIT_INVALID
 
 
 # -- entry ------------------------------------------------------------------------------------

@@ -2,8 +2,10 @@
 
 Owns: `open_backend` (profile → EmbeddedBackend / RabbitMQBackend / KafkaBackend, each imported lazily so
 that pika, httpx and kafka load only when that broker is used), `probe` (connect, describe, close: the
-Test Connection button and the command line's connection check), `list_vhosts`, and `describe_kinds`
-(the node kinds a backend can hold, for greying out the palette).
+Test Connection button), `list_vhosts`, `node_kinds` (what a backend can hold, for greying out the
+palette), `design_for` (a design as planned against one vhost) and `apply_plan` (apply with the
+user's approval of destructive steps), shared by the command line's
+``fetch/plan/apply`` and the UI's Broker menu.
 
 Callers: the command line (`mqstudio fetch/plan/apply`) and the UI (through `JobRunner` workers and
 `BackendSession`s). Every function here blocks on the network: never call one on the GUI thread.
@@ -13,21 +15,26 @@ Qt-free; must not import `mqstudio.ui`, `mqstudio.app` or `mqstudio.cli`.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from mqstudio.backends.base import (
+    ApplyReport,
     Backend,
     BackendError,
     BackendKind,
     CancelledError,
     CancelToken,
     Capabilities,
+    Progress,
 )
+from mqstudio.core.model import Exchange, Queue, Topology
+from mqstudio.core.plan import Plan, Step
 from mqstudio.runtime.profiles import ConnectionProfile
 
 if TYPE_CHECKING:
@@ -244,3 +251,89 @@ def node_kinds(capabilities: Capabilities) -> frozenset[str]:
     if Capabilities.CONSUMER_GROUPS in capabilities:
         kinds.add("consumer_group")
     return frozenset(kinds)
+
+
+# -- designs and vhosts ------------------------------------------------------------------------
+
+
+class DesignVhostError(BackendError):
+    """The design has RabbitMQ objects, none of them in the connection's vhost, in several vhosts."""
+
+
+def design_vhosts(topology: Topology) -> list[str]:
+    """The vhosts the design's exchanges and queues live in."""
+    return sorted({e.vhost for e in topology.exchanges} | {q.vhost for q in topology.queues})
+
+
+def design_for(topology: Topology, kind: BackendKind, vhost: str) -> tuple[Topology, str]:
+    """The design as planned against a connection to `vhost`, and a note when it was moved.
+
+    A backend plans its own vhost only, so a design drawn in ``/`` would plan nothing (and, with
+    prune, delete everything) against ``orders``. A design whose exchanges and queues are all in one
+    other vhost is therefore planned as if drawn in `vhost` (the note says so); a design spread over
+    several vhosts, none of them `vhost`, is refused with `DesignVhostError`.
+    """
+    if kind is BackendKind.KAFKA:
+        return topology, ""
+    found = design_vhosts(topology)
+    if not found or vhost in found:
+        return topology, ""
+    if len(found) > 1:
+        raise DesignVhostError(
+            f"the design has no exchanges or queues in vhost {vhost!r}; it has them in "
+            f"{', '.join(repr(v) for v in found)}",
+            hint="connect to one of those vhosts",
+        )
+    return _moved(topology, found[0], vhost), (
+        f"the design's objects are in vhost {found[0]!r}; they are planned for vhost {vhost!r}"
+    )
+
+
+def _moved(topology: Topology, source: str, target: str) -> Topology:
+    moved = Topology()
+    moved.vhosts = sorted({*(v for v in topology.vhosts if v != source), target})
+    for node in topology.nodes:
+        if isinstance(node, Exchange | Queue) and node.vhost == source:
+            moved.add_node(dataclasses.replace(node, vhost=target))
+        else:
+            moved.add_node(dataclasses.replace(node))
+    for binding in topology.bindings:
+        moved.add_binding(dataclasses.replace(binding))
+    return moved
+
+
+# -- applying with consent ---------------------------------------------------------------------
+
+
+def needs_approval(step: Step) -> bool:
+    """Steps that run only when the user agreed: those that lose messages (`needs_consent`) and the
+    other destructive ones (recreating or deleting an exchange drops its bindings)."""
+    return step.destructive or step.needs_consent
+
+
+def apply_plan(
+    backend: Backend,
+    plan: Plan,
+    approved: Iterable[Step] = (),
+    *,
+    progress: Progress | None = None,
+    cancel: CancelToken | None = None,
+) -> ApplyReport:
+    """Apply `plan`, running the steps that need approval only when they are in `approved`.
+
+    Unapproved destructive steps are taken out before the backend sees the plan, and unapproved
+    consent steps are not consented to, so both end up in ``report.skipped`` (in plan order).
+    The command line's ``apply`` and the UI's Plan and Apply dialog both come through here.
+    """
+    chosen = {id(step) for step in approved}
+    withheld = {id(step) for step in plan.steps if needs_approval(step) and id(step) not in chosen}
+    run = Plan(
+        steps=[s for s in plan.steps if id(s) not in withheld or s.needs_consent],
+        warnings=list(plan.warnings),
+        unmanaged=list(plan.unmanaged),
+    )
+    consent = [s for s in plan.steps if s.needs_consent and id(s) in chosen]
+    report = backend.apply(run, consent=consent, progress=progress, cancel=cancel)
+    skipped = {id(step) for step in report.skipped} | withheld
+    report.skipped = [step for step in plan.steps if id(step) in skipped]
+    return report
