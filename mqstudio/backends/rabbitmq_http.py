@@ -21,6 +21,7 @@ RabbitMQ specifics worth knowing:
 from __future__ import annotations
 
 import json
+import ssl
 from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
@@ -78,7 +79,7 @@ class ManagementClient:
         scheme: str = "http",
         base_path: str = "",
         timeout: float = DEFAULT_TIMEOUT,
-        verify: bool = True,
+        verify: bool | ssl.SSLContext = True,
         prometheus_port: int | None = 15692,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
@@ -136,6 +137,7 @@ class ManagementClient:
         *,
         body: Any = None,
         params: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
         what: str = "",
     ) -> Any:
         """Send one request; return the decoded JSON body (None when empty); map failures.
@@ -144,7 +146,7 @@ class ManagementClient:
         """
         content = None if body is None else json.dumps(body)
         try:
-            response = self._http().request(method, path, content=content, params=params)
+            response = self._http().request(method, path, content=content, params=params, headers=headers)
         except httpx.TimeoutException as exc:
             raise UnreachableError(
                 f"RabbitMQ management API at {self.base_url} did not answer in time ({type(exc).__name__})",
@@ -269,6 +271,20 @@ class ManagementClient:
             f"/api/permissions/{quote_part(vhost)}/{quote_part(username)}",
             body={"configure": configure, "write": write, "read": read},
             what=f"permissions of {username!r} on vhost {vhost!r}",
+        )
+
+    def connections(self, vhost: str) -> list[dict[str, Any]]:
+        """The AMQP connections to `vhost` (``name``, ``user``, ``client_properties`` …)."""
+        path = f"/api/vhosts/{quote_part(vhost)}/connections"
+        return _list(self.get(path, f"the connections of vhost {vhost!r}"))
+
+    def close_connection(self, name: str, reason: str = "closed from mqstudio") -> None:
+        """Close an AMQP connection by name; RabbitMQ tells its client `reason`."""
+        self.request(
+            "DELETE",
+            f"/api/connections/{quote_part(name)}",
+            headers={"X-Reason": reason},
+            what=f"connection {name!r}",
         )
 
     # -- definitions and lists ------------------------------------------------------------------

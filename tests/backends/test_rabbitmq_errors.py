@@ -310,3 +310,19 @@ def test_link_lost_during_consume_for_replay_raises_unreachable_and_loses_nothin
         return sorted(bodies_in(rabbitmq_backend, "dlq")) == expected
 
     eventually(all_back, f"all {count} messages back in the queue")
+
+
+def test_connection_closed_by_the_broker_is_reopened_and_old_replay_handles_refused(
+    rabbitmq_admin: ManagementClient, rabbitmq_backend: RabbitMQBackend
+) -> None:
+    fill(rabbitmq_backend, "dlq", 2)
+    taken = rabbitmq_backend.consume_for_replay("dlq", 1)
+    (ours,) = eventually(
+        lambda: rabbitmq_admin.connections(rabbitmq_backend.vhost), "the connection is listed"
+    )
+    rabbitmq_admin.close_connection(ours["name"], "test: an operator closed it")
+
+    with pytest.raises(UnreachableError, match="put the message back in queue 'dlq'"):
+        rabbitmq_backend.settle(taken[0], ack=True)
+    # the backend reconnected by itself: both messages are there, nothing was acked
+    assert sorted(bodies_in(rabbitmq_backend, "dlq")) == [b"0", b"1"]
