@@ -148,7 +148,12 @@ def _to_message(record: Any) -> BrokerMessage:
 
 class KafkaBackend:
     """A connection to one Kafka cluster. Blocking; one thread at a time (`tail` runs its own consumer
-    and may run on another thread while this one publishes)."""
+    and may run on another thread while this one publishes).
+
+    `bootstrap` is ``host:port[,host:port…]``; `timeout_s` bounds the connect (bootstrap) and each
+    request; `replay_group` prefixes the replay consumer groups (``<replay_group>.<topic>``);
+    `group_timeouts` sets their session/heartbeat/poll timers.
+    """
 
     kind = BackendKind.KAFKA
     capabilities = (
@@ -185,7 +190,8 @@ class KafkaBackend:
     # -- connection -----------------------------------------------------------------------------
     @property
     def description(self) -> str:
-        return f"kafka {self.client_id}@{self.bootstrap} ({self.security.protocol})"
+        user = f"{self.security.username}@" if self.security.username else ""
+        return f"kafka {user}{self.bootstrap} ({self.security.protocol})"
 
     def _config(self) -> dict[str, Any]:
         timeout_ms = int(self.timeout_s * 1000)

@@ -17,6 +17,8 @@ Broker differences handled here (found against Tansu 0.6, a Kafka-compatible bro
   ``DEFAULT_CONFIG``; Kafka returns every config (dozens) and labels overrides ``DYNAMIC_TOPIC_CONFIG``.
   We keep the overrides when the broker marks any, else — when the broker lists only a handful of
   keys, i.e. only what was set — all of them; a broker that cannot describe configs gives no configs.
+* ListOffsets by timestamp: Tansu answers offset 0 for any timestamp, so `KafkaBackend` treats the
+  answer as a lower bound and finds the first record stamped at or after the time by reading.
 * CreatePartitions is not implemented by Tansu (``UnsupportedError``); DeleteRecords is advertised but
   the broker drops the connection (see `KafkaBackend.purge`).
 * Tansu's end offset after a multi-record batch is the batch's base offset + 1, so end offsets (and the
