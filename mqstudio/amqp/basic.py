@@ -105,28 +105,62 @@ def to_wire(props: Properties) -> commands.Basic.Properties:
 
 
 class PropertiesCache:
-    """Remembers the wire form of recently delivered properties.
+    """Remembers conversions of recently seen properties, in both directions.
 
-    One published message is often delivered many times (fanout, requeues) and the engine never
-    mutates a published message's properties, so converting once per `Properties` object is
-    enough. Entries hold the object itself, so an `id` cannot be reused while cached.
+    Towards the wire: the pamqp properties and their encoded octets (a content header's property
+    flags and list) per engine `Properties` object. One published message is often delivered many
+    times (fanout, requeues) and the engine never mutates a published message's properties, so
+    converting once per object is enough.
+
+    From the wire: the engine `Properties` per decoded pamqp properties object. The frame decoder
+    hands out one shared pamqp object for content headers with identical property octets, so a
+    publisher sending the same properties every time produces one engine object, which in turn
+    hits the wire-side cache on every delivery. Both sides treat these objects as read-only.
+
+    Entries hold the object itself, so an `id` cannot be reused while cached.
     """
 
-    __slots__ = ("_entries", "_max")
+    __slots__ = ("_engine", "_max", "_wire")
 
     def __init__(self, max_entries: int = 1024) -> None:
-        self._entries: dict[int, tuple[Properties, commands.Basic.Properties]] = {}
+        self._wire: dict[int, tuple[Properties, commands.Basic.Properties, bytes]] = {}
+        self._engine: dict[int, tuple[commands.Basic.Properties, Properties]] = {}
         self._max = max_entries
 
-    def get(self, props: Properties) -> commands.Basic.Properties:
-        entry = self._entries.get(id(props))
+    def _to_wire(self, props: Properties) -> tuple[Properties, commands.Basic.Properties, bytes]:
+        entry = self._wire.get(id(props))
         if entry is not None and entry[0] is props:
-            return entry[1]
+            return entry
         wire = to_wire(props)
-        if len(self._entries) >= self._max:
-            self._entries.clear()
-        self._entries[id(props)] = (props, wire)
-        return wire
+        entry = (props, wire, wire.marshal())
+        if len(self._wire) >= self._max:
+            self._wire.clear()
+        self._wire[id(props)] = entry
+        return entry
+
+    def get(self, props: Properties) -> commands.Basic.Properties:
+        """The pamqp properties for an outgoing content header."""
+        return self._to_wire(props)[1]
+
+    def encoded(self, props: Properties) -> bytes:
+        """The content header's property octets, as `Basic.Properties.marshal()` returns them."""
+        entry = self._wire.get(id(props))
+        if entry is not None and entry[0] is props:
+            return entry[2]
+        return self._to_wire(props)[2]
+
+    def from_wire(self, wire: commands.Basic.Properties | None) -> Properties:
+        """The engine properties of a decoded content header (shared: never mutate them)."""
+        if wire is None:
+            return Properties()
+        entry = self._engine.get(id(wire))
+        if entry is not None and entry[0] is wire:
+            return entry[1]
+        props = from_wire(wire)
+        if len(self._engine) >= self._max:
+            self._engine.clear()
+        self._engine[id(wire)] = (wire, props)
+        return props
 
 
 def deliver_method(d: Delivery) -> commands.Basic.Deliver:

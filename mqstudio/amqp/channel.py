@@ -28,7 +28,7 @@ Must not import: sockets, asyncio, Qt, or any mqstudio package other than mqstud
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from pamqp import commands
@@ -39,11 +39,10 @@ from mqstudio.amqp.basic import (
     ConfirmTracker,
     PropertiesCache,
     ReplyRegistry,
-    deliver_method,
-    from_wire,
     get_ok_method,
 )
 from mqstudio.amqp.connection import Connection
+from mqstudio.amqp.fastcodec import DeliverTemplates, encode_delivery
 from mqstudio.amqp.framing import AmqpError, Method, ReplyCode
 from mqstudio.broker.broker import Broker
 from mqstudio.broker.errors import PreconditionFailed
@@ -94,6 +93,10 @@ class _Publish:
     body: bytes
 
 
+#: Deliveries encoded per batch between two checks of the connection's writability.
+_DELIVERY_BATCH = 256
+
+
 def _not_found(text: str) -> AmqpError:
     return AmqpError(ReplyCode.NOT_FOUND, text)
 
@@ -121,6 +124,7 @@ class ChannelHandler:
         # Direct reply-to: (consumer tag, token) of this channel's reply consumer.
         self.reply_consumer: tuple[str, str] | None = None
         self._conn = info.connection
+        self._templates = DeliverTemplates(number)
         self._dispatch: dict[
             type[Method], Callable[[Any, pamqp_header.ContentHeader | None, bytes], None]
         ] = {
@@ -170,18 +174,46 @@ class ChannelHandler:
     def _send(self, method: Method) -> None:
         self._conn.send_method(self.number, method)
 
-    def write_deliveries(self) -> int:
-        """Write basic.deliver for everything the session produced; held back while flow is off."""
+    def write_deliveries(self, *, force: bool = False) -> int:
+        """Write basic.deliver for what the session produced; held back while flow is off.
+
+        Written in batches while the connection is `writable`; when the peer falls behind the
+        rest stays in the session's outbox and the connection reports `WritingResumed` later
+        (the service then pumps again). `force` writes everything regardless, for callers that
+        must keep delivery tags in order on the wire (basic.get-ok, a reply, a server cancel).
+        """
         session = self.session
-        if self.closed or not self.flow_active or not session.outbox:
+        outbox = session.outbox
+        if self.closed or not self.flow_active or not outbox:
             return 0
         conn = self._conn
-        cache = self.host.properties_cache
+        encoded = self.host.properties_cache.encoded
+        template = self._templates.get
         number = self.number
-        deliveries = session.poll()
-        for d in deliveries:
-            conn.send_content(number, deliver_method(d), cache.get(d.message.properties), d.message.body)
-        return len(deliveries)
+        written = 0
+        while outbox:
+            if not force and not conn.writable:
+                conn.want_writable()
+                break
+            deliveries = session.poll(None if force else _DELIVERY_BATCH)
+            frame_max = conn.frame_max
+            parts: list[bytes] = []
+            for d in deliveries:
+                m = d.message
+                encode_delivery(
+                    parts,
+                    number,
+                    template(d.consumer_tag, m.exchange, m.routing_key),
+                    d.delivery_tag,
+                    d.redelivered,
+                    encoded(m.properties),
+                    m.body,
+                    frame_max,
+                )
+            # One buffer per batch: one append to the connection's output, one socket write.
+            conn.send_encoded(number, b"".join(parts))
+            written += len(deliveries)
+        return written
 
     def release_confirms(self) -> None:
         tracker = self.confirms
@@ -206,7 +238,7 @@ class ChannelHandler:
 
     def _server_cancel(self, consumer_tag: str) -> None:
         # [consumer-cancel] deliveries already made come first, then the cancel notification.
-        self.write_deliveries()
+        self.write_deliveries(force=True)
         if self.info.cancel_notify and not self.closed:
             self._send(commands.Basic.Cancel(consumer_tag, nowait=True))
 
@@ -374,7 +406,7 @@ class ChannelHandler:
             self._send(commands.Basic.GetEmpty())
             return
         # Earlier consumer deliveries hold lower tags: write them first, keeping tags in order.
-        self.write_deliveries()
+        self.write_deliveries(force=True)
         self._conn.send_content(
             self.number,
             get_ok_method(d),
@@ -387,7 +419,7 @@ class ChannelHandler:
     ) -> None:
         """[direct-reply-to] A reply routed to this channel's reply consumer (no-ack)."""
         assert self.reply_consumer is not None
-        self.write_deliveries()
+        self.write_deliveries(force=True)
         session = self.session
         tag = session.next_tag
         session.next_tag = tag + 1
@@ -449,7 +481,8 @@ class ChannelHandler:
             # RabbitMQ dropped `immediate` in 3.0: 540 NOT_IMPLEMENTED, a connection error.
             raise AmqpError(ReplyCode.NOT_IMPLEMENTED, "immediate=true")
         wire = h.properties if h is not None else None
-        props = from_wire(wire)
+        # Shared with every publish of the same property octets: replaced, never mutated.
+        props = self.host.properties_cache.from_wire(wire)
         user_id = props.user_id
         if user_id is not None and user_id != self.info.username:
             # [validated-user-id] the user_id property must name the connection's user.
@@ -459,7 +492,7 @@ class ChannelHandler:
         if props.reply_to == DIRECT_REPLY_TO:
             if self.reply_consumer is None:
                 raise _precondition("fast reply consumer does not exist")
-            props.reply_to = f"{DIRECT_REPLY_TO}.{self.reply_consumer[1]}"
+            props = replace(props, reply_to=f"{DIRECT_REPLY_TO}.{self.reply_consumer[1]}")
             wire = None  # the rewritten reply_to must reach the consumer
         if self.tx_publishes is not None:
             self._check_publishable(m.exchange)

@@ -74,6 +74,7 @@ __all__ = [
     "HandshakeCompleted",
     "MethodReceived",
     "State",
+    "WritingResumed",
     "default_server_properties",
 ]
 
@@ -99,6 +100,11 @@ _RABBIT_STATE = {
     State.AWAIT_OPEN: "opening",
     State.OPEN: "running",
 }
+#: Methods `_on_channel_method` handles itself on an open channel: the connection and channel
+#: classes (spec classes 10 and 20). Everything else goes to the content assembler.
+_CHANNEL_LEVEL: frozenset[type] = frozenset(
+    cls for index, cls in commands.INDEX_MAPPING.items() if index >> 16 in (10, 20)
+)
 _HANDSHAKE = frozenset({State.AWAIT_HEADER, State.AWAIT_START_OK, State.AWAIT_TUNE_OK, State.AWAIT_OPEN})
 
 #: Capabilities announced in Connection.Start's server-properties, as RabbitMQ does.
@@ -148,6 +154,11 @@ class ConnectionConfig:
     handshake_timeout: float = 10.0  # RabbitMQ's handshake_timeout
     close_timeout: float = 10.0  # how long we wait for Close-Ok after sending Close
     max_body_size: int | None = 128 * 1024 * 1024  # RabbitMQ 3.x max_message_size
+    #: Output flow control: above `write_high_water` octets waiting for the peer (in the
+    #: transport or queued here) no more deliveries are written and the I/O adapter stops reading
+    #: from the peer; both resume once the transport is below `write_low_water`.
+    write_high_water: int = 1024 * 1024
+    write_low_water: int = 256 * 1024
 
 
 # --------------------------------------------------------------------------------------------
@@ -208,6 +219,11 @@ class MethodReceived(Event):
     method: Method
     header: pamqp_header.ContentHeader | None = None
     body: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WritingResumed(Event):
+    """Output may be queued again after `Connection.writable` was found False (flow control)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,6 +304,8 @@ class Connection:
         self._close_reason: tuple[int, str] = (0, "")
         self._blocked_reason: str | None = None
         self._blocked_sent = False
+        self._write_paused = False
+        self._want_writable = False
 
     # ---------------------------------------------------------------- I/O adapter interface
 
@@ -303,9 +321,18 @@ class Connection:
         self._clock.rx_activity = True  # any octet counts as a heartbeat (spec §4.2.7)
         try:
             frames = self._frames.feed(data)
+            open_state = State.OPEN
+            closed = State.CLOSED
             for channel, frame in frames:
-                self._handle_frame(channel, frame)
-                if self.closed:
+                # Hot path first: a frame on an open channel of an open connection.
+                if channel and self.state is open_state and type(frame) is not pamqp_heartbeat.Heartbeat:
+                    try:
+                        self._on_channel_frame(channel, frame)
+                    except AmqpError as exc:
+                        self.handle_error(channel, exc)
+                else:
+                    self._handle_frame(channel, frame)
+                if self.state is closed:
                     return
             if self._frames.error_pending:
                 self._frames.feed(b"")  # raises the error found behind the frames above
@@ -331,7 +358,37 @@ class Connection:
         data = bytes(self._out)
         self._out.clear()
         self._clock.tx_activity = True
+        if self._want_writable and not self._write_paused:
+            self._want_writable = False
+            self._events.append(WritingResumed())
         return data
+
+    @property
+    def has_events(self) -> bool:
+        return bool(self._events)
+
+    # ---------------------------------------------------------------- output flow control
+
+    @property
+    def writable(self) -> bool:
+        """False while the peer is not keeping up: its transport is above the high-water mark
+        (`pause_writing`) or a high-water mark's worth of output is queued here already."""
+        return not self._write_paused and len(self._out) < self.config.write_high_water
+
+    def want_writable(self) -> None:
+        """Ask for one `WritingResumed` event once `writable` may have turned True again."""
+        self._want_writable = True
+
+    def pause_writing(self) -> None:
+        """The I/O adapter's transport went above its high-water mark."""
+        self._write_paused = True
+
+    def resume_writing(self) -> None:
+        """The transport drained below its low-water mark."""
+        self._write_paused = False
+        if self._want_writable and len(self._out) < self.config.write_high_water:
+            self._want_writable = False
+            self._events.append(WritingResumed())
 
     def next_event(self) -> Event | None:
         return self._events.popleft() if self._events else None
@@ -426,6 +483,12 @@ class Connection:
         """Queue a content-bearing method (Basic.Deliver, GetOk, Return) split to frame_max."""
         if self._can_send(channel):
             self._send_bytes(marshal_content(channel, method, properties, body, self.frame_max))
+
+    def send_encoded(self, channel: int, data: bytes) -> None:
+        """Queue frames already encoded for `channel` (dropped once the connection or channel
+        closes); for deliveries written from `mqstudio.amqp.fastcodec` templates."""
+        if self._can_send(channel):
+            self._send_bytes(data)
 
     def block(self, reason: str) -> None:
         """Send Connection.Blocked (RabbitMQ extension) if the client announced support."""
@@ -655,6 +718,12 @@ class Connection:
 
     def _on_channel_frame(self, channel: int, frame: Frame) -> None:
         ch = self._channels.get(channel)
+        if ch is not None and ch.state is _ChannelState.OPEN and type(frame) not in _CHANNEL_LEVEL:
+            # Content and channel-layer methods (publish, ack, …): straight to the assembler.
+            command = self._assembler.feed(channel, frame)
+            if command is not None:
+                self._events.append(MethodReceived(channel, command.method, command.header, command.body))
+            return
         if ch is not None and ch.state is _ChannelState.CLOSING:
             # Spec channel.close: after sending Close, discard all but Close / Close-Ok.
             if isinstance(frame, commands.Channel.CloseOk):

@@ -224,6 +224,8 @@ class FrameBuffer:
         self._buffer = bytearray()
         self._error: FrameError | ProtocolHeaderError | None = None
         self._headers = HeaderDecoder()
+        #: Octets the buffered partial frame needs before parsing is worth trying again.
+        self._need = 0
 
     @property
     def buffered(self) -> int:
@@ -243,98 +245,114 @@ class FrameBuffer:
         """
         if self._error is not None:
             raise self._error
-        self._buffer += data
+        buf = self._buffer
+        if buf:
+            buf += data
+            if len(buf) < self._need:
+                return []  # still inside the frame whose header was checked: nothing to parse
+            src = bytes(buf)
+        else:
+            # The common case: the read ended on a frame boundary, so the frames are parsed out
+            # of the received bytes themselves and each payload slice is its one and only copy.
+            src = data if type(data) is bytes else bytes(data)
         frames: list[tuple[int, Frame]] = []
         pos = 0
         try:
             if self._expect_header:
-                header = self._take_protocol_header()
-                if header is None:
+                received = src[: len(PROTOCOL_HEADER)]
+                if not PROTOCOL_HEADER.startswith(received):
+                    # Fail as soon as the prefix diverges (an HTTP request, TLS hello, AMQP 1.0 …).
+                    raise ProtocolHeaderError(received)
+                if len(received) < len(PROTOCOL_HEADER):
+                    self._keep(src, 0, len(PROTOCOL_HEADER))
                     return frames
-                frames.append((0, header))
+                self._expect_header = False
+                frames.append((0, pamqp_header.ProtocolHeader()))
                 pos = len(PROTOCOL_HEADER)
-            while True:
-                taken = self._take_frame(pos)
-                if taken is None:
-                    break
-                size, channel, frame = taken
-                frames.append((channel, frame))
-                pos += size
+            pos = self._take_frames(src, pos, frames)
         except (FrameError, ProtocolHeaderError) as exc:
             self._error = exc
             # Nothing after a bad frame can be parsed; holding it would let a peer park an
             # unbounded amount of memory behind one bad header until the socket closes.
-            self._buffer.clear()
-            pos = 0
+            self._buffer = bytearray()
+            self._need = 0
             if not frames:
                 raise
-        finally:
-            # Compact once per feed, not once per frame: deleting from the front of a
-            # bytearray is linear, so per-frame deletion would be quadratic in a burst.
-            if pos:
-                del self._buffer[:pos]
         return frames
 
-    def _take_protocol_header(self) -> pamqp_header.ProtocolHeader | None:
-        received = bytes(self._buffer[: len(PROTOCOL_HEADER)])
-        if not PROTOCOL_HEADER.startswith(received):
-            # Fail as soon as the prefix diverges (an HTTP request, TLS hello, AMQP 1.0 …).
-            raise ProtocolHeaderError(received)
-        if len(received) < len(PROTOCOL_HEADER):
-            return None
-        self._expect_header = False
-        return pamqp_header.ProtocolHeader()
+    def _keep(self, src: bytes, pos: int, need: int) -> None:
+        """Hold src[pos:] until `need` octets (counted from pos) have arrived."""
+        if pos < len(src):
+            self._buffer = bytearray(src[pos:])
+        elif self._buffer:
+            self._buffer = bytearray()
+        self._need = need
 
-    def _take_frame(self, pos: int) -> tuple[int, int, Frame] | None:
-        buf = self._buffer
-        if len(buf) - pos < FRAME_HEADER_SIZE:
-            return None
-        # Read the header in place: pamqp's frame_parts/unmarshal would copy it out and then
-        # parse it a second time, which showed up first in the server's profile.
-        frame_type, channel, size = _FRAME_HEADER.unpack_from(buf, pos)
-        if frame_type not in _KNOWN_FRAME_TYPES:
-            raise FrameError(f"unknown frame type {frame_type} on channel {channel}")
-        # Checked on the header, before a single payload octet is buffered, so a hostile size
-        # cannot make us hold 4 GiB. Like RabbitMQ we tolerate payloads up to frame_max itself
-        # (clients that forget the 8 octets of overhead); spec §4.2.3 counts the overhead in.
-        if self.frame_max and size > self.frame_max:
-            raise FrameError(
-                f"frame of {size + FRAME_OVERHEAD} octets on channel {channel} exceeds "
-                f"the negotiated frame_max of {self.frame_max} octets"
-            )
-        total = FRAME_HEADER_SIZE + size + 1
-        if len(buf) - pos < total:
-            return None
-        end = buf[pos + total - 1]
-        if end != FRAME_END:
-            raise FrameError(f"frame-end octet 0x{end:02X} on channel {channel}, expected 0xCE")
-        start = pos + FRAME_HEADER_SIZE
-        frame: Frame
-        if frame_type == FrameType.BODY:
-            # One copy of the payload, no codec: a body frame is its payload.
-            frame = pamqp_body.ContentBody(bytes(buf[start : start + size]))
-        elif frame_type == FrameType.HEARTBEAT:
-            # Spec §4.2.7: heartbeat frames have channel 0 and an empty payload.
-            if size:
-                raise FrameError(f"heartbeat frame with a {size}-octet payload")
-            frame = pamqp_heartbeat.Heartbeat()
-        else:
-            end = start + size
-            try:
-                if frame_type == FrameType.METHOD:
-                    fast = None
-                    if size >= 4:
-                        decoder = METHOD_DECODERS.get(_METHOD_INDEX.unpack_from(buf, start)[0])
-                        if decoder is not None:
-                            fast = decoder(buf, start + 4, end)
-                    frame = fast if fast is not None else _decode_payload(frame_type, bytes(buf[start:end]))
-                else:
-                    frame = self._headers.decode(buf, start, end)
-            except _DECODE_ERRORS as exc:
+    def _take_frames(self, src: bytes, pos: int, frames: list[tuple[int, Frame]]) -> int:
+        """Append every whole frame of src[pos:] to `frames`; keep the rest for the next feed."""
+        n = len(src)
+        frame_max = self.frame_max
+        unpack_header = _FRAME_HEADER.unpack_from
+        unpack_index = _METHOD_INDEX.unpack_from
+        decoders = METHOD_DECODERS
+        append = frames.append
+        while True:
+            if n - pos < FRAME_HEADER_SIZE:
+                self._keep(src, pos, FRAME_HEADER_SIZE)
+                return pos
+            # Read the header in place: pamqp's frame_parts/unmarshal would copy it out and
+            # then parse it a second time, which showed up first in the server's profile.
+            frame_type, channel, size = unpack_header(src, pos)
+            if frame_type not in _KNOWN_FRAME_TYPES:
+                raise FrameError(f"unknown frame type {frame_type} on channel {channel}")
+            # Checked on the header, before a single payload octet is buffered, so a hostile size
+            # cannot make us hold 4 GiB. Like RabbitMQ we tolerate payloads up to frame_max itself
+            # (clients that forget the 8 octets of overhead); spec §4.2.3 counts the overhead in.
+            if frame_max and size > frame_max:
                 raise FrameError(
-                    f"cannot decode frame type {frame_type} on channel {channel}: {exc}"
-                ) from exc
-        return total, channel, frame
+                    f"frame of {size + FRAME_OVERHEAD} octets on channel {channel} exceeds "
+                    f"the negotiated frame_max of {frame_max} octets"
+                )
+            start = pos + FRAME_HEADER_SIZE
+            end = start + size
+            if end >= n:
+                self._keep(src, pos, FRAME_HEADER_SIZE + size + 1)
+                return pos
+            if src[end] != FRAME_END:
+                raise FrameError(
+                    f"frame-end octet 0x{src[end]:02X} on channel {channel}, expected 0xCE"
+                )
+            frame: Frame
+            if frame_type == 3:  # FrameType.BODY
+                # No codec: a body frame is its payload.
+                frame = _new(pamqp_body.ContentBody)
+                frame.value = src[start:end]
+            elif frame_type == 1:  # FrameType.METHOD
+                fast = None
+                if size >= 4:
+                    decoder = decoders.get(unpack_index(src, start)[0])
+                    if decoder is not None:
+                        fast = decoder(src, start + 4, end)
+                frame = fast or self._decode(frame_type, channel, src, start, end)
+            elif frame_type == 2:  # FrameType.HEADER
+                frame = self._decode(frame_type, channel, src, start, end)
+            else:
+                # Spec §4.2.7: heartbeat frames have channel 0 and an empty payload.
+                if size:
+                    raise FrameError(f"heartbeat frame with a {size}-octet payload")
+                frame = pamqp_heartbeat.Heartbeat()
+            append((channel, frame))
+            pos = end + 1
+
+    def _decode(self, frame_type: int, channel: int, src: bytes, start: int, end: int) -> Frame:
+        try:
+            if frame_type == FrameType.HEADER:
+                return self._headers.decode(src, start, end)
+            return _decode_payload(frame_type, src[start:end])
+        except _DECODE_ERRORS as exc:
+            raise FrameError(
+                f"cannot decode frame type {frame_type} on channel {channel}: {exc}"
+            ) from exc
 
 
 def _decode_payload(frame_type: int, payload: bytes) -> Frame:
@@ -355,6 +373,7 @@ def _decode_payload(frame_type: int, payload: bytes) -> Frame:
     return content_header
 
 
+_new = object.__new__
 _FRAME_HEADER = struct.Struct(">BHI")
 _METHOD_INDEX = struct.Struct(">I")
 _KNOWN_FRAME_TYPES = frozenset(int(t) for t in FrameType)

@@ -70,6 +70,8 @@ class _ClientProtocol(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self._transport = transport
+        config = self._server.config
+        transport.set_write_buffer_limits(high=config.write_high_water, low=config.write_low_water)
         peername = transport.get_extra_info("peername")
         peer = (str(peername[0]), int(peername[1])) if isinstance(peername, tuple) else None
         self.connection = Connection(self._server.authenticator, self._server.config, peer)
@@ -87,6 +89,22 @@ class _ClientProtocol(asyncio.Protocol):
             self.connection.connection_lost("client closed the socket")
             self.pump()
         return False  # let asyncio close the transport
+
+    def pause_writing(self) -> None:
+        # The peer does not read as fast as we write: stop producing output for it (deliveries
+        # wait in their sessions) and stop reading from it (a publisher waits in TCP), so its
+        # output buffer cannot grow without bound.
+        if self.connection is not None:
+            self.connection.pause_writing()
+        if self._transport is not None and not self._transport.is_closing():
+            self._transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self.connection is not None:
+            self.connection.resume_writing()
+        if self._transport is not None and not self._transport.is_closing():
+            self._transport.resume_reading()
+        self._schedule_flush()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._server._protocols.discard(self)
@@ -118,6 +136,8 @@ class _ClientProtocol(asyncio.Protocol):
             transport.write(data)
         if conn.closed:
             transport.close()  # writes what is buffered first
+        elif conn.has_events:
+            self._schedule_flush()  # e.g. WritingResumed, raised while taking the output
 
     def _dispatch(self) -> None:
         conn = self.connection

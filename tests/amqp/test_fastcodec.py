@@ -296,3 +296,29 @@ def test_template_cache_is_bounded() -> None:
     for i in range(50):
         templates.get("t", "", f"k{i}")
         assert len(templates._templates) <= 8
+
+
+# ------------------------------------------------------------------------------ FrameBuffer fast paths
+
+
+def test_large_frame_in_many_reads_is_held_without_reparsing() -> None:
+    body = bytes(range(256)) * 4096  # 1 MiB payload
+    raw = struct.pack(">BHI", 3, 1, len(body)) + body + b"\xce"
+    buffer = FrameBuffer(0, expect_header=False)
+    chunks = [raw[i : i + 1000] for i in range(0, len(raw), 1000)]
+    for chunk in chunks[:-1]:
+        assert buffer.feed(chunk) == []
+    assert buffer.buffered == len(raw) - len(chunks[-1])
+    [(channel, frame)] = buffer.feed(chunks[-1])
+    assert channel == 1
+    assert isinstance(frame, ContentBody)
+    assert frame.value == body
+    assert type(frame.value) is bytes
+    assert buffer.buffered == 0
+
+
+@pytest.mark.parametrize("kind", [bytes, bytearray, memoryview])
+def test_feed_accepts_any_bytes_like(kind: Any) -> None:
+    raw = marshal(commands.Basic.Ack(3, True), 5) + marshal(ContentBody(b"x"), 5)
+    frames = FrameBuffer(0, expect_header=False).feed(kind(raw))
+    assert [(c, type(f)) for c, f in frames] == [(5, commands.Basic.Ack), (5, ContentBody)]
