@@ -149,9 +149,9 @@ class AmqpClient:
     def is_open(self) -> bool:
         return self._conn is not None and self._conn.is_open
 
-    def open_connection(self) -> pika.BlockingConnection:
-        """A new connection with these parameters (the caller closes it), errors mapped."""
-        with self.errors("connect"):
+    def open_connection(self, *, own: bool = True) -> pika.BlockingConnection:
+        """A new connection with these parameters, errors mapped (`own`: see `errors`)."""
+        with self.errors("connect", own=own):
             return pika.BlockingConnection(self._params)
 
     def connection(self) -> pika.BlockingConnection:
@@ -199,8 +199,13 @@ class AmqpClient:
                 conn.close()
 
     @contextlib.contextmanager
-    def errors(self, what: str) -> Iterator[None]:
-        """Map pika and socket failures of `what` to the specific `BackendError`."""
+    def errors(self, what: str, *, own: bool = True) -> Iterator[None]:
+        """Map pika and socket failures of `what` to the specific `BackendError`.
+
+        With `own` (the default) a connection-level failure also drops this client's connection;
+        operations on a connection of their own (tail) pass ``own=False``.
+        """
+        drop = self._drop if own else _nothing
         try:
             yield
         except BackendError:
@@ -210,20 +215,20 @@ class AmqpClient:
         except (pex.ChannelWrongStateError, pex.ChannelClosed) as exc:
             raise ConflictError(f"cannot {what}: the channel is closed ({exc})") from None
         except pex.ProbableAuthenticationError as exc:
-            self._drop()
+            drop()
             raise AuthenticationError(
                 f"RabbitMQ at {self.address} refused the login of user {self.username!r}: {_reply(exc)}",
                 "check the user name and password",
             ) from None
         except pex.ProbableAccessDeniedError as exc:
-            self._drop()
+            drop()
             raise PermissionDeniedError(
                 f"user {self.username!r} may not open vhost {self.vhost!r} at {self.address}: {_reply(exc)}",
                 f"check that the vhost exists and grant access: rabbitmqctl set_permissions -p "
                 f"'{self.vhost}' '{self.username}' '.*' '.*' '.*'",
             ) from None
         except pex.ConnectionClosedByBroker as exc:
-            self._drop()
+            drop()
             if exc.reply_code in (403, 530):
                 raise PermissionDeniedError(
                     f"RabbitMQ closed the connection of user {self.username!r} (vhost {self.vhost!r}) "
@@ -232,22 +237,22 @@ class AmqpClient:
             raise UnreachableError(
                 f"RabbitMQ at {self.address} closed the connection while trying to {what}: "
                 f"({exc.reply_code}) {exc.reply_text}",
-                "the broker may be shutting down or a operator closed the connection; try again",
+                "the broker may be shutting down or an operator closed the connection; try again",
             ) from None
         except pex.ConnectionBlockedTimeout:
-            self._drop()
+            drop()
             raise UnreachableError(
                 f"RabbitMQ at {self.address} blocked the connection while trying to {what}",
                 "a resource alarm (memory or disk) is in effect on the broker",
             ) from None
         except pex.AMQPConnectionError as exc:
-            self._drop()
+            drop()
             raise UnreachableError(
                 f"cannot reach RabbitMQ at {self.address}: {_reason(exc)}", AMQP_HINT
             ) from None
         except (pex.AMQPError, OSError) as exc:
-            if isinstance(exc, OSError) or not self.is_open:
-                self._drop()
+            if isinstance(exc, OSError) or (own and not self.is_open):
+                drop()
                 raise UnreachableError(
                     f"cannot reach RabbitMQ at {self.address}: {_reason(exc)}", AMQP_HINT
                 ) from None
@@ -274,6 +279,10 @@ class AmqpClient:
         if code == 540:
             return UnsupportedError(f"cannot {what}: {text}")
         return BackendError(f"cannot {what}: ({code}) {text}")
+
+
+def _nothing() -> None:
+    pass
 
 
 def _reply(exc: BaseException) -> str:
@@ -814,10 +823,10 @@ class RabbitMQBackend:
         destination (e.g. ``x-consistent-hash``) are refused too: a copy binding would divert messages.
         """
         info = self._tail_exchange_info(target)
-        conn = self.amqp.open_connection()
+        conn = self.amqp.open_connection(own=False)
         where = f"tail exchange {target!r} in vhost {self.vhost!r}"
         try:
-            with self.amqp.errors(where):
+            with self.amqp.errors(where, own=False):
                 ch = conn.channel()
                 queue = ch.queue_declare("", exclusive=True, auto_delete=True).method.queue
                 bound: set[str] = set()

@@ -438,3 +438,24 @@ def test_stats_report_queue_gauges_and_counters(rabbitmq_backend: RabbitMQBacken
     snapshot = rabbitmq_backend.stats()
     orders = snapshot.get("exchange", "orders", rabbitmq_backend.vhost)
     assert orders is not None and set(orders.counters) == {"published", "routed"}
+
+
+def test_tail_of_a_headers_exchange_copies_its_bindings(
+    rabbitmq_service: RabbitMQService, rabbitmq_backend: RabbitMQBackend
+) -> None:
+    vh, api = rabbitmq_backend.vhost, rabbitmq_backend.http
+    api.declare_exchange(vh, "by-region", "headers")
+    api.declare_queue(vh, "eu")
+    api.bind(vh, "by-region", "eu", arguments={"x-match": "all", "region": "eu"})
+    with rabbitmq_service.backend(vh) as tailer:
+        seen, flag, thread = run_tail(tailer, "by-region")
+        try:
+            eventually(lambda: tail_queue_bound(rabbitmq_backend), "the tail queue is bound")
+            us = rabbitmq_backend.publish(OutgoingMessage("by-region", b"us", headers={"region": "us"}))
+            eu = rabbitmq_backend.publish(OutgoingMessage("by-region", b"eu", headers={"region": "eu"}))
+            assert not us.routed and eu.routed
+            eventually(lambda: seen, "the tail saw the message")
+        finally:
+            flag.cancelled = True
+            thread.join(timeout=30)
+    assert [m.body for m in seen] == [b"eu"]

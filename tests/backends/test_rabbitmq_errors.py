@@ -7,6 +7,7 @@ The fault test runs AMQP through a small TCP proxy that can cut every link at on
 from __future__ import annotations
 
 import contextlib
+import logging
 import socket
 import threading
 import time
@@ -83,8 +84,9 @@ def test_no_management_api_is_unreachable_with_the_plugin_hint(rabbitmq_service:
 
 # -- credentials and permissions --------------------------------------------------------------------
 def test_wrong_password_is_an_authentication_error_without_the_password(
-    rabbitmq_service: RabbitMQService, rabbitmq_vhost: str
+    rabbitmq_service: RabbitMQService, rabbitmq_vhost: str, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.DEBUG)
     backend = rabbitmq_service.backend(rabbitmq_vhost, password="wrong-secret")
     with pytest.raises(AuthenticationError, match="refused the login of user 'guest'") as http_info:
         backend.connect()
@@ -94,6 +96,7 @@ def test_wrong_password_is_an_authentication_error_without_the_password(
     for info in (http_info, amqp_info):
         assert "wrong-secret" not in str(info.value)
         assert "password" in info.value.hint
+    assert "wrong-secret" not in caplog.text  # pika and httpx log parameters, never the password
 
 
 @pytest.fixture
@@ -326,3 +329,40 @@ def test_connection_closed_by_the_broker_is_reopened_and_old_replay_handles_refu
         rabbitmq_backend.settle(taken[0], ack=True)
     # the backend reconnected by itself: both messages are there, nothing was acked
     assert sorted(bodies_in(rabbitmq_backend, "dlq")) == [b"0", b"1"]
+
+
+def test_link_lost_during_tail_ends_it_with_unreachable(
+    rabbitmq_service: RabbitMQService, rabbitmq_backend: RabbitMQBackend
+) -> None:
+    rabbitmq_backend.http.declare_exchange(rabbitmq_backend.vhost, "events", "fanout")
+    rabbitmq_backend.http.declare_queue(rabbitmq_backend.vhost, "sink")
+    rabbitmq_backend.http.bind(rabbitmq_backend.vhost, "events", "sink")
+    proxy = Proxy((rabbitmq_service.host, rabbitmq_service.port))
+    tailer = through_proxy(rabbitmq_service, rabbitmq_backend.vhost, proxy)
+    errors: list[BaseException] = []
+
+    class Never:
+        cancelled = False
+
+    def run() -> None:
+        try:
+            tailer.tail("events", lambda m: None, Never())
+        except BaseException as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    try:
+        thread.start()
+        eventually(
+            lambda: any(
+                b["destination"].startswith("amq.gen-")
+                for b in rabbitmq_backend.http.bindings(rabbitmq_backend.vhost)
+            ),
+            "the tail queue is bound",
+        )
+        proxy.kill()
+        thread.join(timeout=30)
+    finally:
+        tailer.close()
+    assert not thread.is_alive()
+    assert len(errors) == 1 and isinstance(errors[0], UnreachableError), errors
