@@ -63,13 +63,13 @@ from mqstudio.backends.base import (
     UnreachableError,
     UnsupportedError,
 )
-from mqstudio.backends.rabbitmq_http import ManagementClient
+from mqstudio.backends.rabbitmq_http import ManagementClient, definitions_from_lists, run_step, snapshot
 from mqstudio.core.definitions import import_definitions
 from mqstudio.core.document import TopologyDocument
 from mqstudio.core.errors import FileFormatError
-from mqstudio.core.metrics import ObjectStats, Snapshot
-from mqstudio.core.model import DEFAULT_VHOST, Exchange, Queue, Topology
-from mqstudio.core.plan import BindingRef, Plan, Step, StepKind, plan
+from mqstudio.core.metrics import Snapshot
+from mqstudio.core.model import DEFAULT_VHOST, Topology
+from mqstudio.core.plan import Plan, Step, plan
 
 MAX_PEEK = 200
 """Hard cap on one peek: every peeked message is held unacknowledged until the peek returns."""
@@ -452,7 +452,7 @@ class RabbitMQBackend:
         try:
             data = self.http.definitions(self.vhost)
         except PermissionDeniedError:
-            data = self._definitions_from_lists()
+            data = definitions_from_lists(self.http, self.vhost)
         self._default_queue_type = self.http.default_queue_type(self.vhost)
         source = f"RabbitMQ {self.host}:{self.port} vhost {self.vhost!r}"
         try:
@@ -478,31 +478,6 @@ class RabbitMQBackend:
         }
         document.set_dirty(False)
         return document
-
-    def _definitions_from_lists(self) -> dict[str, Any]:
-        exchanges = [
-            {k: e.get(k) for k in ("name", "type", "durable", "auto_delete", "internal", "arguments")}
-            for e in self.http.exchanges(self.vhost)
-            if e.get("name") and not str(e.get("name")).startswith("amq.")
-        ]
-        queues = [
-            {k: q.get(k) for k in ("name", "durable", "auto_delete", "arguments")}
-            for q in self.http.queues(self.vhost)
-            if not q.get("exclusive") and q.get("owner_pid_details") is None
-        ]
-        names = {q["name"] for q in queues}
-        bindings = [
-            {k: b.get(k) for k in ("source", "destination", "destination_type", "routing_key", "arguments")}
-            for b in self.http.bindings(self.vhost)
-            if b.get("source") and (b.get("destination_type") != "queue" or b.get("destination") in names)
-        ]
-        data: dict[str, Any] = {"exchanges": exchanges, "queues": queues, "bindings": bindings}
-        with contextlib.suppress(PermissionDeniedError):
-            data["policies"] = [
-                {k: p.get(k) for k in ("name", "pattern", "apply-to", "definition", "priority")}
-                for p in self.http.policies(self.vhost)
-            ]
-        return data
 
     def plan(self, desired: Topology, *, prune: bool = False) -> Plan:
         live = self.fetch_topology()
@@ -544,7 +519,7 @@ class RabbitMQBackend:
             if progress is not None:
                 progress(index, total, step.describe())
             try:
-                self._run_step(step)
+                run_step(self.http, self.vhost, step)
             except BackendError as exc:
                 report.failed, report.error = step, str(exc)
                 self._rest(plan.steps[index + 1 :], consented, report)
@@ -560,89 +535,6 @@ class RabbitMQBackend:
             (report.skipped if step.needs_consent and step not in consented else report.not_applied).append(
                 step
             )
-
-    def _run_step(self, step: Step) -> None:
-        obj, http = step.obj, self.http
-        vhost = getattr(obj, "vhost", None)
-        if vhost is None:
-            raise UnsupportedError(f"RabbitMQ has no {step.kind.value.replace('_', ' ')} (a Kafka step)")
-        if vhost != self.vhost:
-            raise ConflictError(
-                f"the step is for vhost {vhost!r}, but this connection is to vhost {self.vhost!r}",
-                "connect to that vhost to apply it",
-            )
-        kind = step.kind
-        if kind in (StepKind.CREATE_EXCHANGE, StepKind.RECREATE_EXCHANGE) and isinstance(obj, Exchange):
-            if kind is StepKind.RECREATE_EXCHANGE:
-                self._gone_ok(lambda: http.delete_exchange(vhost, obj.name))
-            self._declared_again(
-                kind,
-                lambda: http.declare_exchange(
-                    vhost,
-                    obj.name,
-                    str(obj.type),
-                    durable=obj.durable,
-                    auto_delete=obj.auto_delete,
-                    internal=obj.internal,
-                    arguments=obj.arguments,
-                ),
-            )
-        elif kind in (StepKind.CREATE_QUEUE, StepKind.RECREATE_QUEUE) and isinstance(obj, Queue):
-            if obj.exclusive:
-                raise UnsupportedError(
-                    f"queue {obj.name!r} is exclusive: such a queue belongs to the AMQP connection that "
-                    "declares it and goes with it",
-                    "declare it from the application, or make it non-exclusive in the design",
-                )
-            if kind is StepKind.RECREATE_QUEUE:
-                self._gone_ok(lambda: http.delete_queue(vhost, obj.name))
-            self._declared_again(
-                kind,
-                lambda: http.declare_queue(
-                    vhost, obj.name, durable=obj.durable, auto_delete=obj.auto_delete, arguments=obj.arguments
-                ),
-            )
-        elif kind is StepKind.BIND and isinstance(obj, BindingRef):
-            http.bind(
-                vhost,
-                obj.source,
-                obj.destination,
-                destination_type=obj.destination_type.value,
-                routing_key=obj.routing_key,
-                arguments=obj.arguments,
-            )
-        elif kind is StepKind.UNBIND and isinstance(obj, BindingRef):
-            self._gone_ok(
-                lambda: http.unbind(
-                    vhost,
-                    obj.source,
-                    obj.destination,
-                    destination_type=obj.destination_type.value,
-                    routing_key=obj.routing_key,
-                    arguments=obj.arguments,
-                )
-            )
-        elif kind is StepKind.DELETE_QUEUE and isinstance(obj, Queue):
-            self._gone_ok(lambda: http.delete_queue(vhost, obj.name))
-        elif kind is StepKind.DELETE_EXCHANGE and isinstance(obj, Exchange):
-            self._gone_ok(lambda: http.delete_exchange(vhost, obj.name))
-        else:
-            raise UnsupportedError(f"RabbitMQ cannot {step.describe()}")
-
-    @staticmethod
-    def _gone_ok(call: Callable[[], None]) -> None:
-        with contextlib.suppress(NotFoundError):
-            call()
-
-    @staticmethod
-    def _declared_again(kind: StepKind, call: Callable[[], None]) -> None:
-        try:
-            call()
-        except BackendError as exc:
-            if kind in (StepKind.RECREATE_EXCHANGE, StepKind.RECREATE_QUEUE):
-                exc.message = f"deleted, but declaring it again failed: {exc.message}"
-                exc.args = (exc.message,)
-            raise
 
     # -- messages ----------------------------------------------------------------------------
     def publish(self, message: OutgoingMessage) -> PublishResult:
@@ -899,45 +791,9 @@ class RabbitMQBackend:
             ch.queue_bind(queue, exchange, routing_key=key, arguments=args or None)
             bound.add(ident)
 
-    # -- stats -------------------------------------------------------------------------------------
     def stats(self) -> Snapshot:
-        """Queue and exchange statistics from the management API (counters since the object's start)."""
-        objects: list[ObjectStats] = []
-        for q in self.http.queues(self.vhost):
-            ms = q.get("message_stats") or {}
-            objects.append(
-                ObjectStats(
-                    kind="queue",
-                    name=str(q.get("name", "")),
-                    vhost=self.vhost,
-                    counters={
-                        "published": _int(ms.get("publish")),
-                        "delivered": _int(ms.get("deliver_get")),
-                        "acked": _int(ms.get("ack")),
-                        "redelivered": _int(ms.get("redeliver")),
-                    },
-                    gauges={
-                        "ready": float(q.get("messages_ready") or 0),
-                        "unacked": float(q.get("messages_unacknowledged") or 0),
-                        "consumers": float(q.get("consumers") or 0),
-                    },
-                )
-            )
-        for e in self.http.exchanges(self.vhost):
-            ms = e.get("message_stats") or {}
-            objects.append(
-                ObjectStats(
-                    kind="exchange",
-                    name=str(e.get("name", "")),
-                    vhost=self.vhost,
-                    counters={"published": _int(ms.get("publish_in")), "routed": _int(ms.get("publish_out"))},
-                )
-            )
-        return Snapshot(timestamp=time.time(), objects=tuple(objects))
-
-
-def _int(value: Any) -> int:
-    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0
+        """Queue and exchange statistics from the management API (see `rabbitmq_http.snapshot`)."""
+        return snapshot(self.http, self.vhost)
 
 
 def _returned(exc: pex.UnroutableError) -> str:

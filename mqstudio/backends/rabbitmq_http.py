@@ -1,9 +1,10 @@
 """A small, blocking client for the RabbitMQ management HTTP API (and the optional Prometheus endpoint).
 
-Owns: `ManagementClient` (overview, vhosts, users/permissions, definitions, exchanges, queues,
-bindings, declare/delete/bind/unbind/purge) and the mapping of HTTP failures to `BackendError`s.
-This is the only module that imports httpx (see ARCHITECTURE.md); it knows nothing of AMQP, Qt or the
-designer's model beyond `mqstudio.backends.base`'s errors.
+Owns: `ManagementClient` (overview, vhosts, users/permissions, connections, definitions, exchanges,
+queues, bindings, declare/delete/bind/unbind/purge), the mapping of HTTP failures to `BackendError`s,
+and the three things `RabbitMQBackend` does over HTTP only: `run_step` (one plan step),
+`definitions_from_lists` and `snapshot` (statistics). This is the only module that imports httpx (see
+ARCHITECTURE.md); it imports `mqstudio.backends.base` and `mqstudio.core`, never pika or Qt.
 
 RabbitMQ specifics worth knowing:
 
@@ -20,9 +21,11 @@ RabbitMQ specifics worth knowing:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import ssl
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any
 from urllib.parse import quote
@@ -38,6 +41,9 @@ from mqstudio.backends.base import (
     UnreachableError,
     UnsupportedError,
 )
+from mqstudio.core.metrics import ObjectStats, Snapshot
+from mqstudio.core.model import Exchange, Queue
+from mqstudio.core.plan import BindingRef, Step, StepKind
 
 MANAGEMENT_HINT = "is the management plugin enabled? rabbitmq-plugins enable rabbitmq_management"
 PROMETHEUS_HINT = "rabbitmq-plugins enable rabbitmq_prometheus"
@@ -457,3 +463,166 @@ def _queue(vhost: str, name: str) -> str:
 def _binding(vhost: str, source: str, destination: str, destination_type: str, key: str) -> str:
     shown = f" with routing key {key!r}" if key else ""
     return f"binding from exchange {source!r} to {destination_type} {destination!r}{shown} in vhost {vhost!r}"
+
+
+# -- mqstudio objects over the API --------------------------------------------------------------------
+
+
+def definitions_from_lists(client: ManagementClient, vhost: str) -> dict[str, Any]:
+    """Per-vhost definitions assembled from the list endpoints, for users without the administrator
+    tag (``GET /api/definitions`` needs it). Exclusive queues are left out, as RabbitMQ's export does;
+    policies only when this user may read them."""
+    exchanges = [
+        {k: e.get(k) for k in ("name", "type", "durable", "auto_delete", "internal", "arguments")}
+        for e in client.exchanges(vhost)
+        if e.get("name") and not str(e.get("name")).startswith("amq.")
+    ]
+    queues = [
+        {k: q.get(k) for k in ("name", "durable", "auto_delete", "arguments")}
+        for q in client.queues(vhost)
+        if not q.get("exclusive") and q.get("owner_pid_details") is None
+    ]
+    names = {q["name"] for q in queues}
+    bindings = [
+        {k: b.get(k) for k in ("source", "destination", "destination_type", "routing_key", "arguments")}
+        for b in client.bindings(vhost)
+        if b.get("source") and (b.get("destination_type") != "queue" or b.get("destination") in names)
+    ]
+    data: dict[str, Any] = {"exchanges": exchanges, "queues": queues, "bindings": bindings}
+    with contextlib.suppress(PermissionDeniedError):
+        data["policies"] = [
+            {k: p.get(k) for k in ("name", "pattern", "apply-to", "definition", "priority")}
+            for p in client.policies(vhost)
+        ]
+    return data
+
+
+def run_step(client: ManagementClient, vhost: str, step: Step) -> None:
+    """Carry out one plan step in `vhost` (create/recreate/delete exchanges and queues, bind, unbind).
+
+    A delete or unbind whose object is already gone counts as done; a recreate that deleted but
+    could not declare again says so in its error."""
+    obj, http = step.obj, client
+    where = getattr(obj, "vhost", None)
+    if where is None:
+        raise UnsupportedError(f"RabbitMQ has no {step.kind.value.replace('_', ' ')} (a Kafka step)")
+    if where != vhost:
+        raise ConflictError(
+            f"the step is for vhost {where!r}, but this connection is to vhost {vhost!r}",
+            "connect to that vhost to apply it",
+        )
+    kind = step.kind
+    if kind in (StepKind.CREATE_EXCHANGE, StepKind.RECREATE_EXCHANGE) and isinstance(obj, Exchange):
+        if kind is StepKind.RECREATE_EXCHANGE:
+            _gone_ok(lambda: http.delete_exchange(vhost, obj.name))
+        _declared_again(
+            kind,
+            lambda: http.declare_exchange(
+                vhost,
+                obj.name,
+                str(obj.type),
+                durable=obj.durable,
+                auto_delete=obj.auto_delete,
+                internal=obj.internal,
+                arguments=obj.arguments,
+            ),
+        )
+    elif kind in (StepKind.CREATE_QUEUE, StepKind.RECREATE_QUEUE) and isinstance(obj, Queue):
+        if obj.exclusive:
+            raise UnsupportedError(
+                f"queue {obj.name!r} is exclusive: such a queue belongs to the AMQP connection that "
+                "declares it and goes with it",
+                "declare it from the application, or make it non-exclusive in the design",
+            )
+        if kind is StepKind.RECREATE_QUEUE:
+            _gone_ok(lambda: http.delete_queue(vhost, obj.name))
+        _declared_again(
+            kind,
+            lambda: http.declare_queue(
+                vhost, obj.name, durable=obj.durable, auto_delete=obj.auto_delete, arguments=obj.arguments
+            ),
+        )
+    elif kind is StepKind.BIND and isinstance(obj, BindingRef):
+        http.bind(
+            vhost,
+            obj.source,
+            obj.destination,
+            destination_type=obj.destination_type.value,
+            routing_key=obj.routing_key,
+            arguments=obj.arguments,
+        )
+    elif kind is StepKind.UNBIND and isinstance(obj, BindingRef):
+        _gone_ok(
+            lambda: http.unbind(
+                vhost,
+                obj.source,
+                obj.destination,
+                destination_type=obj.destination_type.value,
+                routing_key=obj.routing_key,
+                arguments=obj.arguments,
+            )
+        )
+    elif kind is StepKind.DELETE_QUEUE and isinstance(obj, Queue):
+        _gone_ok(lambda: http.delete_queue(vhost, obj.name))
+    elif kind is StepKind.DELETE_EXCHANGE and isinstance(obj, Exchange):
+        _gone_ok(lambda: http.delete_exchange(vhost, obj.name))
+    else:
+        raise UnsupportedError(f"RabbitMQ cannot {step.describe()}")
+
+
+def _gone_ok(call: Callable[[], None]) -> None:
+    with contextlib.suppress(NotFoundError):
+        call()
+
+
+def _declared_again(kind: StepKind, call: Callable[[], None]) -> None:
+    try:
+        call()
+    except BackendError as exc:
+        if kind in (StepKind.RECREATE_EXCHANGE, StepKind.RECREATE_QUEUE):
+            exc.message = f"deleted, but declaring it again failed: {exc.message}"
+            exc.args = (exc.message,)
+        raise
+
+
+def snapshot(client: ManagementClient, vhost: str) -> Snapshot:
+    """Queue and exchange statistics of `vhost` (`mqstudio.core.metrics` names): queue counters from
+    ``message_stats`` (publish, deliver_get, ack, redeliver; cumulative, 0 until the queue has seen
+    traffic) and gauges ready/unacked/consumers; exchange counters publish_in/publish_out as
+    published/routed."""
+    objects: list[ObjectStats] = []
+    for q in client.queues(vhost):
+        ms = q.get("message_stats") or {}
+        objects.append(
+            ObjectStats(
+                kind="queue",
+                name=str(q.get("name", "")),
+                vhost=vhost,
+                counters={
+                    "published": _int(ms.get("publish")),
+                    "delivered": _int(ms.get("deliver_get")),
+                    "acked": _int(ms.get("ack")),
+                    "redelivered": _int(ms.get("redeliver")),
+                },
+                gauges={
+                    "ready": float(q.get("messages_ready") or 0),
+                    "unacked": float(q.get("messages_unacknowledged") or 0),
+                    "consumers": float(q.get("consumers") or 0),
+                },
+            )
+        )
+    for e in client.exchanges(vhost):
+        ms = e.get("message_stats") or {}
+        objects.append(
+            ObjectStats(
+                kind="exchange",
+                name=str(e.get("name", "")),
+                vhost=vhost,
+                counters={"published": _int(ms.get("publish_in")), "routed": _int(ms.get("publish_out"))},
+            )
+        )
+    return Snapshot(timestamp=time.time(), objects=tuple(objects))
+
+
+def _int(value: Any) -> int:
+    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0
