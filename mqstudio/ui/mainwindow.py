@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
 
 from mqstudio import __version__
 from mqstudio.ui.actions import WindowActions
+from mqstudio.ui.broker_menu import BrokerController
 from mqstudio.ui.canvas.minimap import MiniMap
 from mqstudio.ui.canvas.scene import TopologyScene
 from mqstudio.ui.canvas.view import TopologyView
@@ -111,6 +112,7 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(self._stack)
 
         self._build_docks()
+        self.broker = BrokerController(self, self.editor, self.files, self.palette_panel)
         self._build_menus()
         self._build_toolbar()
         self._build_status_bar()
@@ -197,12 +199,15 @@ class MainWindow(QMainWindow):
         theme_menu.addActions(list(a.themes.values()))
         a.themes[self.theme.theme].setChecked(True)
 
+        self.broker_menu = self.broker.build_menu(bar.addMenu("&Broker"))
+
         help_menu = bar.addMenu("&Help")
         help_menu.addAction(a.shortcuts)
         help_menu.addSeparator()
         help_menu.addAction(a.about)
         self._menus: list[tuple[str, QMenu]] = [
-            ("File", file_menu), ("Edit", self.edit_menu), ("View", self.view_menu), ("Help", help_menu)
+            ("File", file_menu), ("Edit", self.edit_menu), ("View", self.view_menu),
+            ("Broker", self.broker_menu), ("Help", help_menu),
         ]
 
     def _build_toolbar(self) -> None:
@@ -228,8 +233,7 @@ class MainWindow(QMainWindow):
         status.setSizeGripEnabled(False)
         self._title_label = QLabel(self)
         self._counts_label = QLabel(self)
-        self._broker_label = QLabel("Embedded broker: not running", self)
-        self._broker_label.setToolTip("The embedded broker starts from the Broker menu once it is available")
+        self._broker_label = self.broker.label
         for widget in (self._title_label, self._separator(), self._counts_label, self._separator(),
                        self._broker_label):
             status.addPermanentWidget(widget)
@@ -276,6 +280,7 @@ class MainWindow(QMainWindow):
         files.title_changed.connect(self._update_title)
         files.recent_changed.connect(self._refresh_recent)
         files.message.connect(self.show_message)
+        self.broker.message.connect(self.show_message)
         self.recent_menu.aboutToShow.connect(self._refresh_recent)
         self.welcome.example_chosen.connect(files.open_example)
         self.welcome.recent_chosen.connect(self.files.open_path)
@@ -468,6 +473,7 @@ class MainWindow(QMainWindow):
             return
         self.save_layout()
         self.files.shutdown()
+        self.broker.shutdown()
         event.accept()
 
 

@@ -3,12 +3,14 @@
 Owns: `PaletteEntry`, `ENTRIES`, `PalettePanel`. A drag carries the canvas's `MIME_TYPE` with a JSON
 payload ``{"kind": …, "type": …}`` (``type`` only for exchanges and queues); the canvas's drop
 interaction creates the node. Double-click (or Enter) emits ``create_requested(dict)`` with the same
-payload, which the window routes to the scene. Imports PySide6 and mqstudio.ui only.
+payload, which the window routes to the scene. `set_enabled_kinds` greys out what the connected broker
+cannot hold. Imports PySide6 and mqstudio.ui only.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -190,7 +192,8 @@ class _PaletteTree(QTreeWidget):
 
     def startDrag(self, supportedActions: Qt.DropAction) -> None:
         item = self.currentItem()
-        mime = self.mime_for(item) if item is not None else None
+        enabled = item is not None and bool(item.flags() & Qt.ItemFlag.ItemIsEnabled)
+        mime = self.mime_for(item) if item is not None and enabled else None
         if item is None or mime is None:
             return
         drag = QDrag(self)
@@ -269,6 +272,24 @@ class PalettePanel(QWidget):
     def mime_data(self, item: QTreeWidgetItem) -> QMimeData | None:
         return self.tree.mime_for(item)
 
+    def set_enabled_kinds(self, kinds: Iterable[str] | None, reason: str = "") -> None:
+        """Grey out the entries whose node kind is not in `kinds` (what the connected broker can hold),
+        with `reason` in their tooltip; None enables every entry again."""
+        allowed = None if kinds is None else set(kinds)
+        for item in self.items():
+            payload: Any = item.data(0, _PAYLOAD_ROLE)
+            entry = self._entry(payload)
+            on = allowed is None or payload.get("kind") in allowed
+            flags = Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemIsDragEnabled
+            item.setFlags(flags | Qt.ItemFlag.ItemIsEnabled if on else Qt.ItemFlag.NoItemFlags)
+            tip = f"<b>{entry.label}</b><br>{entry.tip}<br>"
+            tip += "<i>Drag onto the canvas or double-click to add</i>" if on else f"<i>{reason}</i>"
+            item.setToolTip(0, tip)
+
+    @staticmethod
+    def _entry(payload: dict[str, str]) -> PaletteEntry:
+        return next(e for e in ENTRIES if e.payload == payload)
+
     def refresh_icons(self) -> None:
         """Redraw icons and headers after a theme change."""
         for header in self._groups.values():
@@ -278,6 +299,8 @@ class PalettePanel(QWidget):
 
     # -- private -------------------------------------------------------------------------------
     def _on_activated(self, item: QTreeWidgetItem) -> None:
+        if not item.flags() & Qt.ItemFlag.ItemIsEnabled:
+            return
         payload = item.data(0, _PAYLOAD_ROLE)
         if isinstance(payload, dict):
             self.create_requested.emit(dict(payload))
