@@ -19,6 +19,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -108,6 +109,15 @@ class EmbeddedBroker:
                     return int(line.split()[1]) / 1024
         return None
 
+    def cpu_s(self) -> float | None:
+        """CPU seconds (user + system) the broker process has used: a figure that, unlike the
+        rates, hardly depends on what else the machine is running."""
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            stat = Path(f"/proc/{self.process.pid}/stat").read_text()
+            fields = stat[stat.rindex(")") + 2 :].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return None
+
     def stop(self) -> None:
         self.process.send_signal(signal.SIGTERM)
         try:
@@ -133,7 +143,9 @@ def meets(value: float, goal: float | None, higher_is_better: bool) -> str:
     return "ok" if ok else "MISS"
 
 
-def report(embedded: workloads.Results, rabbit: workloads.Results, rss: float | None) -> str:
+def report(
+    embedded: workloads.Results, rabbit: workloads.Results, rss: float | None, cpu: float | None = None
+) -> str:
     lines = [
         f"{embedded.messages:,} messages of {embedded.size} B per workload; latency over "
         f"{embedded.latency_messages:,} messages",
@@ -149,6 +161,9 @@ def report(embedded: workloads.Results, rabbit: workloads.Results, rss: float | 
         )
     if rss is not None:
         lines.append(f"embedded broker RSS after the run: {rss:,.1f} MiB")
+    if cpu is not None:
+        total = 3 * embedded.messages + embedded.latency_messages
+        lines.append(f"embedded broker CPU for the run: {cpu:.2f} s ({cpu / total * 1e6:.0f} µs per message)")
     return "\n".join(lines)
 
 
@@ -167,9 +182,12 @@ def main(argv: list[str] | None = None) -> int:
     broker = EmbeddedBroker(args.profile)
     try:
         t0 = time.perf_counter()
+        cpu0 = broker.cpu_s()
         embedded = workloads.run_all(broker.url, messages, args.size, latency)
         rss = broker.rss_mib()
-        print(f"embedded done in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
+        cpu1 = broker.cpu_s()
+        cpu = cpu1 - cpu0 if cpu0 is not None and cpu1 is not None else None
+        print(f"embedded done in {time.perf_counter() - t0:.1f}s, broker CPU {cpu}s", file=sys.stderr)
     finally:
         broker.stop()
     if args.embedded_only:
@@ -186,10 +204,11 @@ def main(argv: list[str] | None = None) -> int:
             },
             "goals": {field: goal for field, _label, goal, _higher in FIGURES if goal is not None},
             "embedded_rss_mib": rss,
+            "embedded_cpu_s": cpu,
         }
         print(json.dumps(out, indent=2))
     else:
-        print(report(embedded, rabbit, rss))
+        print(report(embedded, rabbit, rss, cpu))
     return 0
 
 

@@ -4,9 +4,11 @@ Owns the listening socket, one asyncio.Protocol per client moving bytes to and f
 `Connection`, event dispatch to a pluggable handler, and the one-second tick that drives
 heartbeats and timeouts with the loop's clock. No protocol decisions are made here.
 
-Binds 127.0.0.1 unless told otherwise (never 0.0.0.0 by default). Port 0 asks the OS for a free
-port (tests); the default port 5672, if taken, falls back to the next free port. The address
-actually bound is `AmqpServer.address`.
+Binds the loopback addresses unless told otherwise (never 0.0.0.0 by default): 127.0.0.1 and, when
+the host has IPv6, ::1 on the same port, so clients resolving "localhost" to either reach us. Port 0
+asks the OS for a free port (tests); the default port 5672, if taken (on either address), falls back
+to the next free port. The IPv4 address actually bound is `AmqpServer.address`; `addresses` lists
+every listener.
 
 Everything runs on the event loop's thread, including the event handler and any
 `Connection.send_*` call made by the broker side.
@@ -32,11 +34,20 @@ from mqstudio.amqp.connection import (
 )
 from mqstudio.amqp.framing import ReplyCode, method_ids, method_name
 
-__all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "AmqpServer", "EventHandler", "reject_unimplemented"]
+__all__ = [
+    "DEFAULT_HOST",
+    "DEFAULT_PORT",
+    "IPV6_LOOPBACK",
+    "AmqpServer",
+    "EventHandler",
+    "reject_unimplemented",
+]
 
 log = logging.getLogger(__name__)
 
 DEFAULT_HOST = "127.0.0.1"
+#: Also bound, on the same port, when listening on DEFAULT_HOST.
+IPV6_LOOPBACK = "::1"
 DEFAULT_PORT = 5672
 #: How many ports above a taken default port are tried before giving up.
 PORT_FALLBACK_ATTEMPTS = 20
@@ -180,6 +191,7 @@ class AmqpServer:
         self.event_handler: EventHandler = event_handler or reject_unimplemented
         self.tick_interval = tick_interval
         self._server: asyncio.Server | None = None
+        self._server6: asyncio.Server | None = None
         self._ticker: asyncio.Task[None] | None = None
         self._protocols: set[_ClientProtocol] = set()
         self._address: tuple[str, int] | None = None
@@ -192,6 +204,15 @@ class AmqpServer:
         return self._address
 
     @property
+    def addresses(self) -> list[tuple[str, int]]:
+        """Every (host, port) listened on: `address`, then [::1] when bound too."""
+        found = [self.address]
+        if self._server6 is not None:
+            sockname = self._server6.sockets[0].getsockname()
+            found.append((str(sockname[0]), int(sockname[1])))
+        return found
+
+    @property
     def is_serving(self) -> bool:
         return self._server is not None and self._server.is_serving()
 
@@ -200,34 +221,60 @@ class AmqpServer:
         return [p.connection for p in self._protocols if p.connection is not None]
 
     async def start(
-        self, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, *, port_fallback: bool | None = None
+        self,
+        host: str = DEFAULT_HOST,
+        port: int = DEFAULT_PORT,
+        *,
+        port_fallback: bool | None = None,
+        ipv6_loopback: bool | None = None,
     ) -> tuple[str, int]:
         """Bind and listen; returns the bound address.
 
         `port_fallback` (default: only for the default port 5672) tries the next ports when the
-        requested one is taken; port 0 always means "any free port".
+        requested one is taken; port 0 always means "any free port". `ipv6_loopback` (default:
+        when `host` is 127.0.0.1) also listens on [::1] with the same port, if the host has IPv6;
+        with fallback on, a port taken on [::1] counts as taken.
         """
         if self._server is not None:
             raise RuntimeError("AmqpServer already started")
         loop = asyncio.get_running_loop()
         fallback = port == DEFAULT_PORT if port_fallback is None else port_fallback
+        dual = host == DEFAULT_HOST if ipv6_loopback is None else ipv6_loopback
         attempts = PORT_FALLBACK_ATTEMPTS if fallback and port != 0 else 1
         for candidate in range(port, port + attempts):
+            last = candidate == port + attempts - 1
             try:
-                self._server = await loop.create_server(
-                    lambda: _ClientProtocol(self), host, candidate, reuse_address=True
-                )
-                break
+                server = await self._listen(host, candidate)
             except OSError as exc:
-                if exc.errno != errno.EADDRINUSE or candidate == port + attempts - 1:
+                if exc.errno != errno.EADDRINUSE or last:
                     raise
                 log.info("AMQP port %d is taken, trying %d", candidate, candidate + 1)
+                continue
+            bound = int(server.sockets[0].getsockname()[1])
+            if dual:
+                try:
+                    self._server6 = await self._listen(IPV6_LOOPBACK, bound)
+                except OSError as exc:
+                    if exc.errno == errno.EADDRINUSE and attempts > 1 and not last:
+                        server.close()
+                        await server.wait_closed()
+                        log.info("AMQP port %d is taken on [::1], trying %d", candidate, candidate + 1)
+                        continue
+                    # No IPv6 here (EADDRNOTAVAIL, EAFNOSUPPORT) or a port we were told to use.
+                    log.info("AMQP server not listening on [::1]:%d: %s", bound, exc)
+            self._server = server
+            break
         assert self._server is not None
         sockname = self._server.sockets[0].getsockname()
         self._address = (str(sockname[0]), int(sockname[1]))
         self._ticker = loop.create_task(self._tick_forever(), name="amqp-server-ticker")
-        log.info("AMQP server listening on %s:%d", *self._address)
+        for address in self.addresses:
+            log.info("AMQP server listening on %s:%d", *address)
         return self._address
+
+    async def _listen(self, host: str, port: int) -> asyncio.Server:
+        loop = asyncio.get_running_loop()
+        return await loop.create_server(lambda: _ClientProtocol(self), host, port, reuse_address=True)
 
     async def _tick_forever(self) -> None:
         loop = asyncio.get_running_loop()
@@ -242,6 +289,8 @@ class AmqpServer:
         if self._server is None:
             return
         self._server.close()
+        if self._server6 is not None:
+            self._server6.close()
         if self._ticker is not None:
             self._ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -261,6 +310,9 @@ class AmqpServer:
             protocol.abort()
         await self._server.wait_closed()
         self._server = None
+        if self._server6 is not None:
+            await self._server6.wait_closed()
+            self._server6 = None
 
     async def serve_forever(self) -> None:
         if self._server is None:
