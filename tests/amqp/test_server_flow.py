@@ -11,13 +11,15 @@ import pytest
 from pamqp import commands
 from pamqp.body import ContentBody
 
-from mqstudio.amqp.connection import ConnectionConfig
+from mqstudio.amqp.connection import Connection, ConnectionConfig, WritingResumed
 from mqstudio.amqp.framing import PROTOCOL_HEADER, FrameBuffer
 from mqstudio.amqp.server import AmqpServer
 from mqstudio.amqp.service import BrokerService
 from mqstudio.broker.broker import Broker
 from mqstudio.broker.message import Properties
 
+from .test_connection import LOOPBACK, to_open_wait
+from .test_connection import wire as conn_wire
 from .test_robustness import RawClient, wire
 from .test_server_pika import WAIT, LoopThread
 
@@ -223,3 +225,33 @@ def test_slow_no_ack_consumer_is_held_at_the_high_water_mark(loop_thread: LoopTh
         loop_thread.run(server.stop(grace=0))
         with contextlib.suppress(Exception):
             service.close()
+
+
+# ------------------------------------------------------------------------------ sans-I/O flow control
+
+
+def test_connection_is_not_writable_above_the_high_water_mark_and_says_when_it_is_again() -> None:
+    conn = Connection(config=ConnectionConfig(write_high_water=1000, write_low_water=100), peer=LOOPBACK)
+    to_open_wait(conn)
+    conn.receive_data(conn_wire((0, commands.Connection.Open("/")), (1, commands.Channel.Open())))
+    conn.data_to_send()
+    conn.drain_events()
+    assert conn.writable
+    conn.send_encoded(1, b"x" * 1000)  # queued here, not yet taken by the adapter
+    assert not conn.writable
+    conn.want_writable()
+    assert conn.drain_events() == []
+    conn.data_to_send()
+    assert conn.writable
+    assert conn.drain_events() == [WritingResumed()]  # exactly once
+    conn.data_to_send()
+    assert conn.drain_events() == []
+
+    conn.pause_writing()  # the transport is above its own high-water mark
+    assert not conn.writable
+    conn.want_writable()
+    conn.data_to_send()
+    assert conn.drain_events() == []  # still paused: no wake-up
+    conn.resume_writing()
+    assert conn.writable
+    assert conn.drain_events() == [WritingResumed()]
