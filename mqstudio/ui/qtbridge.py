@@ -24,6 +24,7 @@ from mqstudio.runtime.jobs import Job, JobRunner, JobState, ProgressInfo, Sessio
 T = TypeVar("T")
 
 _PROGRESS, _DONE = "progress", "done"
+_Outcome = tuple[JobState, Any, BaseException | None, str]
 
 
 class JobBridge(QObject):
@@ -57,7 +58,12 @@ class JobBridge(QObject):
         self._emit(_PROGRESS, info)
 
     def on_done(self, job: Job[Any]) -> None:
-        self._emit(_DONE, job)
+        # Runs on the settling thread, where the outcome is readable before waiters are released.
+        if job.state is JobState.DONE:
+            outcome: _Outcome = (job.state, job.result(0), None, "")
+        else:
+            outcome = (job.state, None, job.exception(0), job.error)
+        self._emit(_DONE, outcome)
 
     def _emit(self, kind: str, payload: object) -> None:
         if shiboken6.isValid(self):
@@ -82,15 +88,16 @@ class JobBridge(QObject):
             assert isinstance(payload, ProgressInfo)
             self.progressed.emit(payload.done, payload.total, payload.what)
             return
-        assert isinstance(payload, Job)
+        assert isinstance(payload, tuple)
+        state, value, exception, error = payload
         self._done = True
-        if payload.state is JobState.DONE:
-            self.finished.emit(payload.result(0))
-        elif payload.state is JobState.CANCELLED:
+        if state is JobState.DONE:
+            self.finished.emit(value)
+        elif state is JobState.CANCELLED:
             self.cancelled.emit()
         else:
-            self.exception = payload.exception(0)
-            self.failed.emit(payload.error)
+            self.exception = exception
+            self.failed.emit(error)
         self.settled.emit()
 
 

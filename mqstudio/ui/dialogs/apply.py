@@ -163,6 +163,7 @@ class PlanApplyDialog(QDialog):
             return backend.plan(desired, prune=prune), note
 
         self.report = None
+        self.plan = None
         self.steps.clear()
         self._rows.clear()
         self.notes.hide()
