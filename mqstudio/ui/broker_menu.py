@@ -104,7 +104,9 @@ class BrokerController(QObject):
         self.connect_action = act(
             "&Connect…", "Choose a connection profile and connect", self.choose_and_connect
         )
-        self.disconnect_action = act("&Disconnect", "Close the connection to the broker", self.disconnect_broker)
+        self.disconnect_action = act(
+            "&Disconnect", "Close the connection to the broker", self.disconnect_broker
+        )
         self.manage_action = act(
             "&Manage Connections…", "Add, edit, test or delete connection profiles", self.manage_connections
         )
@@ -189,6 +191,12 @@ class BrokerController(QObject):
         self.session.start()
         self._update_actions()
         return True
+
+    def set_embedded_broker(self, broker_thread: Any, *, owned: bool = False) -> None:
+        """Use `broker_thread` (an `EmbeddedBrokerThread`) for Connect to Embedded Broker; with `owned`,
+        `shutdown` stops it."""
+        self._broker_thread = broker_thread
+        self._own_broker = owned
 
     def _embedded_broker(self) -> Any:
         """The app's embedded broker thread (created on first use, started by the session thread):
