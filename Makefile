@@ -32,8 +32,11 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(VENV)/bin/pytest
 
-bench: $(STAMP)
-	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+# amqp_throughput.py is the workload library bench_amqp.py drives against both brokers.
+BENCHES := $(filter-out benchmarks/amqp_throughput.py,$(sort $(wildcard benchmarks/*.py)))
+
+bench: $(STAMP) services
+	@for b in $(BENCHES); do echo "== $$b"; QT_QPA_PLATFORM=offscreen $(PY) $$b || exit 1; done
 
 # docs/screenshots/<example>.png: the main window with each bundled example, rendered offscreen at 1280x800
 screenshots: $(STAMP)
