@@ -184,7 +184,9 @@ class InspectorPanel(QWidget):
         self._content_layout.setContentsMargins(8, 4, 8, 8)
         self._content_layout.setSpacing(8)
         if self._object_id is None:
-            self.title.setText("<b>Inspector</b>")
+            # Nothing selected: the dock's own title says "Inspector"; a second heading is noise.
+            self.title.setText("")
+            self.title.hide()
             hint = QLabel(message or _HINT, content)
             hint.setObjectName("InspectorHint")
             hint.setWordWrap(True)
@@ -207,6 +209,10 @@ class InspectorPanel(QWidget):
         self._content_layout.addStretch(1)
         self._align_labels()
         self.scroll_area.setWidget(content)
+        # Horizontal scrolling is off, so the dock must be at least as wide as the form, or the
+        # editors on the right (unit combos, unset buttons) would be clipped.
+        scrollbar = self.scroll_area.verticalScrollBar().sizeHint().width()
+        self.scroll_area.setMinimumWidth(content.minimumSizeHint().width() + scrollbar)
         self.reload()
 
     def reload(self) -> None:
@@ -215,6 +221,7 @@ class InspectorPanel(QWidget):
             return
         obj = self._obj()
         kind = "binding" if isinstance(obj, Binding) else obj.kind.value.replace("_", " ")
+        self.title.show()
         self.title.setText(
             f"<span style='color: palette(placeholder-text)'>{kind.upper()}</span>&nbsp;&nbsp;"
             f"<b>{html_escape(self._title_of(obj))}</b>"

@@ -180,3 +180,12 @@ def test_producer_fields_are_edited(qtbot: QtBot, design) -> None:
     assert producer.routing_key == "job"
     editor.undo_stack.undo()
     assert producer.routing_key == ""
+
+
+def test_the_panel_is_never_narrower_than_its_form(qtbot: QtBot, design) -> None:
+    editor, ids = design
+    panel = _panel(qtbot, editor, _queue(editor, ids).id)
+    panel.resize(200, 600)  # a dock would clip the unit combos and unset buttons at this width
+    content = panel.scroll_area.widget()
+    assert panel.scroll_area.minimumWidth() >= content.minimumSizeHint().width()
+    assert panel.minimumSizeHint().width() >= content.minimumSizeHint().width()
