@@ -40,6 +40,7 @@ from PySide6.QtWidgets import (
 from mqstudio.core.document import TopologyDocument
 from mqstudio.core.model import Binding, Consumer, Exchange, ExchangeType, Producer, Queue
 from mqstudio.ui.canvas import TopologyScene, TopologyView
+from mqstudio.ui.canvas.interactions import MoveInteraction
 from mqstudio.ui.editor import DocumentEditor
 
 WIDTH, HEIGHT = 1280, 800
@@ -90,6 +91,8 @@ def timed(fn: Callable[[], object]) -> float:
 
 
 def repaint(view: QGraphicsView) -> float:
+    """`QGraphicsView.render` into an image: it queries items by bounding rect (one Python
+    `boundingRect` call per item in view) before drawing, which a real paint event does not."""
     image = QImage(WIDTH, HEIGHT, QImage.Format.Format_ARGB32_Premultiplied)
     painter = QPainter(image)
     elapsed = timed(lambda: view.render(painter))
@@ -97,8 +100,17 @@ def repaint(view: QGraphicsView) -> float:
     return elapsed
 
 
-def drag_steps(app: QApplication, view: QGraphicsView, item: object, steps: int) -> list[float]:
-    """Move `item` step by step at 100 % zoom; each step is the move plus the repaint it causes."""
+def viewport_repaint(app: QApplication, view: QGraphicsView) -> float:
+    """A real paint event of the whole viewport (what the user waits for), pending events flushed first."""
+    app.processEvents()
+    return timed(view.viewport().repaint)
+
+
+def drag_steps(
+    app: QApplication, view: QGraphicsView, item: object, steps: int, move: Callable[[QPointF], None]
+) -> list[float]:
+    """Move `item` step by step at 100 % zoom with `move`; each step is the move plus the repaint it
+    causes. The first step (a gesture's start) is element 0."""
     view.resetTransform()
     view.centerOn(item.pos())  # type: ignore[attr-defined]
     app.processEvents()
@@ -106,7 +118,7 @@ def drag_steps(app: QApplication, view: QGraphicsView, item: object, steps: int)
     start = item.pos()  # type: ignore[attr-defined]
     for i in range(1, steps + 1):
         t0 = time.perf_counter()
-        item.setPos(start + QPointF(i * 3.0, i * 2.0))  # type: ignore[attr-defined]
+        move(start + QPointF(i * 3.0, i * 2.0))
         app.processEvents()  # the scene collects dirty items …
         app.processEvents()  # … and the view repaints the dirty region
         times.append(time.perf_counter() - t0)
@@ -127,11 +139,23 @@ def bench_canvas(app: QApplication, doc: TopologyDocument, steps: int) -> dict[s
     app.processEvents()
     view.fit_all()
     out["layer"] = float(scene.edge_layer_active)
+    out["viewport_first"] = viewport_repaint(app, view)
+    out["viewport"] = statistics.median(viewport_repaint(app, view) for _ in range(7))
     out["repaint_first"] = repaint(view)
     out["repaint"] = statistics.median(repaint(view) for _ in range(5))
     node = scene.node_item("q-0")
     assert node is not None
-    out["drag_step"] = statistics.median(drag_steps(app, view, node, steps))
+    # The scene's own drag gesture (what a mouse drag runs), driven without mouse events.
+    scene.snap_to_grid = False  # every step moves (steps are smaller than the grid)
+    scene.clearSelection()
+    node.setSelected(True)
+    gesture = MoveInteraction(scene, node, node.pos(), QPointF())
+    scene.begin_interaction(gesture)
+    times = drag_steps(app, view, node, steps + 1, gesture.drag_to)
+    gesture.drag_to(node.pos())  # release without a model change: the benchmark measures the view
+    gesture.cancel()
+    out["drag_start"] = times[0]
+    out["drag_step"] = statistics.median(times[1:])
     out["edges"] = len(node.edges)
     view.close()
     return out
@@ -165,6 +189,8 @@ def bench_baseline(app: QApplication, doc: TopologyDocument, steps: int) -> dict
     view.show()
     app.processEvents()
     view.fitInView(scene.itemsBoundingRect(), Qt.AspectRatioMode.KeepAspectRatio)
+    out["viewport_first"] = viewport_repaint(app, view)
+    out["viewport"] = statistics.median(viewport_repaint(app, view) for _ in range(7))
     out["repaint_first"] = repaint(view)
     out["repaint"] = statistics.median(repaint(view) for _ in range(5))
     target = rects["q-0"]
@@ -179,7 +205,10 @@ def bench_baseline(app: QApplication, doc: TopologyDocument, steps: int) -> dict
             for line, s, d in attached:
                 line.setLine(QLineF(rects[s].pos(), rects[d].pos()))
 
-    out["drag_step"] = statistics.median(drag_steps(app, view, Mover(), steps))
+    mover = Mover()
+    times = drag_steps(app, view, mover, steps + 1, mover.setPos)
+    out["drag_start"] = times[0]
+    out["drag_step"] = statistics.median(times[1:])
     view.close()
     return out
 
@@ -201,19 +230,22 @@ def main() -> None:
         ("open (scene build)", "open", 1000.0),
         ("auto-layout", "layout", 1000.0),
         ("open + auto-layout", "open_layout", 1000.0),
-        ("full repaint, first (fit-all)", "repaint_first", 1000.0),
-        ("full repaint, warm (fit-all)", "repaint", 1000.0),
+        ("viewport repaint, first (fit-all)", "viewport_first", 1000.0),
+        ("viewport repaint, warm (fit-all)", "viewport", 1000.0),
+        ("view.render, first (fit-all)", "repaint_first", 1000.0),
+        ("view.render, warm (fit-all)", "repaint", 1000.0),
+        ("drag start (first step)", "drag_start", 1000.0),
         ("drag step (move + repaint)", "drag_step", 1000.0),
     ]
-    print(f"{'measure':32} {'canvas ms':>10} {'baseline ms':>12} {'ratio':>7}")
+    print(f"{'measure':34} {'canvas ms':>10} {'baseline ms':>12} {'ratio':>7}")
     for label, key, scale in rows:
         c, b = canvas[key] * scale, base[key] * scale
         ratio = f"{c / b:6.1f}x" if b > 0 else "     -"
-        print(f"{label:32} {c:10.1f} {b:12.1f} {ratio:>7}")
+        print(f"{label:34} {c:10.1f} {b:12.1f} {ratio:>7}")
     open_layout = canvas["open"] + canvas["layout"]
     checks = [
         (f"open + layout < {GOAL_OPEN_LAYOUT_S:g} s", open_layout, GOAL_OPEN_LAYOUT_S, "s"),
-        (f"full repaint < {GOAL_REPAINT_MS:g} ms", canvas["repaint"] * 1000, GOAL_REPAINT_MS, "ms"),
+        (f"full repaint < {GOAL_REPAINT_MS:g} ms", canvas["viewport"] * 1000, GOAL_REPAINT_MS, "ms"),
         (f"drag step < {GOAL_DRAG_MS:g} ms", canvas["drag_step"] * 1000, GOAL_DRAG_MS, "ms"),
     ]
     layer = bool(canvas["layer"])

@@ -144,7 +144,13 @@ class MoveInteraction(Interaction):
             if distance < QApplication.startDragDistance():
                 return True
             self.dragging = True
-        delta = event.scenePos() - self.press_pos
+        self.drag_to(event.scenePos())
+        return True
+
+    def drag_to(self, scene_pos: QPointF) -> None:
+        """Move the dragged nodes as if the mouse were at `scene_pos` (grid-snapped)."""
+        self.dragging = True
+        delta = scene_pos - self.press_pos
         anchor_start = self.start[self.anchor.node_id]
         target = anchor_start + delta
         if self.scene.snap_to_grid:
@@ -152,7 +158,6 @@ class MoveInteraction(Interaction):
         delta = target - anchor_start
         for item in self.items:
             item.setPos(self.start[item.node_id] + delta)
-        return True
 
     def mouse_release(self, event: QGraphicsSceneMouseEvent) -> bool:
         moved = {
