@@ -30,7 +30,7 @@ from mqstudio.core.errors import DuplicateBindingError, InvalidBindingError, Top
 from mqstudio.core.model import Consumer, ConsumerGroup, Exchange, ExchangeType, Producer, Queue, Topic
 from mqstudio.core.validation import check_bind
 from mqstudio.ui.canvas.constants import GRID, MIME_TYPE, Z_DRAG_LINE, Z_EDITOR, Theme
-from mqstudio.ui.canvas.items.node import NodeItem, PortItem
+from mqstudio.ui.canvas.items.node import NodeItem, Port
 from mqstudio.ui.canvas.nodefactory import create_node_command
 
 if TYPE_CHECKING:
@@ -235,7 +235,7 @@ class NewBindingInteraction(Interaction):
     invalid one red; on release over a node the connection is validated and pushed, or refused with the
     reason at the drop point (and through ``editor.refused``)."""
 
-    def __init__(self, scene: TopologyScene, port: PortItem) -> None:
+    def __init__(self, scene: TopologyScene, port: Port) -> None:
         super().__init__(scene)
         self.source = port.node_item
         self.start = port.scenePos()

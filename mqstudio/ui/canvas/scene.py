@@ -61,7 +61,7 @@ from mqstudio.ui.canvas.items.edge import BindingEdge, DerivedEdge, EdgeItem
 from mqstudio.ui.canvas.items.edgelayer import EdgeLayer
 from mqstudio.ui.canvas.items.exchange import ExchangeItem
 from mqstudio.ui.canvas.items.kafka import GroupItem, TopicItem
-from mqstudio.ui.canvas.items.node import NodeItem, PortItem
+from mqstudio.ui.canvas.items.node import NodeItem
 from mqstudio.ui.canvas.items.queue import QueueItem
 from mqstudio.ui.canvas.nodefactory import fragment_for, paste_command
 from mqstudio.ui.editor import DocumentEditor
@@ -376,9 +376,8 @@ class TopologyScene(QGraphicsScene):
 
     def node_item_at(self, pos: QPointF) -> NodeItem | None:
         for item in self.items(pos):
-            node_item = item.node_item if isinstance(item, PortItem) else item
-            if isinstance(node_item, NodeItem):
-                return node_item
+            if isinstance(item, NodeItem):
+                return item
         return None
 
     def set_selected_items(self, items: set[QGraphicsItem]) -> None:
@@ -426,10 +425,11 @@ class TopologyScene(QGraphicsScene):
             return
         self.clear_feedback()
         item = self.itemAt(event.scenePos(), self._view_transform())
-        if isinstance(item, PortItem) and item.role == "out":
-            self.begin_interaction(NewBindingInteraction(self, item))
-        elif isinstance(item, PortItem | NodeItem):
-            node_item = item.node_item if isinstance(item, PortItem) else item
+        port = item.port_at(event.scenePos()) if isinstance(item, NodeItem) else None
+        if port is not None and port.role == "out":
+            self.begin_interaction(NewBindingInteraction(self, port))
+        elif isinstance(item, NodeItem):
+            node_item = item
             self.click_node(node_item, event.modifiers())
             if node_item.isSelected():
                 interaction = MoveInteraction(self, node_item, event.scenePos(), QPointF(event.screenPos()))

@@ -56,6 +56,29 @@ class _ClientItem(NodeItem):
     width = CLIENT_WIDTH
     height = CLIENT_HEIGHT
     role = "producer"
+    running = False
+    running_text = ""
+
+    def set_running(self, running: bool, text: str = "") -> None:
+        """The traffic generator runs this client (`mqstudio.ui.traffic`): a green pill on the top edge
+        with `text` (e.g. ``1,234 sent``). Drawing only; the model is untouched."""
+        if (running, text) != (self.running, self.running_text):
+            self.running, self.running_text = running, text
+            self.update()
+
+    def _paint_markers(self, painter: QPainter, theme: Theme) -> None:
+        super()._paint_markers(painter, theme)
+        if not self.running:
+            return
+        label = "\u25b6 " + (self.running_text or "running")
+        width = min(self.width - 24, theme.badge_metrics.horizontalAdvance(label) + 12)
+        rect = QRectF(self.width / 2 - 10 - width, -self.height / 2 - 7, width, 14)
+        painter.setPen(theme.no_pen)
+        painter.setBrush(theme.valid)
+        painter.drawRoundedRect(rect, 7, 7)
+        painter.setPen(theme.white_pen)
+        painter.setFont(theme.badge_font)
+        painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, label)
 
     def _body_path(self) -> QPainterPath:
         path = QPainterPath()

@@ -1,6 +1,6 @@
 """Base graphics item of a topology node: body, glyph, elided title, badges, ports and visual states.
 
-Owns: `NodeItem`, `PortItem`, `Badge`, `format_duration`. Items only DRAW the model: they never write
+Owns: `NodeItem`, `Port`, `Badge`, `format_duration`. Items only DRAW the model: they never write
 it (gestures live in `interactions.py` and push core commands). A node item is centred on its model
 position; subclasses give the body shape, glyph, subtitle and badges. Imports PySide6 and mqstudio.core.
 """
@@ -64,56 +64,51 @@ def arguments_tooltip(title: str, rows: list[tuple[str, Any]], arguments: dict[s
     return "".join(lines)
 
 
-class PortItem(QGraphicsItem):
+class Port:
     """A connection point on a node's side: ``out`` starts a binding drag, ``in`` shows where it lands.
 
-    A port is only a hit area (``ItemHasNoContents``): its node draws it, so that it is part of the
-    node's device cache and costs no paint call of its own."""
+    Not a graphics item (a thousand-node design would carry two thousand more items for Qt to traverse
+    on every paint): its node draws it and hit-tests it (`NodeItem.port_at`), and its hit area is part
+    of the node's shape."""
 
-    def __init__(self, parent: NodeItem, role: str, pos: QPointF) -> None:
-        super().__init__(parent)
+    __slots__ = ("hover", "node_item", "offset", "role")
+
+    def __init__(self, node_item: NodeItem, role: str, offset: QPointF) -> None:
+        self.node_item = node_item
         self.role = role
-        self.node_item = parent
-        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemHasNoContents, True)
-        self.setPos(pos)
-        self.setAcceptHoverEvents(True)
-        self._hover = False
-        self.setCursor(Qt.CursorShape.CrossCursor if role == "out" else Qt.CursorShape.ArrowCursor)
-        if role == "out":
-            self.setToolTip("Drag to another node to connect")
+        self.offset = offset
+        self.hover = False
 
-    def boundingRect(self) -> QRectF:
-        return _PORT_RECT
+    def pos(self) -> QPointF:
+        """The port's centre in its node's coordinates."""
+        return QPointF(self.offset)
 
-    def shape(self) -> QPainterPath:
-        return _PORT_SHAPE
+    def scenePos(self) -> QPointF:  # the name QGraphicsItem uses: callers take either
+        """The port's centre in scene coordinates."""
+        return self.node_item.pos() + self.offset
 
-    def hoverEnterEvent(self, event: Any) -> None:
-        self._hover = True
-        self.node_item.update()
+    def contains(self, node_pos: QPointF) -> bool:
+        """Whether `node_pos` (node coordinates) is within the port's (generous) hit area."""
+        d = node_pos - self.offset
+        return d.x() * d.x() + d.y() * d.y() <= _PORT_HIT * _PORT_HIT
 
-    def hoverLeaveEvent(self, event: Any) -> None:
-        self._hover = False
-        self.node_item.update()
-
-    def paint(
-        self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None
-    ) -> None:
-        pass
+    def tooltip(self) -> str:
+        return "Drag to another node to connect" if self.role == "out" else ""
 
     def paint_on_node(self, painter: QPainter, theme: Theme) -> None:
         pen = self.node_item.port_pen
         painter.setPen(pen)
-        active = self._hover or self.node_item.hovered
+        active = self.hover or self.node_item.hovered
         painter.setBrush(pen.color() if active and self.role == "out" else theme.port_brush)
         r = PORT_RADIUS + (1.5 if active else 0.0)
-        painter.drawEllipse(self.pos(), r, r)
+        painter.drawEllipse(self.offset, r, r)
+
+
+PortItem = Port  # the former name (ports were child items)
 
 
 _PORT_HIT = PORT_RADIUS + 4  # a generous hit area: ports are small
-_PORT_RECT = QRectF(-_PORT_HIT, -_PORT_HIT, 2 * _PORT_HIT, 2 * _PORT_HIT)
-_PORT_SHAPE = QPainterPath()
-_PORT_SHAPE.addEllipse(QPointF(0, 0), _PORT_HIT, _PORT_HIT)
+_SHAPES: dict[type, QPainterPath] = {}
 _ELIDE_CACHE: dict[tuple[int, int, str, float], str] = {}
 
 
@@ -165,8 +160,10 @@ class NodeItem(QGraphicsItem):
         self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         self.setZValue(Z_NODE)
         w = self.width
-        self.input_port = PortItem(self, "in", QPointF(-w / 2, 0)) if self.has_input else None
-        self.output_port = PortItem(self, "out", QPointF(w / 2, 0)) if self.has_output else None
+        self.input_port = Port(self, "in", QPointF(-w / 2, 0)) if self.has_input else None
+        self.output_port = Port(self, "out", QPointF(w / 2, 0)) if self.has_output else None
+        self._shape = self._hit_shape()
+        self._port_under_mouse: Port | None = None
         self.update_from(node)
 
     # -- model → item ------------------------------------------------------------------------
@@ -264,7 +261,36 @@ class NodeItem(QGraphicsItem):
         return self._bounds
 
     def shape(self) -> QPainterPath:
-        return self._body
+        return self._shape
+
+    def _hit_shape(self) -> QPainterPath:
+        """The body plus the ports' hit areas (half of each port sticks out of the body); one per class."""
+        cached = _SHAPES.get(type(self))
+        if cached is not None:
+            return cached
+        shape = QPainterPath(self._body)
+        for port in self.ports():
+            circle = QPainterPath()
+            circle.addEllipse(port.offset, _PORT_HIT, _PORT_HIT)
+            shape = shape.united(circle)
+        _SHAPES[type(self)] = shape
+        return shape
+
+    def ports(self) -> list[Port]:
+        return [p for p in (self.input_port, self.output_port) if p is not None]
+
+    def port_at(self, scene_pos: QPointF) -> Port | None:
+        """The port whose hit area holds `scene_pos`, if any."""
+        local = scene_pos - self.pos()
+        for port in (self.output_port, self.input_port):
+            if port is not None and port.contains(local):
+                return port
+        return None
+
+    def port_scene_pos(self, role: str) -> QPointF | None:
+        """Scene position of the ``in`` or ``out`` port (None when the node has no such port)."""
+        port = self.output_port if role == "out" else self.input_port
+        return port.scenePos() if port is not None else None
 
     def body_rect(self) -> QRectF:
         return QRectF(-self.width / 2, -self.height / 2, self.width, self.height)
@@ -292,9 +318,32 @@ class NodeItem(QGraphicsItem):
         self.hovered = True
         self._update_style()
 
+    def hoverMoveEvent(self, event: Any) -> None:
+        self._set_port_under_mouse(self.port_at(event.scenePos()))
+
     def hoverLeaveEvent(self, event: Any) -> None:
         self.hovered = False
+        self._set_port_under_mouse(None)
         self._update_style()
+
+    def _set_port_under_mouse(self, port: Port | None) -> None:
+        """Port hover: the port grows, an out port shows a cross cursor and its own tooltip."""
+        old = self._port_under_mouse
+        if port is old:
+            return
+        if old is not None:
+            old.hover = False
+        self._port_under_mouse = port
+        if port is not None:
+            port.hover = True
+        if port is not None and port.role == "out":
+            self.setCursor(Qt.CursorShape.CrossCursor)
+            self.setToolTip(port.tooltip())
+        else:
+            self.unsetCursor()
+            if self._tooltip_set:
+                self.setToolTip(self.tooltip_text())
+        self.update()
 
     def paint(
         self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None
