@@ -63,10 +63,11 @@ def _application() -> QApplication:
     return app
 
 
-def run_gui(file: str | None = None, screenshot: str | None = None) -> int:
-    """Open the main window (with `file`), or with `screenshot` render it offscreen to a PNG and exit."""
+def run_gui(file: str | None = None, screenshot: str | None = None, wait: float | None = None) -> int:
+    """Open the main window (with `file`; on a first run without one, the live demo), or with
+    `screenshot` render it offscreen to a PNG and exit (after `wait` seconds of live traffic)."""
     if screenshot is not None:
-        return _screenshot(screenshot, file)
+        return _screenshot(screenshot, file, wait)
     problem = display_problem()
     if problem is not None:
         print(problem, file=sys.stderr)
@@ -83,12 +84,17 @@ def run_gui(file: str | None = None, screenshot: str | None = None) -> int:
         window.theme.set_theme(forced)
     if file:
         window.open_path(file)
+    else:
+        from mqstudio.ui.traffic import is_first_run, start_demo
+
+        if is_first_run(window):  # the live demo on the embedded broker (ui.traffic)
+            start_demo(window)
     window.show()
     QTimer.singleShot(0, window, window.files.offer_recovery)
     return int(app.exec())
 
 
-def _screenshot(out: str, file: str | None) -> int:
+def _screenshot(out: str, file: str | None, wait: float | None = None) -> int:
     """Render the window at 1280x800 without showing it on any screen; settings stay untouched."""
     import tempfile
 
@@ -120,9 +126,17 @@ def _screenshot(out: str, file: str | None) -> int:
         window.show()
         for _ in range(3):
             app.processEvents()
+        if wait:  # live traffic first: an in-memory broker, the demo or FILE, generators and a tail
+            from mqstudio.ui.traffic import live_screenshot
+
+            live_screenshot(window, wait, demo=not file)
         window.prepare_screenshot()
         app.processEvents()
         image = window.grab().toImage()
+        if wait:
+            from mqstudio.ui.traffic import stop_live
+
+            stop_live(window)
         window.files.shutdown()
         window.hide()
         window.deleteLater()

@@ -57,7 +57,8 @@ class _Refused(Exception):
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mqstudio",
-        usage="%(prog)s [-h] [--version] [--open FILE] [--screenshot OUT.png] [FILE | COMMAND ...]",
+        usage="%(prog)s [-h] [--version] [--open FILE] [--screenshot OUT.png [--wait SECONDS]] "
+        "[FILE | COMMAND ...]",
         description="A desktop studio for message brokers. Without a sub-command, opens the window "
         "(with FILE, a project or RabbitMQ definitions file, open in it).",
     )
@@ -69,6 +70,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--screenshot",
         metavar="OUT.png",
         help="render the window (with FILE open, if given) offscreen at 1280x800 to a PNG and exit",
+    )
+    parser.add_argument(
+        "--wait",
+        type=float,
+        metavar="SECONDS",
+        help="with --screenshot: run the demo (or FILE) live on an in-memory broker this long first",
     )
     parser.set_defaults(command=None)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -491,10 +498,10 @@ def _apply_on(args: argparse.Namespace, backend: Backend, out: TextIO) -> int:
 def _run_gui(args: argparse.Namespace) -> int:
     from mqstudio.app import run_gui  # lazy: Qt only when the window is wanted
 
-    return run_gui(file=args.file, screenshot=args.screenshot)
+    return run_gui(file=args.file, screenshot=args.screenshot, wait=args.wait)
 
 
-_OPTIONS_WITH_VALUE = frozenset({"--open", "--screenshot"})
+_OPTIONS_WITH_VALUE = frozenset({"--open", "--screenshot", "--wait"})
 
 
 def split_file_argument(argv: Sequence[str], commands: Sequence[str]) -> tuple[list[str], str | None]:

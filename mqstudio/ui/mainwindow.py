@@ -46,6 +46,7 @@ from mqstudio.ui.panels.tracer import TracerPanel
 from mqstudio.ui.resources import app_icon, examples, icon
 from mqstudio.ui.shelldialogs import ShortcutsDialog
 from mqstudio.ui.theme import Theme, ThemeManager
+from mqstudio.ui.traffic import install as install_traffic
 from mqstudio.ui.welcome import WelcomePage
 
 SETTINGS_ENV = "MQSTUDIO_SETTINGS"
@@ -120,6 +121,7 @@ class MainWindow(QMainWindow):
         self._restore_layout()
         self._refresh_recent()
         self._on_document_replaced()
+        self.traffic = install_traffic(self)  # run mode, the Messages dock (ui.traffic)
 
     # -- construction --------------------------------------------------------------------------
     def _build_docks(self) -> None:

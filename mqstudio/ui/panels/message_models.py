@@ -33,7 +33,7 @@ DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 DETAIL_LIMIT = 64 * 1024
 PREVIEW_BYTES = 160
 
-COLUMNS = ("Time", "Exchange / topic", "Routing key / partition", "Properties", "Headers", "Body")
+COLUMNS = ("Time", "Exchange/topic", "Key/partition", "Properties", "Headers", "Body")
 _Index = QModelIndex | QPersistentModelIndex
 
 

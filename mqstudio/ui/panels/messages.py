@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -105,7 +106,7 @@ class MessageTailPanel(QWidget):
     def _build(self) -> None:
         self.target_box = QComboBox(self)
         self.target_box.setEditable(True)
-        self.target_box.setMinimumWidth(180)
+        self.target_box.setMinimumWidth(220)
         self.target_box.setToolTip("An exchange, queue or Kafka topic to watch")
         line = self.target_box.lineEdit()
         if line is not None:
@@ -131,7 +132,7 @@ class MessageTailPanel(QWidget):
         top = QHBoxLayout()
         top.setContentsMargins(0, 0, 0, 0)
         top.addWidget(QLabel("Watch", self))
-        top.addWidget(self.target_box, 1)
+        top.addWidget(self.target_box)
         for widget in (self.start_button, self.pause_button, self.clear_button, self.save_button):
             top.addWidget(widget)
         top.addWidget(self.count_label, 1, Qt.AlignmentFlag.AlignRight)
@@ -162,7 +163,7 @@ class MessageTailPanel(QWidget):
         header = self.table.horizontalHeader()
         header.setStretchLastSection(True)
         header.setHighlightSections(False)
-        for column, width in enumerate((96, 130, 150, 200, 180)):
+        for column, width in enumerate((92, 100, 120, 190, 120)):
             self.table.setColumnWidth(column, width)
         selection = self.table.selectionModel()
         selection.selectionChanged.connect(self._on_selection)
@@ -387,7 +388,7 @@ class MessageTailPanel(QWidget):
         for title, table in (("properties", message.properties), ("headers", message.headers)):
             if table:
                 lines.append(f"# {title}")
-                lines.extend(f"{k}: {_value_text(v)}" for k, v in table.items())
+                lines.extend(f"{k}: {_value_text(v, k)}" for k, v in table.items())
         if message.redelivered:
             lines.append("redelivered: true")
         lines.append("# body")
@@ -415,7 +416,9 @@ class MessageTailPanel(QWidget):
         self.count_label.setText(text)
 
 
-def _value_text(value: Any) -> str:
+def _value_text(value: Any, name: str = "") -> str:
+    if name == "timestamp" and isinstance(value, int):
+        return f"{value} ({datetime.fromtimestamp(value, UTC):%Y-%m-%d %H:%M:%S} UTC)"
     if isinstance(value, bytes):
         return f"<{len(value)} bytes> {value[:32].hex()}"
     if isinstance(value, list) and value and isinstance(value[0], dict):  # x-death
