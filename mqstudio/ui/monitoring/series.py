@@ -100,6 +100,11 @@ class SeriesStore:
     def __contains__(self, key: object) -> bool:
         return key in self._seen
 
+    @property
+    def key_count(self) -> int:
+        """How many keys were ever appended (cheap: readers rebuild their curve set when it grows)."""
+        return len(self._seen)
+
     def keys(self) -> list[SeriesKey]:
         """Every key ever appended, in first-seen order."""
         return list(self._seen)
