@@ -62,6 +62,7 @@ from mqstudio.ui.canvas.items.edgelayer import EdgeLayer
 from mqstudio.ui.canvas.items.exchange import ExchangeItem
 from mqstudio.ui.canvas.items.kafka import GroupItem, TopicItem
 from mqstudio.ui.canvas.items.node import NodeItem
+from mqstudio.ui.canvas.items.nodelayer import NodeLayer
 from mqstudio.ui.canvas.items.queue import QueueItem
 from mqstudio.ui.canvas.nodefactory import fragment_for, paste_command
 from mqstudio.ui.editor import DocumentEditor
@@ -131,6 +132,7 @@ class TopologyScene(QGraphicsScene):
         self._bounds_refresh_pending = False
         self._detail_zoom = 1.0
         self.edge_layer = EdgeLayer()
+        self.node_layer = NodeLayer()
         self._overview_timer = QTimer(self)
         self._overview_timer.setSingleShot(True)
         self._overview_timer.setInterval(OVERVIEW_MS)
@@ -161,11 +163,13 @@ class TopologyScene(QGraphicsScene):
         return list(self._derived.values())
 
     def set_detail(self, zoom: float) -> None:
-        """The main view's zoom: below LOD_SIMPLE the edge layer draws every edge in one call."""
+        """The main view's zoom: below LOD_SIMPLE the edge and node layers draw every edge and node in a
+        few calls."""
         self._detail_zoom = zoom
         active = zoom < LOD_SIMPLE
-        if active != self.edge_layer.active:
+        if active != self.edge_layer.active or active != self.node_layer.active:
             self.edge_layer.set_active(active)
+            self.node_layer.set_active(active)
             self.update()
 
     @property
@@ -539,6 +543,8 @@ class TopologyScene(QGraphicsScene):
         self.setItemIndexMethod(QGraphicsScene.ItemIndexMethod.NoIndex)
         if self.edge_layer.scene() is not self:
             self.addItem(self.edge_layer)
+        if self.node_layer.scene() is not self:
+            self.addItem(self.node_layer)
         for node in topology.nodes:
             self._add_node_item(node, fallback.get(node.id))
         for binding in topology.bindings:
@@ -568,6 +574,8 @@ class TopologyScene(QGraphicsScene):
         with self._batch_selection():
             self.edge_layer.clear()
             self.removeItem(self.edge_layer)  # kept (with its mode) for the next document
+            self.node_layer.clear()
+            self.removeItem(self.node_layer)
             self.clear()
         self._raised.clear()
         self._nodes.clear()
@@ -587,6 +595,7 @@ class TopologyScene(QGraphicsScene):
         item.setPos(QPointF(pos[0], pos[1]))
         self._nodes[node.id] = item
         self.addItem(item)
+        self.node_layer.add_node(item)
         self.node_item_moved(item)
         if node.id in self._findings:
             self._apply_findings(item, node.id)
@@ -624,6 +633,7 @@ class TopologyScene(QGraphicsScene):
             self._remove_edge(edge)
         self._refresh_derived()
         self._raised.discard(item)
+        self.node_layer.remove_node(item)
         self.removeItem(item)
         self.node_item_moved(item)
 
@@ -653,6 +663,7 @@ class TopologyScene(QGraphicsScene):
     def _refresh_layer_bounds(self) -> None:
         self._bounds_refresh_pending = False
         self.edge_layer.refresh_bounds()
+        self.node_layer.refresh_bounds()
 
     def _on_binding_added(self, binding: Binding) -> None:
         self._add_binding_edge(binding)
@@ -792,10 +803,12 @@ class TopologyScene(QGraphicsScene):
             feedback.hide()
         layer_was = self.edge_layer.active
         self.edge_layer.set_active(False)  # exports draw every edge as a curve at their own scale
+        self.node_layer.set_active(False)
         try:
             yield
         finally:
             self.edge_layer.set_active(layer_was)
+            self.node_layer.set_active(layer_was)
             for item in selected:
                 item.setSelected(True)
             self._syncing = was

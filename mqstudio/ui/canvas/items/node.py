@@ -29,6 +29,7 @@ from mqstudio.ui.canvas.constants import (
 
 if TYPE_CHECKING:
     from mqstudio.ui.canvas.items.edge import EdgeItem
+    from mqstudio.ui.canvas.items.nodelayer import NodeLayer
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +156,7 @@ class NodeItem(QGraphicsItem):
         self._fill = QBrush()
         self._accent = QColor()
         self._tooltip_set = False
+        self.layer: NodeLayer | None = None  # draws this node while zoomed out (see NodeLayer)
         self.setFlags(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable)
         self.setAcceptHoverEvents(True)
         self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
@@ -221,6 +223,12 @@ class NodeItem(QGraphicsItem):
         self._outline_pen = pen
         self.port_pen = QPen(self._accent, 1.5)
         self.update()
+        if self.layer is not None:
+            self.layer.node_restyled(self)
+
+    def block_color(self) -> QColor:
+        """The colour of the simplified (zoomed-out) block."""
+        return self._accent
 
     # -- states ------------------------------------------------------------------------------
     def set_drop_state(self, state: str | None) -> None:
@@ -299,10 +307,14 @@ class NodeItem(QGraphicsItem):
         """Move the node and the ends of its edges. Nodes are moved only through this method (they are
         not ItemIsMovable), which spares a Python `itemChange` call for every change of every item."""
         before = self.pos()
+        layer = self.layer
+        old_rect = self.sceneBoundingRect() if layer is not None and layer.active else None
         super().setPos(*args)
         if self.pos() != before:
             for edge in self.edges:
                 edge.adjust()
+            if layer is not None:
+                layer.node_moved(self, old_rect)
             scene = self.scene()
             if scene is not None and hasattr(scene, "node_item_moved"):
                 scene.node_item_moved(self)
@@ -310,6 +322,8 @@ class NodeItem(QGraphicsItem):
     def set_raised(self, raised: bool) -> None:
         """Selected nodes stack over the others (the scene calls this on selection changes)."""
         self.setZValue(Z_SELECTED_NODE if raised else Z_NODE)
+        if self.layer is not None:
+            self.layer.node_restyled(self)  # the layer outlines selected blocks
 
     def hoverEnterEvent(self, event: Any) -> None:
         if not self._tooltip_set:
