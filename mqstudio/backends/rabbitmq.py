@@ -405,6 +405,7 @@ class RabbitMQBackend:
             prometheus_port=prometheus_port,
         )
         self._tail_params = (host, port, vhost, username, password, timeout, ssl_context)
+        self._pipeline: _Confirms | None = None
 
     def __repr__(self) -> str:
         return f"RabbitMQBackend({self.description})"
@@ -552,6 +553,54 @@ class RabbitMQBackend:
             except pex.NackError:
                 return PublishResult(confirmed=False, routed=False, detail="RabbitMQ nacked the message")
         return PublishResult(confirmed=True, routed=True)
+
+    def publish_many(self, messages: list[OutgoingMessage], *, window: int = 512) -> list[PublishResult]:
+        """Publish several messages with confirms, up to `window` unconfirmed at a time (one result per
+        message, in order). Much faster than `publish`, which waits for each confirm.
+
+        A message returned (``mandatory``) is ``routed=False``; a nacked one is not confirmed. If the
+        broker closes the channel (e.g. a missing exchange), the messages it did not confirm yet are
+        reported not confirmed with the reason: they may or may not have been routed. A lost
+        connection raises `UnreachableError` (nothing is known about the unconfirmed ones).
+        """
+        conn = self.amqp.connection()
+        ch = self.amqp.channel("pipeline")
+        state = self._pipeline
+        if state is None or state.channel_id != self.amqp.channel_id("pipeline"):
+            state = self._pipeline = _Confirms(self.amqp.channel_id("pipeline"))
+            with self.amqp.errors("turn on publisher confirms"):
+                ch._impl.confirm_delivery(state.on_confirm, callback=state.on_select_ok)
+                ch._impl.add_on_return_callback(state.on_return)
+                while not state.selected:
+                    conn.process_data_events(time_limit=0.05)
+        results: list[PublishResult | None] = [None] * len(messages)
+        state.begin(results)
+        where = f"publish to vhost {self.vhost!r}"
+        try:
+            with self.amqp.errors(where):
+                for index, message in enumerate(messages):
+                    props = _basic_properties(message)
+                    state.sent(index, (message.target, message.key, message.body))
+                    ch._impl.basic_publish(
+                        message.target, message.key, message.body, props, mandatory=message.mandatory
+                    )
+                    while len(state.outstanding) >= window:
+                        _pump(conn, ch)
+                while state.outstanding:
+                    _pump(conn, ch)
+        except (ConflictError, NotFoundError, PermissionDeniedError, UnsupportedError) as exc:
+            self._pipeline = None  # the channel is gone; what it did not confirm is unknown
+            for index, result in enumerate(results):
+                if result is None:
+                    results[index] = PublishResult(False, False, f"not confirmed: {exc}")
+        return [r if r is not None else PublishResult(False, False, "not confirmed") for r in results]
+
+    def message_count(self, queue: str) -> int:
+        """Messages ready in `queue` now (AMQP queue.declare passive; exact, unlike the management API)."""
+        ch = self.amqp.channel("main")
+        with self.amqp.errors(f"count the messages of queue {queue!r} in vhost {self.vhost!r}"):
+            frame = ch.queue_declare(queue, passive=True)
+        return int(getattr(frame.method, "message_count", 0) or 0)
 
     def peek_side_effects(self, queue: str) -> str:
         """What peeking `queue` does to it, in words for the UI (depends on the queue type)."""
@@ -794,6 +843,69 @@ class RabbitMQBackend:
     def stats(self) -> Snapshot:
         """Queue and exchange statistics from the management API (see `rabbitmq_http.snapshot`)."""
         return snapshot(self.http, self.vhost)
+
+
+def _pump(conn: pika.BlockingConnection, ch: BlockingChannel) -> None:
+    conn.process_data_events(time_limit=0.05)
+    if not ch.is_open:
+        reason = getattr(ch._impl, "_closing_reason", None)
+        if isinstance(reason, pex.ChannelClosedByBroker):
+            raise reason
+        raise pex.ChannelWrongStateError(f"the channel closed: {reason}")
+
+
+class _Confirms:
+    """Publisher-confirm bookkeeping of the ``pipeline`` channel (see `RabbitMQBackend.publish_many`).
+
+    Confirms carry the channel's publish sequence number (``multiple`` covers every lower one); a
+    ``basic.return`` carries no number, but RabbitMQ sends it before the confirm of the same message,
+    so it is matched to the oldest unconfirmed message with the same exchange, key and body.
+    """
+
+    def __init__(self, channel_id: int | None) -> None:
+        self.channel_id = channel_id
+        self.selected = False
+        self.seq = 0
+        self.outstanding: dict[int, tuple[int, tuple[str, str, bytes]]] = {}
+        self.returned: dict[int, str] = {}
+        self.results: list[PublishResult | None] = []
+
+    def on_select_ok(self, _frame: Any) -> None:
+        self.selected = True
+
+    def begin(self, results: list[PublishResult | None]) -> None:
+        self.results = results
+        self.outstanding.clear()
+        self.returned.clear()
+
+    def sent(self, index: int, ident: tuple[str, str, bytes]) -> None:
+        self.seq += 1
+        self.outstanding[self.seq] = (index, ident)
+
+    def on_return(self, _ch: Any, method: Any, _props: Any, body: bytes) -> None:
+        ident = (str(method.exchange), str(method.routing_key), bytes(body))
+        for seq, (_index, sent) in sorted(self.outstanding.items()):
+            if sent == ident and seq not in self.returned:
+                self.returned[seq] = f"returned by RabbitMQ: ({method.reply_code}) {method.reply_text}"
+                return
+
+    def on_confirm(self, frame: Any) -> None:
+        method = frame.method
+        ack = isinstance(method, Basic.Ack)
+        tag = int(method.delivery_tag)
+        seqs = [s for s in self.outstanding if s <= tag] if method.multiple else [tag]
+        for seq in seqs:
+            entry = self.outstanding.pop(seq, None)
+            if entry is None:
+                continue
+            index = entry[0]
+            why = self.returned.pop(seq, "")
+            if not ack:
+                self.results[index] = PublishResult(False, False, "RabbitMQ nacked the message")
+            elif why:
+                self.results[index] = PublishResult(True, False, why)
+            else:
+                self.results[index] = PublishResult(True, True)
 
 
 def _returned(exc: pex.UnroutableError) -> str:
