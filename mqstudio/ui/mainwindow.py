@@ -39,6 +39,7 @@ from mqstudio.ui.canvas.scene import TopologyScene
 from mqstudio.ui.canvas.view import TopologyView
 from mqstudio.ui.editor import DocumentEditor
 from mqstudio.ui.files import FileController
+from mqstudio.ui.panels.deadletters import install as install_dead_letters
 from mqstudio.ui.panels.inspector import InspectorPanel
 from mqstudio.ui.panels.lint import LintPanel
 from mqstudio.ui.panels.palette import PalettePanel
@@ -122,6 +123,7 @@ class MainWindow(QMainWindow):
         self._refresh_recent()
         self._on_document_replaced()
         self.traffic = install_traffic(self)  # run mode, the Messages dock (ui.traffic)
+        self.dead_letters = install_dead_letters(self)  # the Dead Letters dock (ui.panels.deadletters)
 
     # -- construction --------------------------------------------------------------------------
     def _build_docks(self) -> None:

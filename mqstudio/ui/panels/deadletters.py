@@ -6,7 +6,7 @@ rates from `stats()`. Middle: the messages of the chosen queue (peeked, at most 
 by reason / origin / exception and filtered (text, ``header=value``, ``since:`` / ``until:``). Right:
 the selected message (`MessageDetailView`). Actions: Edit and Resubmit, Delete selected
 (`delete_from_middle`, its side effects spelled out first), Purge (type the name; "Export first…"),
-Export/Import JSONL, and Replay when `mqstudio.ops.replay` exists (hidden otherwise).
+Export/Import JSONL. (Replay is not offered yet: it is wired once `mqstudio.ops.replay` lands.)
 
 Every broker call runs on the active `BackendSession` (from `session_provider()`) as a job and comes
 back through `ui.qtbridge.JobBridge`: the GUI thread never waits on the network. A 2 s timer polls
@@ -16,7 +16,6 @@ Imports PySide6, mqstudio.core, mqstudio.runtime, mqstudio.ops, backends.base an
 
 from __future__ import annotations
 
-import importlib.util
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -26,6 +25,7 @@ from PySide6.QtCore import QModelIndex, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
+    QDockWidget,
     QFileDialog,
     QHBoxLayout,
     QHeaderView,
@@ -107,10 +107,6 @@ def parse_filter(text: str, now: datetime | None = None) -> dict[str, Any]:
     return criteria
 
 
-def replay_available() -> bool:
-    return importlib.util.find_spec("mqstudio.ops.replay") is not None
-
-
 class DeadLettersPanel(QWidget):
     """Signals: ``message(str)`` for the status bar; ``busy_changed(bool)``."""
 
@@ -144,7 +140,7 @@ class DeadLettersPanel(QWidget):
     # -- construction ----------------------------------------------------------------------------
     def _build(self) -> None:
         self.queue_list = QTreeWidget(self)
-        self.queue_list.setHeaderLabels(["Dead-letter queue", "Messages", "In/s"])
+        self.queue_list.setHeaderLabels(["Queue", "Messages", "In/s"])
         self.queue_list.setRootIsDecorated(False)
         self.queue_list.setUniformRowHeights(True)
         header = self.queue_list.header()
@@ -190,8 +186,6 @@ class DeadLettersPanel(QWidget):
         controls.addWidget(self.filter_edit, 1)
         controls.addWidget(self.count_label)
 
-        self.replay_button = QPushButton("Replay…", self)
-        self.replay_button.setVisible(replay_available())
         self.resubmit_button = QPushButton("Edit && Resubmit…", self)
         self.delete_button = QPushButton("Delete Selected…", self)
         self.purge_button = QPushButton("Purge…", self)
@@ -202,9 +196,8 @@ class DeadLettersPanel(QWidget):
         self.purge_button.clicked.connect(self.purge_dialog)
         self.export_button.clicked.connect(self.export_dialog)
         self.import_button.clicked.connect(self.import_dialog)
-        self.replay_button.clicked.connect(self.replay_dialog)
         actions = QHBoxLayout()
-        for button in (self.replay_button, self.resubmit_button, self.delete_button, self.purge_button):
+        for button in (self.resubmit_button, self.delete_button, self.purge_button):
             actions.addWidget(button)
         actions.addStretch(1)
         actions.addWidget(self.export_button)
@@ -234,7 +227,7 @@ class DeadLettersPanel(QWidget):
         self.splitter.setStretchFactor(0, 1)
         self.splitter.setStretchFactor(1, 3)
         self.splitter.setStretchFactor(2, 2)
-        self.splitter.setSizes([230, 620, 420])
+        self.splitter.setSizes([190, 760, 450])
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.splitter)
@@ -249,7 +242,7 @@ class DeadLettersPanel(QWidget):
             self.view.expandAll()
             self.groups.modelReset.connect(self.view.expandAll, Qt.ConnectionType.UniqueConnection)
         header = self.view.header()
-        widths = (140, 90, 120, 170, 50, 70)
+        widths = (142, 72, 90, 150, 44, 60)
         for column, width in enumerate(widths):
             header.resizeSection(column, width)
         header.setStretchLastSection(True)
@@ -272,6 +265,8 @@ class DeadLettersPanel(QWidget):
     def poll(self) -> None:
         """Timer tick: notice a new or closed session, else refresh the counts."""
         session = self._session_provider()
+        if session is self._session and not self.isVisible():
+            return  # a hidden dock costs the broker nothing
         if session is not self._session:
             self._session = session
             self._kind, self._capabilities, self._previous = None, Capabilities.NONE, None
@@ -436,7 +431,6 @@ class DeadLettersPanel(QWidget):
                                      and bool(self._capabilities & Capabilities.PURGE))
         self.export_button.setEnabled(not busy and queue is not None and has_rows)
         self.import_button.setEnabled(not busy and queue is not None)
-        self.replay_button.setEnabled(not busy and has_rows)
         self.refresh_button.setEnabled(self._session is not None)
 
     # -- actions ---------------------------------------------------------------------------------
@@ -559,9 +553,6 @@ class DeadLettersPanel(QWidget):
                    if r.unconfirmed or r.unroutable else "")))
         return bridge
 
-    def replay_dialog(self) -> None:  # pragma: no cover - shown only once mqstudio.ops.replay exists
-        self._say("Replay is not wired in this build yet")
-
     def _done(self, text: str) -> None:
         self._say(text)
         self.reload()
@@ -644,3 +635,23 @@ class DeadLettersPanel(QWidget):
     @property
     def headers(self) -> tuple[str, ...]:
         return COLUMNS
+
+
+def install(window: Any) -> DeadLettersPanel:
+    """Add the Dead Letters dock to the main window (tabbed with Problems, listed under View → Panels);
+    the panel follows the Broker menu's session (`window.broker.session`)."""
+    panel = DeadLettersPanel(lambda: getattr(window.broker, "session", None), window.editor, window)
+    dock = QDockWidget("Dead Letters", window)
+    dock.setObjectName("DeadLettersDock")
+    dock.setWidget(panel)
+    window.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, dock)
+    lint_dock = getattr(window, "lint_dock", None)
+    if lint_dock is not None:
+        window.tabifyDockWidget(lint_dock, dock)
+        lint_dock.raise_()
+    docks_menu = getattr(window, "docks_menu", None)
+    if docks_menu is not None:
+        docks_menu.addAction(dock.toggleViewAction())
+    panel.message.connect(window.show_message)
+    dock.visibilityChanged.connect(lambda visible: panel.poll() if visible else None)
+    return panel
