@@ -590,6 +590,12 @@ class RabbitMQBackend:
                     _pump(conn, ch)
         except (ConflictError, NotFoundError, PermissionDeniedError, UnsupportedError) as exc:
             self._pipeline = None  # the channel is gone; what it did not confirm is unknown
+            if not self.amqp.is_open:
+                self.amqp.close()
+                raise UnreachableError(
+                    f"lost the connection to RabbitMQ at {self.amqp.address} while publishing: {exc}",
+                    AMQP_HINT,
+                ) from None
             for index, result in enumerate(results):
                 if result is None:
                     results[index] = PublishResult(False, False, f"not confirmed: {exc}")

@@ -1,12 +1,12 @@
 """What a user sees when RabbitMQ is away, refuses them, or disagrees: one specific error type each, an
 actionable message, and no half-done work (apply stops and reports exactly; replay loses nothing).
 
-The fault test runs AMQP through a small TCP proxy that can cut every link at once.
+The fault test runs AMQP through a small TCP proxy that can cut every link at once
+(`tests.fixtures.proxy.Proxy`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import socket
 import threading
@@ -29,6 +29,7 @@ from mqstudio.backends.rabbitmq import RabbitMQBackend
 from mqstudio.backends.rabbitmq_http import MANAGEMENT_HINT, ManagementClient
 from mqstudio.core.model import Binding, Exchange, Queue, Topology
 from mqstudio.core.plan import StepKind
+from tests.fixtures.proxy import Proxy
 from tests.fixtures.rabbitmq import RabbitMQService
 
 
@@ -198,65 +199,6 @@ def test_missing_queue_on_amqp_is_not_found(rabbitmq_backend: RabbitMQBackend) -
 
 
 # -- a real network fault ---------------------------------------------------------------------------
-class Proxy:
-    """A TCP proxy on 127.0.0.1:0 to `upstream`; `kill()` cuts every link, optionally on its own once
-    `kill_after_down` bytes have gone from the broker to the client."""
-
-    def __init__(self, upstream: tuple[str, int], kill_after_down: int | None = None) -> None:
-        self.upstream = upstream
-        self.kill_after_down = kill_after_down
-        self.down = 0
-        self.killed = threading.Event()
-        self._lock = threading.Lock()
-        self._sockets: list[socket.socket] = []
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.port = int(self._listener.getsockname()[1])
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while not self.killed.is_set():
-            try:
-                client, _ = self._listener.accept()
-            except OSError:
-                return
-            server = socket.create_connection(self.upstream)
-            with self._lock:
-                self._sockets += [client, server]
-            threading.Thread(target=self._pump, args=(client, server, False), daemon=True).start()
-            threading.Thread(target=self._pump, args=(server, client, True), daemon=True).start()
-
-    def _pump(self, src: socket.socket, dst: socket.socket, downstream: bool) -> None:
-        try:
-            while data := src.recv(65536):
-                dst.sendall(data)
-                if downstream:
-                    with self._lock:
-                        self.down += len(data)
-                        over = self.kill_after_down is not None and self.down >= self.kill_after_down
-                    if over:
-                        self.kill()
-                        return
-        except OSError:
-            pass
-        finally:
-            for s in (src, dst):
-                with_closed(s)
-
-    def kill(self) -> None:
-        self.killed.set()
-        with_closed(self._listener)
-        with self._lock:
-            sockets = list(self._sockets)
-        for s in sockets:
-            with_closed(s)
-
-
-def with_closed(s: socket.socket) -> None:
-    with contextlib.suppress(OSError):
-        s.shutdown(socket.SHUT_RDWR)
-    s.close()
-
-
 def through_proxy(service: RabbitMQService, vhost: str, proxy: Proxy) -> RabbitMQBackend:
     backend = service.backend(vhost, port=proxy.port, heartbeat=0)
     backend.connect()
