@@ -299,6 +299,10 @@ def install(window: Any) -> TrafficUi:
         panel.set_targets(_design_names(window.editor.document.topology))
 
     window.broker.state_changed.connect(on_state)
+    # Disconnect drops the session's bridge before any state is reported: stop on the action itself.
+    window.broker.disconnect_action.triggered.connect(
+        lambda: on_state(SessionStatus(SessionState.DISCONNECTED, "disconnected"))
+    )
     window.editor.document_replaced.connect(on_document)
     on_document()
 
