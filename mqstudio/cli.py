@@ -190,6 +190,35 @@ def _add_live_commands(commands: argparse._SubParsersAction[argparse.ArgumentPar
     )
     apply.set_defaults(handler=_apply)
 
+    export = live(
+        "export",
+        "write the messages of a queue or topic to a JSON Lines file",
+        "Write every message of QUEUE (a queue, e.g. a dead-letter queue, or a Kafka topic) to FILE, "
+        "one JSON object per line with headers and properties kept exactly (ops.jsonl). Nothing is "
+        "removed: the embedded broker and Kafka are read in place; RabbitMQ messages are taken, held "
+        "and requeued (which marks them redelivered).",
+    )
+    export.add_argument("queue", metavar="QUEUE")
+    export.add_argument("file", metavar="FILE")
+    export.add_argument("--limit", type=int, metavar="N", help="export at most N messages")
+    export.set_defaults(handler=_export)
+
+
+def _export(args: argparse.Namespace, out: TextIO) -> int:
+    from mqstudio.ops.jsonl import export_messages
+
+    backend = _connect(args)
+    try:
+        result = export_messages(backend, args.queue, args.file, limit=args.limit)
+    except BackendError as exc:
+        raise _Refused(EXIT_UNUSABLE, f"cannot export {args.queue}: {exc}") from None
+    except OSError as exc:
+        raise _Refused(EXIT_UNUSABLE, f"cannot write {args.file}: {exc.strerror or exc}") from None
+    finally:
+        _close(backend)
+    print(f"exported {_plural(result.count, 'message')} from {args.queue} to {args.file}", file=out)
+    return EXIT_OK
+
 
 # -- shared -----------------------------------------------------------------------------------
 

@@ -176,3 +176,28 @@ def test_a_cancelled_export_leaves_no_file_and_no_message_taken(
         export_messages(backend, "parked.dlq", tmp_path / "x.jsonl", cancel=Cancelled())
     assert not (tmp_path / "x.jsonl").exists() and not list(tmp_path.iterdir())
     assert len(backend.peek("parked.dlq", 10)) == 5
+
+
+def test_the_export_command_writes_the_queue_and_leaves_it_full(
+    backend: EmbeddedBackend, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from mqstudio import cli
+
+    for n in range(3):
+        backend.publish(OutgoingMessage("", str(n).encode(), "parked.dlq", {"n": n}))
+    monkeypatch.setattr(cli, "_connect", lambda _args: backend)
+    monkeypatch.setattr(cli, "_close", lambda _backend: None)
+    path = tmp_path / "dlq.jsonl"
+    assert cli.main(["export", "--url", "embedded://", "parked.dlq", str(path)]) == 0
+    assert "exported 3 messages from parked.dlq" in capsys.readouterr().out
+    assert [m.headers for m in read_messages(path)] == [{"n": 0}, {"n": 1}, {"n": 2}]
+    assert len(backend.peek("parked.dlq", 10)) == 3
+
+
+def test_the_export_command_exits_2_for_a_missing_queue(tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    from mqstudio import cli
+
+    assert cli.main(["export", "--url", "embedded://", "missing.dlq", str(tmp_path / "x.jsonl")]) == 2
+    assert "cannot export missing.dlq" in capsys.readouterr().err
