@@ -39,6 +39,7 @@ from mqstudio.ui.canvas.scene import TopologyScene
 from mqstudio.ui.canvas.view import TopologyView
 from mqstudio.ui.editor import DocumentEditor
 from mqstudio.ui.files import FileController
+from mqstudio.ui.monitoring import install_monitoring
 from mqstudio.ui.panels.deadletters import install as install_dead_letters
 from mqstudio.ui.panels.inspector import InspectorPanel
 from mqstudio.ui.panels.lint import LintPanel
@@ -116,6 +117,7 @@ class MainWindow(QMainWindow):
         self._build_docks()
         self.broker = BrokerController(self, self.editor, self.files, self.palette_panel)
         self._build_menus()
+        self.monitoring = install_monitoring(self)  # Throughput dock, View ▸ Live Overlays
         self._build_toolbar()
         self._build_status_bar()
         self._connect()

@@ -1,9 +1,9 @@
 """Time series of live statistics: numpy ring buffers at 1 s resolution, and what they tell.
 
-Owns: `SeriesStore` (one shared time axis and one value ring per series, ≥ 1 hour by default,
-wrap-around, `window(key, seconds)` as views without copying), `SnapshotRecorder` (snapshots →
-per-second rates of counters and gauge values, fed into a store), `trend` (least-squares slope) and
-`time_to_drain`.
+Owns: `object_key_for` (model object → statistics key), `SeriesStore` (one shared time axis and one
+value ring per series, ≥ 1 hour by default, wrap-around, `window(key, seconds)` as views without
+copying), `SnapshotRecorder` (snapshots → per-second rates of counters and gauge values, fed into a
+store), `trend` (least-squares slope) and `time_to_drain`.
 
 Every ring is stored twice in a row (``[0, cap)`` and again at ``[cap, 2 cap)``), so the latest `n`
 samples are always one contiguous slice: a window is a view, never a copy, even across the
@@ -19,22 +19,28 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from mqstudio.core.metrics import Snapshot
+from mqstudio.core.model import Binding, Consumer, ConsumerGroup, Exchange, Producer, Queue, Topic
 from mqstudio.runtime.sampler import rates
 
 __all__ = [
     "GAUGES",
+    "ObjectKey",
     "SeriesKey",
     "SeriesStore",
     "SnapshotRecorder",
+    "object_key_for",
     "time_to_drain",
     "trend",
 ]
 
+ObjectKey = tuple[str, str, str]
+"""A statistics object: ``(kind, vhost, name)`` as in `mqstudio.core.metrics.ObjectStats.key`."""
 SeriesKey = tuple[str, str, str, str]
 """``(kind, vhost, name, metric)``: metric is a counter name (plotted as a per-second rate) or a gauge."""
 
@@ -228,3 +234,26 @@ def sample_values(
         for metric, value in total.items():
             values[("broker", "", "", metric)] = value
     return values
+
+
+def object_key_for(node: Any, topology: Any) -> ObjectKey | None:
+    """The statistics key of a model object; bindings, producers and consumers stand for the broker
+    object they feed (destination, target exchange or topic, source queue or group)."""
+    if isinstance(node, Queue):
+        return ("queue", node.vhost, node.name)
+    if isinstance(node, Exchange):
+        return ("exchange", node.vhost, node.name)
+    if isinstance(node, Topic):
+        return ("topic", "", node.name)
+    if isinstance(node, ConsumerGroup):
+        return ("consumer_group", "", node.name)
+    ref = ""
+    if isinstance(node, Binding):
+        ref = node.destination
+    elif isinstance(node, Producer):
+        ref = node.target
+    elif isinstance(node, Consumer):
+        ref = node.source
+    if ref:
+        return object_key_for(topology.get(ref), topology)
+    return None

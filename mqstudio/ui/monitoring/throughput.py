@@ -1,6 +1,6 @@
 """The Throughput panel: live rates and depths of the selected objects, the pinned ones, or the broker.
 
-Owns: `ThroughputPanel`, `Scope`, `object_key_for`. Two x-linked pyqtgraph plots share a clock axis:
+Owns: `ThroughputPanel`, `Scope`. Two x-linked pyqtgraph plots share a clock axis:
 rates (published, delivered, acked, redelivered, dead-lettered — by reason when the broker says —,
 unroutable, Kafka produced) in msg/s, and depths (ready, unacked, Kafka group lag) in messages. Legends
 sit in their own column, never over the data; a click on a legend entry hides or shows its curve.
@@ -41,12 +41,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from mqstudio.core.model import Binding, Consumer, ConsumerGroup, Exchange, Producer, Queue, Topic
 from mqstudio.runtime.sampler import Sampler
 from mqstudio.ui.editor import DocumentEditor
-from mqstudio.ui.monitoring.series import SeriesKey, SeriesStore, SnapshotRecorder
+from mqstudio.ui.monitoring.series import ObjectKey, SeriesKey, SeriesStore, SnapshotRecorder, object_key_for
 
-ObjectKey = tuple[str, str, str]
 BROKER: ObjectKey = ("broker", "", "")
 REFRESH_MS = 100
 LEGEND_WIDTH = 220
@@ -72,29 +70,6 @@ class Scope(StrEnum):
     SELECTION = "selection"
     PINNED = "pinned"
     BROKER = "broker"
-
-
-def object_key_for(node: Any, topology: Any) -> ObjectKey | None:
-    """The statistics key of a model object; bindings, producers and consumers stand for the broker
-    object they feed (destination, target exchange or topic, source queue or group)."""
-    if isinstance(node, Queue):
-        return ("queue", node.vhost, node.name)
-    if isinstance(node, Exchange):
-        return ("exchange", node.vhost, node.name)
-    if isinstance(node, Topic):
-        return ("topic", "", node.name)
-    if isinstance(node, ConsumerGroup):
-        return ("consumer_group", "", node.name)
-    ref = ""
-    if isinstance(node, Binding):
-        ref = node.destination
-    elif isinstance(node, Producer):
-        ref = node.target
-    elif isinstance(node, Consumer):
-        ref = node.source
-    if ref:
-        return object_key_for(topology.get(ref), topology)
-    return None
 
 
 def _metric_label(metric: str) -> str:

@@ -36,6 +36,7 @@ ARROW_WIDTH = 5.0
 # 1.6 px one goes through the general stroker and AA rasterizer, ~30x slower per edge (0.9 ms for a
 # long near-vertical edge), which is what made a drag step cost a second on a 1,000-node design.
 EDGE_WIDTH = 1.0
+OVERLAY_WIDTH = 4.0  # extra stroke width of an edge at live-overlay level 1 (ui.monitoring.overlays)
 
 
 def binding_label(binding: Binding, source: Any) -> str:
@@ -140,7 +141,8 @@ class EdgeItem(QGraphicsItem):
     # -- geometry ----------------------------------------------------------------------------
     def set_label(self, text: str, adjust: bool = True) -> None:
         self.label = text
-        self._elided_label, self._label_width = _elide_label(text) if text else ("", 0.0)
+        shown = f"{text} · {self.overlay_text}" if text and self.overlay_text else text or self.overlay_text
+        self._elided_label, self._label_width = _elide_label(shown) if shown else ("", 0.0)
         if adjust:
             self.adjust()
 
@@ -213,6 +215,19 @@ class EdgeItem(QGraphicsItem):
     def midpoint(self) -> QPointF:
         return self._path.pointAtPercent(0.5)
 
+    # -- live overlay (set by ui.monitoring.overlays; additive: the model's label stays) ---------
+    overlay_text = ""
+    overlay_level = 0.0
+
+    def set_overlay(self, text: str, level: float = 0.0) -> None:
+        """Show a live read-out (``12/s``) after the label and `level` (0..1) of extra thickness;
+        ``("", 0)`` clears both."""
+        if text == self.overlay_text and level == self.overlay_level:
+            return
+        self.overlay_text, self.overlay_level = text, level
+        self.set_label(self.label)
+        self.update_style()
+
     # -- states ------------------------------------------------------------------------------
     def set_highlighted(self, on: bool) -> None:
         if on != self.highlighted:
@@ -231,7 +246,7 @@ class EdgeItem(QGraphicsItem):
         """Pens for the current state (normal and selected), built once per state change, not per paint."""
         theme = Theme.current()
         color = self.base_color(theme)
-        width = self.base_width()
+        width = self.base_width() + OVERLAY_WIDTH * self.overlay_level
         if self.severity is not None:
             color = theme.severity[self.severity]
         selected_width = width + 1.0
@@ -309,6 +324,12 @@ class EdgeItem(QGraphicsItem):
         pen = self._selected_pen if selected else self._pen
         if option.levelOfDetailFromTransform(painter.worldTransform()) < LOD_SIMPLE:
             x1, y1, x2, y2 = self._ends
+            layer = self.layer
+            if layer is not None and layer.active:
+                # Dragged while zoomed out (the layer leaves it out): look like the layer's lines.
+                pen = QPen(pen.color(), 1.0)
+                pen.setCosmetic(True)
+                painter.setRenderHint(QPainter.RenderHint.Antialiasing, False)
             painter.setPen(pen)
             painter.drawLine(QLineF(x1, y1, x2, y2))
             return
