@@ -70,8 +70,10 @@ class _ClientItem(NodeItem):
         super()._paint_markers(painter, theme)
         if not self.running:
             return
+        metrics = theme.badge_metrics
         label = "\u25b6 " + (self.running_text or "running")
-        width = min(self.width - 24, theme.badge_metrics.horizontalAdvance(label) + 12)
+        label = metrics.elidedText(label, Qt.TextElideMode.ElideRight, self.width - 36)
+        width = min(self.width - 24, metrics.horizontalAdvance(label) + 12)
         rect = QRectF(self.width / 2 - 10 - width, -self.height / 2 - 7, width, 14)
         painter.setPen(theme.no_pen)
         painter.setBrush(theme.valid)
