@@ -62,7 +62,7 @@ def test_a_series_that_was_always_zero_reads_as_zeros_without_its_own_buffer() -
     store = SeriesStore(capacity=10)
     for i in range(4):
         store.append(float(i), {(*Q, "redelivered"): 0.0})
-    t, y = store.window((*Q, "redelivered"))
+    _t, y = store.window((*Q, "redelivered"))
     assert (*Q, "redelivered") in store
     assert len(y) == 4 and not y.any() and not y.flags.writeable
     assert (*Q, "unknown") not in store
