@@ -229,6 +229,16 @@ class Journal:
             ).fetchall()
         return {str(k): ItemState(s) for k, s in rows}
 
+    def sent_keys(self, job_id: str) -> set[str]:
+        """Keys this job published at least once (in_flight, published or done): seeing one of them in
+        the source again means its copy may already be in the target (an ack that never arrived)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT DISTINCT key FROM items WHERE job_id = ? AND state IN (?, ?, ?)",
+                (job_id, *(s.value for s in (*UNSETTLED, ItemState.DONE))),
+            ).fetchall()
+        return {str(k) for (k,) in rows}
+
     def published_positions(self, positions: Sequence[str]) -> set[str]:
         """Which of these Kafka positions have a confirmed copy (published or done) in any job."""
         wanted = [p for p in positions if p]

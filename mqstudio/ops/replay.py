@@ -17,8 +17,9 @@ must not import Qt, `mqstudio.ui`, `mqstudio.app` or `mqstudio.cli`.
 * A duplicate needs a confirmed copy whose source ack did not happen: the process died, or the link
   dropped, between the confirm and the ack. Only messages of the batch being published at that moment
   can be in that state, so each crash or link loss adds at most `batch_size` duplicates. The journal
-  records each batch ``in_flight`` before publishing and ``published`` after the confirms; a resumed
-  job reports every retaken message whose key was left in_flight/published as a possible duplicate.
+  records each batch ``in_flight`` before publishing, ``published`` after the confirms and ``done``
+  after the acks; a job (also when resumed, or after a reconnect) reports every message it takes
+  again after having sent it as a possible duplicate (an ack can be lost even after it was written).
   Every copy carries ``mqstudio-replay-job`` and the original ``message_id`` so consumers can
   de-duplicate.
 * Kafka records have a unique position (topic/partition/offset): a record whose copy the journal
@@ -30,6 +31,9 @@ What a job replays: the messages present when it starts (the queue's ready count
 its end). Messages it will not send (refused, filtered out, refused by the target) are held until the
 job ends so that they are not taken twice, then nack-requeued: they stay in the dead-letter queue.
 A message carrying this job's own id came back (it looped): the job stops there.
+
+A nack from the target (e.g. a full ``reject-publish`` queue) keeps the source, but RabbitMQ nacks
+when *any* queue refused: other queues the copy was routed to keep theirs (a duplicate, never a loss).
 
 Side effect worth knowing: a requeue marks a message redelivered, and on a quorum queue with a
 delivery limit each requeue counts as a delivery attempt (RabbitMQ's rule, see the backend's peek).
@@ -429,7 +433,7 @@ class ReplayJob:
         self._cancel: CancelToken = NeverCancelled()
         self._progress: Progress | None = None
         self._held: list[BrokerMessage] = []
-        self._unsettled: dict[str, ItemState] = {}
+        self._sent: set[str] = set()
         self._acked = 0
 
     @classmethod
@@ -478,7 +482,7 @@ class ReplayJob:
         report = self.report
         report.total = self.limit if self.limit is not None else self._count()
         if self.journal is not None and not self.dry_run:
-            self._unsettled = self.journal.unsettled_keys(self.id)
+            self._sent = self.journal.sent_keys(self.id)
             self.journal.start_job(
                 self.id,
                 source=self.source,
@@ -624,15 +628,20 @@ class ReplayJob:
         rows: list[int] = []
         if journal is not None:
             rows = journal.add_items(self.id, [(i.key, i.position) for i in items], ItemState.IN_FLIGHT)
-        for item in items:
-            if item.key in self._unsettled:
+        fresh = [item.key not in self._sent for item in items]
+        for item, new in zip(items, fresh, strict=True):
+            if not new:
                 report.possible_duplicates.append(item.key)
+            self._sent.add(item.key)
         copies = [build_copy(i, source=self.source, job_id=self.id) for i in items]
         results = self._publish(copies)
         sent = len(results)
         if sent < len(items):  # cancelled between publishes: the rest was never sent
             report.cancelled = True
             self._held.extend(i.message for i in items[sent:])
+            self._sent.difference_update(
+                i.key for i, new in zip(items[sent:], fresh[sent:], strict=True) if new
+            )
             if journal is not None:
                 journal.set_items((r, ItemState.FAILED, "cancelled before publishing") for r in rows[sent:])
         ok = [r.confirmed and r.routed for r in results]
@@ -651,6 +660,8 @@ class ReplayJob:
                     why = _why(result)
                     report.failed.append(ItemOutcome(item.key, _dest(item), why))
                     self._held.append(item.message)
+                    if fresh[n]:
+                        self._sent.discard(item.key)  # refused by the target: no copy exists
                     if rows:
                         updates.append((rows[n], ItemState.FAILED, why))
         finally:
