@@ -158,6 +158,7 @@ class ThroughputPanel(QWidget):
         self.timer.setInterval(refresh_ms)
         self.timer.timeout.connect(self.refresh)
         self.timer.start()
+        self._update_status(force=True)
 
     # -- construction --------------------------------------------------------------------------
     def _build(self) -> None:
