@@ -137,6 +137,7 @@ class MoveInteraction(Interaction):
         self.items = [anchor, *items]
         self.start = {item.node_id: QPointF(item.pos()) for item in self.items}
         self.dragging = False
+        self._frozen = False
 
     def mouse_move(self, event: QGraphicsSceneMouseEvent) -> bool:
         if not self.dragging:
@@ -149,6 +150,9 @@ class MoveInteraction(Interaction):
 
     def drag_to(self, scene_pos: QPointF) -> None:
         """Move the dragged nodes as if the mouse were at `scene_pos` (grid-snapped)."""
+        if not self._frozen:
+            self._frozen = True
+            self.scene.begin_drag(self.items)  # the rest of the scene is drawn from a snapshot
         self.dragging = True
         delta = scene_pos - self.press_pos
         anchor_start = self.start[self.anchor.node_id]
@@ -182,6 +186,12 @@ class MoveInteraction(Interaction):
     def cancel(self) -> None:
         self.cancel_positions()
         self.end()
+
+    def end(self) -> None:
+        if self._frozen:
+            self._frozen = False
+            self.scene.end_drag()
+        super().end()
 
 
 class RubberBandSelection(Interaction):

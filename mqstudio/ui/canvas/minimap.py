@@ -8,7 +8,7 @@ simplified level of detail. Imports PySide6 only (and the canvas's own modules).
 from __future__ import annotations
 
 from PySide6.QtCore import QRect, QRectF, QSize, Qt, QTimer
-from PySide6.QtGui import QBrush, QColor, QMouseEvent, QPainter, QPen, QResizeEvent, QWheelEvent
+from PySide6.QtGui import QBrush, QColor, QMouseEvent, QPainter, QPen, QPixmap, QResizeEvent, QWheelEvent
 from PySide6.QtWidgets import QFrame, QGraphicsView, QWidget
 
 from mqstudio.ui.canvas.constants import Theme
@@ -31,6 +31,9 @@ class MiniMap(QGraphicsView):
         self.setToolTip("Overview: click or drag to move the view")
         self.setMinimumSize(160, 110)
         self._dragging = False
+        self._snapshot: QPixmap | None = None  # static edges while nodes are dragged (see the scene)
+        self._snapshot_key: tuple[object, ...] = ()
+        self._grabbing = False
         self._refit = QTimer(self)
         self._refit.setSingleShot(True)
         self._refit.setInterval(120)
@@ -47,6 +50,9 @@ class MiniMap(QGraphicsView):
         return QSize(240, 160)
 
     def fit(self) -> None:
+        if self._snapshot is not None:
+            self._refit.start()  # not mid-drag: the snapshot is for this transform
+            return
         rect = self.scene().itemsBoundingRect()
         if rect.isNull():
             rect = QRectF(-200, -150, 400, 300)
@@ -62,11 +68,39 @@ class MiniMap(QGraphicsView):
         super().resizeEvent(event)
         self.fit()
 
+    # -- drag snapshot (see TopologyScene.begin_drag) ----------------------------------------
+    def _view_key(self) -> tuple[object, ...]:
+        t = self.transform()
+        h, v = self.horizontalScrollBar().value(), self.verticalScrollBar().value()
+        return (t.m11(), t.m22(), t.dx(), t.dy(), h, v, self.viewport().size().toTuple())
+
+    def take_snapshot(self) -> None:
+        self._snapshot = None
+        self._grabbing = True
+        try:
+            self._snapshot = self.viewport().grab()
+        finally:
+            self._grabbing = False
+        self._snapshot_key = self._view_key()
+
+    def drop_snapshot(self) -> None:
+        if self._snapshot is not None:
+            self._snapshot = None
+            self.viewport().update()
+
     def drawBackground(self, painter: QPainter, rect: QRectF | QRect) -> None:
+        if self._snapshot is not None and self._snapshot_key == self._view_key():
+            painter.save()
+            painter.resetTransform()
+            painter.drawPixmap(0, 0, self._snapshot)
+            painter.restore()
+            return
         rect = QRectF(rect)
         painter.fillRect(rect, Theme.current().background)
 
     def drawForeground(self, painter: QPainter, rect: QRectF | QRect) -> None:
+        if self._grabbing:
+            return  # the visible rectangle is drawn live over the snapshot
         theme = Theme.current()
         visible = self.visible_rect()
         color = QColor(theme.selection)

@@ -133,6 +133,9 @@ class TopologyScene(QGraphicsScene):
         self._detail_zoom = 1.0
         self.edge_layer = EdgeLayer()
         self.node_layer = NodeLayer()
+        self._drag_nodes: list[NodeItem] | None = None  # nodes of a drag in progress (see begin_drag)
+        self._drag_moving: tuple[list[NodeItem], set[EdgeItem]] | None = None  # set while frozen
+        self._refreeze_pending = False
         self._overview_timer = QTimer(self)
         self._overview_timer.setSingleShot(True)
         self._overview_timer.setInterval(OVERVIEW_MS)
@@ -168,6 +171,7 @@ class TopologyScene(QGraphicsScene):
         self._detail_zoom = zoom
         active = zoom < LOD_SIMPLE
         if active != self.edge_layer.active or active != self.node_layer.active:
+            self.drag_snapshot_stale()
             self.edge_layer.set_active(active)
             self.node_layer.set_active(active)
             self.update()
@@ -180,6 +184,94 @@ class TopologyScene(QGraphicsScene):
     def edge_layer_active(self) -> bool:
         return self.edge_layer.active
 
+    # -- drag snapshot -------------------------------------------------------------------------
+    # While nodes are dragged, the edges that do not move are static: each view snapshots them once with
+    # the background (a pixmap it then draws as its background), they get `ItemHasNoContents` (Qt skips
+    # them without a Python call), and a drag step repaints the moving edges and the nodes (cached
+    # pixmaps) in the dirty region over that blit, in their usual stacking order. Anything that changes
+    # what the snapshot shows (a model event, zoom, scroll, selection, theme) thaws it at once and takes
+    # a new snapshot on the next turn of the event loop.
+    def begin_drag(self, nodes: Iterable[NodeItem]) -> None:
+        """Nodes start moving under the mouse: freeze the rest of the scene into snapshots."""
+        self.end_drag()
+        self._drag_nodes = list(nodes)
+        self._freeze()
+
+    def end_drag(self) -> None:
+        """The drag is over: every item draws itself again."""
+        if self._drag_nodes is None:
+            return
+        self._thaw()
+        self._drag_nodes = None
+
+    @property
+    def drag_frozen(self) -> bool:
+        """True while views draw the static scene from a snapshot."""
+        return self._drag_moving is not None
+
+    def drag_snapshot_stale(self) -> None:
+        """What the snapshot shows changed: draw normally now, snapshot again on the next event loop turn."""
+        if self._drag_moving is None:
+            return
+        self._thaw()
+        if not self._refreeze_pending:
+            self._refreeze_pending = True
+            QTimer.singleShot(0, self._refreeze)
+
+    def _refreeze(self) -> None:
+        self._refreeze_pending = False
+        if self._drag_nodes is not None and self._drag_moving is None:
+            self._freeze()
+
+    def _freeze(self) -> None:
+        nodes = [n for n in self._drag_nodes or [] if n.scene() is self]
+        edges = {e for n in nodes for e in n.edges}
+        no_contents = QGraphicsItem.GraphicsItemFlag.ItemHasNoContents
+        static_edges = [e for e in (*self._bindings.values(), *self._derived.values()) if e not in edges]
+        # 1. Snapshot what lies under the nodes: the background and the edges that do not move.
+        node_drawers: list[QGraphicsItem] = [*self._nodes.values(), self.node_layer, *edges]
+        for item in node_drawers:
+            item.setFlag(no_contents, True)
+        self.edge_layer.set_excluded(edges)
+        for view in self.views():
+            take = getattr(view, "take_snapshot", None)
+            if take is not None:
+                take()
+        # 2. From now on the static edges are that snapshot; nodes (cheap: cached pixmaps, or the node
+        # layer's blocks) and the moving edges draw live, so stacking stays exact.
+        for edge in static_edges:
+            edge.setFlag(no_contents, True)
+        self.edge_layer.setFlag(no_contents, True)
+        layered = self.node_layer.active
+        for node in self._nodes.values():
+            node.setFlag(no_contents, layered)
+        for node in nodes:
+            node.setFlag(no_contents, False)  # drawn by itself, left out of the node layer
+        self.node_layer.set_excluded(nodes)
+        self.node_layer.setFlag(no_contents, not layered)
+        for edge in edges:
+            edge.setFlag(no_contents, False)
+        self._drag_moving = (nodes, edges)
+
+    def _thaw(self) -> None:
+        if self._drag_moving is None:
+            return
+        nodes, _ = self._drag_moving
+        self._drag_moving = None
+        no_contents = QGraphicsItem.GraphicsItemFlag.ItemHasNoContents
+        edges_off = self.edge_layer.active
+        for edge in (*self._bindings.values(), *self._derived.values()):
+            edge.setFlag(no_contents, edges_off)
+        self.edge_layer.setFlag(no_contents, not edges_off)
+        self.edge_layer.set_excluded(set())
+        for node in nodes:
+            node.setFlag(no_contents, self.node_layer.active)
+        self.node_layer.set_excluded(())
+        for view in self.views():
+            drop = getattr(view, "drop_snapshot", None)
+            if drop is not None:
+                drop()
+
     def node_item_moved(self, item: NodeItem) -> None:
         """A node item moved (model event or a drag step): schedule one overview refresh."""
         if not self._overview_timer.isActive():
@@ -187,6 +279,7 @@ class TopologyScene(QGraphicsScene):
 
     def set_findings(self, findings: Iterable[Finding]) -> None:
         """Mark items with the worst severity of their findings (outline + badge, messages in tooltip)."""
+        self.drag_snapshot_stale()
         self._findings = {}
         for finding in findings:
             self._findings.setdefault(finding.object_id, []).append(finding)
@@ -199,6 +292,7 @@ class TopologyScene(QGraphicsScene):
     def highlight_path(self, object_ids: list[str]) -> None:
         """Highlight a traced route in order: numbered nodes and the edges between consecutive nodes (or
         the bindings listed). An empty list clears the highlight."""
+        self.drag_snapshot_stale()
         for node_item in self._nodes.values():
             node_item.set_highlight_order(None)
         for edge in [*self._bindings.values(), *self._derived.values()]:
@@ -513,6 +607,7 @@ class TopologyScene(QGraphicsScene):
 
     def refresh_theme(self) -> None:
         """Rebuild colours from the application palette (light/dark switch) and restyle every item."""
+        self.drag_snapshot_stale()
         theme = Theme.refresh()
         self.setBackgroundBrush(theme.background)
         topology = self.editor.document.topology
@@ -558,6 +653,7 @@ class TopologyScene(QGraphicsScene):
         document = self._document
         if document is None:
             return
+        self.end_drag()
         topology = document.topology
         topology.node_added.disconnect(self._on_node_added)
         topology.node_removed.disconnect(self._on_node_removed)
@@ -620,10 +716,12 @@ class TopologyScene(QGraphicsScene):
             self.removeItem(edge)
 
     def _on_node_added(self, node: Node) -> None:
+        self.drag_snapshot_stale()
         self._add_node_item(node)
         self._refresh_derived()
 
     def _on_node_removed(self, node: Node) -> None:
+        self.drag_snapshot_stale()
         item = self._nodes.pop(node.id, None)
         if item is None:
             return
@@ -638,6 +736,7 @@ class TopologyScene(QGraphicsScene):
         self.node_item_moved(item)
 
     def _on_node_changed(self, node: Node, field: str) -> None:
+        self.drag_snapshot_stale()
         item = self._nodes.get(node.id)
         if item is None:
             return
@@ -652,6 +751,7 @@ class TopologyScene(QGraphicsScene):
             self._refresh_derived()
 
     def _on_node_moved(self, node_id: str, pos: tuple[float, float] | None) -> None:
+        self.drag_snapshot_stale()
         item = self._nodes.get(node_id)
         if item is not None and pos is not None and (item.pos().x(), item.pos().y()) != pos:
             item.setPos(QPointF(pos[0], pos[1]))
@@ -666,14 +766,17 @@ class TopologyScene(QGraphicsScene):
         self.node_layer.refresh_bounds()
 
     def _on_binding_added(self, binding: Binding) -> None:
+        self.drag_snapshot_stale()
         self._add_binding_edge(binding)
 
     def _on_binding_removed(self, binding: Binding) -> None:
+        self.drag_snapshot_stale()
         edge = self._bindings.pop(binding.id, None)
         if edge is not None:
             self._remove_edge(edge)
 
     def _on_binding_changed(self, binding: Binding, field: str) -> None:
+        self.drag_snapshot_stale()
         edge = self._bindings.get(binding.id)
         if edge is not None:
             topology = self.editor.document.topology
@@ -741,6 +844,8 @@ class TopologyScene(QGraphicsScene):
         if self._syncing:
             return
         selected = set(self.selectedItems())
+        if self._drag_moving is not None and selected != self._raised:
+            self.drag_snapshot_stale()
         for item in self._raised - selected:
             self._restyle_selected(item, False)
         for item in selected - self._raised:

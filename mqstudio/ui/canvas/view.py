@@ -17,6 +17,7 @@ from PySide6.QtGui import (
     QPainter,
     QPaintEvent,
     QPen,
+    QPixmap,
     QPolygonF,
     QResizeEvent,
     QShortcut,
@@ -58,8 +59,11 @@ class TopologyView(QGraphicsView):
         self._pan_last = QPointF()
         self._space_down = False
         self._grid_pen = QPen()
+        self._snapshot: QPixmap | None = None  # the static scene while nodes are dragged
+        self._snapshot_key: tuple[object, ...] = ()
         self.horizontalScrollBar().valueChanged.connect(self.viewport_changed)
         self.verticalScrollBar().valueChanged.connect(self.viewport_changed)
+        self.viewport_changed.connect(self._check_snapshot)
         bindings: list[tuple[list[QKeySequence], Callable[[], None]]] = [
             ([QKeySequence("Ctrl++"), QKeySequence("Ctrl+=")], self.zoom_in),
             ([QKeySequence("Ctrl+-")], self.zoom_out),
@@ -137,7 +141,38 @@ class TopologyView(QGraphicsView):
     def paintEvent(self, event: QPaintEvent) -> None:
         if abs(self.transform().m11() - self.topology_scene.detail_zoom) > 1e-9:
             self._sync_detail()  # the transform changed through a C++ path (scale, fitInView …)
+        if self._snapshot is not None and self._snapshot_key != self._view_key():
+            self.topology_scene.drag_snapshot_stale()  # scrolled or zoomed mid-drag: draw it all
         super().paintEvent(event)
+
+    # -- drag snapshot (see TopologyScene.begin_drag) ----------------------------------------
+    def _view_key(self) -> tuple[object, ...]:
+        t = self.transform()
+        size = self.viewport().size()
+        return (
+            t.m11(), t.m12(), t.m21(), t.m22(), t.dx(), t.dy(),
+            self.horizontalScrollBar().value(), self.verticalScrollBar().value(),
+            size.width(), size.height(),
+        )  # fmt: skip
+
+    def take_snapshot(self) -> None:
+        """Render the viewport as it is now into a pixmap drawn as the background until dropped."""
+        self._snapshot = None
+        self._snapshot = self.viewport().grab()
+        self._snapshot_key = self._view_key()
+
+    def drop_snapshot(self) -> None:
+        if self._snapshot is not None:
+            self._snapshot = None
+            self.viewport().update()
+
+    @property
+    def has_snapshot(self) -> bool:
+        return self._snapshot is not None
+
+    def _check_snapshot(self) -> None:
+        if self._snapshot is not None and self._snapshot_key != self._view_key():
+            self.topology_scene.drag_snapshot_stale()
 
     def wheelEvent(self, event: QWheelEvent) -> None:
         delta = event.angleDelta().y() or event.angleDelta().x()
@@ -201,6 +236,12 @@ class TopologyView(QGraphicsView):
 
     # -- background --------------------------------------------------------------------------
     def drawBackground(self, painter: QPainter, rect: QRectF | QRect) -> None:
+        if self._snapshot is not None and self._snapshot_key == self._view_key():
+            painter.save()
+            painter.resetTransform()  # viewport pixels
+            painter.drawPixmap(0, 0, self._snapshot)
+            painter.restore()
+            return
         rect = QRectF(rect)
         theme = Theme.current()
         painter.fillRect(rect, theme.background)

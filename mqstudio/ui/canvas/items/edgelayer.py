@@ -5,7 +5,8 @@ them as items costs one Python `paint` call each (and antialiased curves). While
 (the view's zoom is below `LOD_SIMPLE`), every `EdgeItem` carries `ItemHasNoContents` (Qt skips it when
 painting but still hit-tests its shape, so selection, hover and tooltips keep working) and the layer
 draws all edges with one aliased `drawLines` per colour. Line lists are cached and rebuilt only after an
-edge moved or changed style. Draws the model only. Imports PySide6.
+edge moved or changed style. Edges listed in `set_excluded` are left out (a drag draws them itself). Draws
+the model only. Imports PySide6.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ class EdgeLayer(QGraphicsItem):
         super().__init__()
         self.active = False
         self._edges: dict[EdgeItem, None] = {}  # insertion-ordered set
+        self._excluded: set[EdgeItem] = set()
         self._groups: list[tuple[QPen, list[QLineF]]] | None = None
         self._bounds = QRectF()
         self._bounds_stale = False
@@ -47,18 +49,28 @@ class EdgeLayer(QGraphicsItem):
             if self.active:
                 self.update(edge.boundingRect())
             self._groups = None
+        self._excluded.discard(edge)
         edge.layer = None
 
     def clear(self) -> None:
         for edge in self._edges:
             edge.layer = None
         self._edges.clear()
+        self._excluded.clear()
         self._groups = None
         self.prepareGeometryChange()
         self._bounds = QRectF()
 
     def edges(self) -> list[EdgeItem]:
         return list(self._edges)
+
+    def set_excluded(self, edges: set[EdgeItem]) -> None:
+        """Leave these edges out of the layer's drawing (empty: draw them all again)."""
+        if edges != self._excluded:
+            self._excluded = set(edges)
+            self._groups = None
+            if self.active:
+                self.update()
 
     # -- mode --------------------------------------------------------------------------------
     def set_active(self, active: bool) -> None:
@@ -107,7 +119,10 @@ class EdgeLayer(QGraphicsItem):
     def _line_groups(self) -> list[tuple[QPen, list[QLineF]]]:
         if self._groups is None:
             by_color: dict[int, tuple[QColor, list[QLineF]]] = {}
+            excluded = self._excluded
             for edge in self._edges:
+                if edge in excluded:
+                    continue
                 color = edge.line_color()
                 entry = by_color.get(color.rgba())
                 if entry is None:
