@@ -1,8 +1,8 @@
 """Command line entry point: no sub-command opens the GUI; sub-commands run without Qt.
 
 Owns: argument parsing and dispatch, and the Qt-free sub-commands ``validate``, ``convert``, ``broker``
-and ``fetch``/``plan``/``apply`` (a live broker named by ``--url``, through `mqstudio.runtime.connect`,
-the same code path as the GUI's Broker menu). Qt is
+and ``fetch``/``plan``/``apply``/``replay`` (a live broker named by ``--url``, through
+`mqstudio.runtime.connect`, the same code path as the GUI's Broker menu). Qt is
 imported lazily, only by `_run_gui` (through `mqstudio.app`), so `--version`, `--help` and every
 sub-command work without a display. Must not import PySide6 (or `mqstudio.ui`) at module level.
 
@@ -189,6 +189,28 @@ def _add_live_commands(commands: argparse._SubParsersAction[argparse.ArgumentPar
         "and exchanges (their bindings go with them)",
     )
     apply.set_defaults(handler=_apply)
+
+    replay = live(
+        "replay",
+        "send dead letters back where they came from (or to a chosen exchange/topic)",
+        "Take the messages in dead-letter queue (or Kafka DLT) QUEUE, publish each to where it died "
+        "(its newest x-death exchange and routing key; Kafka: kafka_dlt-original-topic) or to --to, "
+        "with publisher confirms, and acknowledge it only after the copy was confirmed and routed: a "
+        "message is never lost, what is refused stays in QUEUE. The job is journaled so an interrupted "
+        "replay can be run again. Exit status 0 when every message was replayed, 1 when some stayed, "
+        "2 when the broker cannot be reached.",
+    )
+    replay.add_argument("--from", dest="source", required=True, metavar="QUEUE", help="the dead-letter queue")
+    replay.add_argument(
+        "--to", metavar="EXCHANGE[:KEY]", help="send everything here (default: each message's origin)"
+    )
+    replay.add_argument("--filter", metavar="EXPR", help="e.g. 'reason=rejected, header.tenant=acme'")
+    replay.add_argument("--rate", type=float, metavar="N", help="at most N messages per second")
+    replay.add_argument("--dry-run", action="store_true", help="show where each message would go; move none")
+    replay.add_argument(
+        "--max-replays", type=int, default=5, metavar="N", help="refuse messages already replayed N times"
+    )
+    replay.set_defaults(handler=_replay)
 
     export = live(
         "export",
@@ -522,6 +544,39 @@ def _apply_on(args: argparse.Namespace, backend: Backend, out: TextIO) -> int:
 
 
 # -- entry ------------------------------------------------------------------------------------
+
+
+def _replay(args: argparse.Namespace, out: TextIO) -> int:
+    from mqstudio.ops.journal import Journal
+    from mqstudio.ops.replay import ReplayJob, parse_filter
+
+    if args.rate is not None and args.rate <= 0:
+        raise _Refused(EXIT_UNUSABLE, "--rate must be positive")
+    try:
+        keep = parse_filter(args.filter) if args.filter else None  # before connecting
+    except ValueError as exc:
+        raise _Refused(EXIT_UNUSABLE, f"--filter: {exc}") from None
+    backend = _connect(args)
+    try:
+        with Journal() as journal:
+            job = ReplayJob(
+                backend,
+                args.source,
+                args.to,
+                filter=keep,
+                rate=args.rate,
+                journal=journal,
+                max_replays=args.max_replays,
+                dry_run=args.dry_run,
+            )
+            report = job.run()
+    except BackendError as exc:
+        raise _Refused(EXIT_UNUSABLE, f"replay from {args.source!r}: {exc}") from None
+    finally:
+        _close(backend)
+    for line in report.describe():
+        print(line, file=out)
+    return EXIT_OK if report.ok or args.dry_run else EXIT_INVALID
 
 
 def _run_gui(args: argparse.Namespace) -> int:

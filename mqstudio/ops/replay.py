@@ -344,7 +344,8 @@ class ReplayReport:
 
     @property
     def ok(self) -> bool:
-        return not self.failed and not self.cancelled and not self.stopped
+        """Nothing that was meant to go stayed behind (filtered-out messages are not meant to)."""
+        return not self.failed and not self.refused and not self.cancelled and not self.stopped
 
     def describe(self) -> list[str]:
         verb = "would replay" if self.dry_run else "replayed"
