@@ -149,6 +149,7 @@ class ThroughputPanel(QWidget):
         self._keys_seen = -1
         self._layout_dirty = True
         self._status = ""
+        self._y_tops: dict[int, float] = {}
         self.draws = 0  # redraws done (tests and the benchmark read it)
         self._build()
         self.apply_theme()
@@ -259,8 +260,7 @@ class ThroughputPanel(QWidget):
         plot.setLabel("left", units)
         plot.getAxis("left").setWidth(58)
         plot.setMouseEnabled(x=True, y=False)
-        plot.enableAutoRange(x=False, y=True)
-        plot.setAutoVisible(y=True)
+        plot.enableAutoRange(x=False, y=False)  # both set in _draw: one pass per frame, no re-layout
         plot.getViewBox().setLimits(yMin=0)
         return plot
 
@@ -410,16 +410,30 @@ class ThroughputPanel(QWidget):
     def _draw(self) -> None:
         store = self.store
         window = self._window_s
+        peaks = {id(self.rates_plot): 0.0, id(self.depth_plot): 0.0}
         for key in self._shown:
             curve = self._curves[key]
             if curve.isVisible():
                 t, y = store.window(key, window)
                 curve.setData(t, y)
+                plot = self.depth_plot if key[3] in DEPTH_METRICS else self.rates_plot
+                if len(y):
+                    peaks[id(plot)] = max(peaks[id(plot)], float(y.max()))
         if len(store):
             last = store.last_time
             self.rates_plot.setXRange(last - window, last, padding=0)
+        for plot in (self.rates_plot, self.depth_plot):
+            self._fit_y(plot, peaks[id(plot)])
         self._drawn_version = store.version
         self.draws += 1
+
+    def _fit_y(self, plot: pg.PlotItem, peak: float) -> None:
+        """0 … a little above the peak; grows at once, shrinks only below half (no jitter per sample)."""
+        top = self._y_tops.get(id(plot), 0.0)
+        if peak > top or peak < top * 0.5 or top == 0.0:
+            top = max(peak * 1.15, 1.0)
+            self._y_tops[id(plot)] = top
+            plot.setYRange(0, top, padding=0)
 
     # -- curves (created once per series) ------------------------------------------------------
     def _series_for(self, obj: ObjectKey, present: set[SeriesKey]) -> tuple[list[SeriesKey], list[SeriesKey]]:
@@ -456,7 +470,7 @@ class ThroughputPanel(QWidget):
                 curve = self._curves.get(key)
                 if curve is None:
                     curve = self._make_curve(key)
-                curve.setPen(pg.mkPen(self._color(key, index, many), width=1.5))
+                curve.setPen(pg.mkPen(self._color(key, index, many), width=1))  # > 1 px leaves the fast path
                 label = _series_label(key, many)
                 legend = self.rates_legend if key in rates else self.depth_legend
                 legend.addItem(curve, html.escape(label))
