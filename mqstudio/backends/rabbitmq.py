@@ -45,6 +45,7 @@ import pika.exceptions as pex
 from pika.adapters.blocking_connection import BlockingChannel
 from pika.spec import Basic, BasicProperties
 
+from mqstudio.backends.applying import run_plan
 from mqstudio.backends.base import (
     ApplyReport,
     AuthenticationError,
@@ -54,7 +55,6 @@ from mqstudio.backends.base import (
     CancelToken,
     Capabilities,
     ConflictError,
-    NeverCancelled,
     NotFoundError,
     OutgoingMessage,
     PermissionDeniedError,
@@ -498,44 +498,19 @@ class RabbitMQBackend:
         progress: Progress | None = None,
         cancel: CancelToken | None = None,
     ) -> ApplyReport:
-        """Run the steps in order through the management API.
+        """Run the steps in order through the management API (see `run_plan` for consent, cancel,
+        progress and the report).
 
-        Steps that need consent run only when listed in `consent` (else they are `skipped`); `cancel`
-        is checked between steps; the first failure stops the run. A delete or unbind whose object is
-        already gone counts as applied (the broker is as the step wants it). A recreate that deleted
-        but could not declare again fails with an error that says so.
+        A delete or unbind whose object is already gone counts as applied (the broker is as the step
+        wants it). A recreate that deleted but could not declare again fails with an error that says so.
         """
-        consented = list(consent)
-        cancel = cancel or NeverCancelled()
-        report = ApplyReport()
-        total = len(plan.steps)
-        for index, step in enumerate(plan.steps):
-            if step.needs_consent and step not in consented:
-                report.skipped.append(step)
-                continue
-            if cancel.cancelled:
-                report.cancelled = True
-                self._rest(plan.steps[index:], consented, report)
-                break
-            if progress is not None:
-                progress(index, total, step.describe())
-            try:
-                run_step(self.http, self.vhost, step)
-            except BackendError as exc:
-                report.failed, report.error = step, str(exc)
-                self._rest(plan.steps[index + 1 :], consented, report)
-                break
-            report.applied.append(step)
-        if progress is not None and report.failed is None and not report.cancelled:
-            progress(total, total, "done")
-        return report
-
-    @staticmethod
-    def _rest(steps: list[Step], consented: list[Step], report: ApplyReport) -> None:
-        for step in steps:
-            (report.skipped if step.needs_consent and step not in consented else report.not_applied).append(
-                step
-            )
+        return run_plan(
+            plan,
+            lambda step: run_step(self.http, self.vhost, step),
+            consent=consent,
+            progress=progress,
+            cancel=cancel,
+        )
 
     # -- messages ----------------------------------------------------------------------------
     def publish(self, message: OutgoingMessage) -> PublishResult:
@@ -717,6 +692,69 @@ class RabbitMQBackend:
                     break
                 out.append(_to_message(source, method, props, body, (*taker, method.delivery_tag)))
         return out
+
+    def take_for_replay(self, source: str, limit: int) -> list[BrokerMessage]:
+        """`consume_for_replay`, streamed: a consumer with prefetch = the messages ready (at most
+        `limit`) instead of one basic.get round trip per message; cancelled once they arrived (or
+        after a second without any: others took some). Deliveries that reach pika after that are
+        rejected with requeue by pika itself: nothing is held that was not returned."""
+        limit = max(0, min(limit, MAX_REPLAY_BATCH))
+        wanted = min(limit, self.message_count(source))
+        if wanted == 0:
+            return []
+        ch = self.amqp.channel("replay")
+        conn = self.amqp.connection()
+        taker = (self.amqp.generation, self.amqp.channel_id("replay"))
+        out: list[BrokerMessage] = []
+
+        def on_message(_ch: Any, method: Basic.Deliver, props: BasicProperties, body: bytes) -> None:
+            out.append(_to_message(source, method, props, body, (*taker, method.delivery_tag)))
+
+        with self.amqp.errors(f"take messages from queue {source!r} in vhost {self.vhost!r}"):
+            ch.basic_qos(prefetch_count=wanted)
+            tag = ch.basic_consume(source, on_message, auto_ack=False)
+            try:
+                seen, idle_since = 0, time.monotonic()
+                while len(out) < wanted and time.monotonic() - idle_since < _STREAM_IDLE_S:
+                    conn.process_data_events(time_limit=0.05)
+                    if len(out) != seen:
+                        seen, idle_since = len(out), time.monotonic()
+            finally:
+                if ch.is_open:
+                    ch.basic_cancel(tag)
+        return out
+
+    def settle_many(self, messages: list[BrokerMessage], *, ack: bool, requeue: bool = True) -> None:
+        """`settle` for several messages with one network flush (acks have no reply)."""
+        if not messages:
+            return
+        if self.amqp.is_open:
+            with contextlib.suppress(UnreachableError):
+                self.amqp.connection()
+        for message in messages:
+            handle = message.handle
+            if not (isinstance(handle, tuple) and len(handle) == 3):
+                raise ConflictError("this message was not taken with consume_for_replay by this backend")
+            if handle[0] != self.amqp.generation or not self.amqp.is_open:
+                raise UnreachableError(
+                    f"lost the connection to RabbitMQ at {self.amqp.address} before settling: RabbitMQ has "
+                    f"put the messages back in queue {message.source!r}",
+                    AMQP_HINT,
+                )
+            if handle[1] != self.amqp.channel_id("replay"):
+                raise ConflictError(
+                    f"the channel that took this message is closed: RabbitMQ has put it back in queue "
+                    f"{message.source!r}"
+                )
+        ch = self.amqp.channel("replay")
+        conn = self.amqp.connection()
+        with self.amqp.errors(f"settle messages of queue {messages[0].source!r}"):
+            for message in messages:
+                if ack:
+                    ch._impl.basic_ack(delivery_tag=message.handle[2])
+                else:
+                    ch._impl.basic_nack(delivery_tag=message.handle[2], requeue=requeue)
+            conn.process_data_events(time_limit=0)
 
     def settle(self, message: BrokerMessage, *, ack: bool, requeue: bool = True) -> None:
         """Ack (done) or nack (`requeue`: back to the queue; else dead-lettered or dropped)."""

@@ -555,7 +555,12 @@ class ReplayJob:
                 want = min(want, max(1, int(self.rate / 4)))
             if want <= 0:
                 return
-            batch = self.backend.consume_for_replay(self.source, want)
+            take = getattr(self.backend, "take_for_replay", None)
+            batch: list[BrokerMessage] = (
+                take(self.source, want)
+                if callable(take)
+                else self.backend.consume_for_replay(self.source, want)
+            )
             if not batch:
                 return
             taken += len(batch)
@@ -649,10 +654,14 @@ class ReplayJob:
         if journal is not None:
             journal.set_items((rows[n], ItemState.PUBLISHED, "") for n in range(sent) if ok[n])
         updates: list[tuple[int, ItemState, str]] = []
+        settle_many = getattr(self.backend, "settle_many", None)
         try:
+            if callable(settle_many):  # one flush for the whole batch's acks
+                settle_many([i.message for n, i in enumerate(items[:sent]) if ok[n]], ack=True)
             for n, (item, result) in enumerate(zip(items[:sent], results, strict=True)):
                 if ok[n]:
-                    self.backend.settle(item.message, ack=True)
+                    if not callable(settle_many):
+                        self.backend.settle(item.message, ack=True)
                     self._acked += 1
                     report.replayed += 1
                     if rows:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from mqstudio.backends.base import Backend, BrokerMessage, OutgoingMessage
+from mqstudio.backends.base import Backend, BrokerMessage, OutgoingMessage, UnreachableError
 from mqstudio.backends.embedded import EmbeddedBackend
 from mqstudio.ops.journal import ItemState, JobStatus, Journal
 from mqstudio.ops.provenance import H_COUNT, H_DEATH, H_FROM, H_JOB, item_key, origin_of, replay_headers
@@ -300,3 +300,22 @@ def test_publish_many_reports_each_message_in_order(backend: Backend) -> None:
     results = many(messages)
     assert [(r.confirmed, r.routed) for r in results[:2]] == [(True, True), (True, False)]
     assert [r.confirmed for r in results[2:]] == [True] * SMALL + [False, False]
+
+
+def test_streamed_take_and_batched_settle_hold_and_release_like_consume_for_replay(backend: Backend) -> None:
+    take, settle_many = getattr(backend, "take_for_replay", None), getattr(backend, "settle_many", None)
+    if take is None or settle_many is None:
+        pytest.skip("only RabbitMQ streams replay takes")
+    dead_letter(backend, 30)
+    first = take("dlq", 10)
+    assert len(first) == 10 and settles(backend, "dlq", 20)
+    rest = take("dlq", 100)
+    assert len(rest) == 20 and take("dlq", 5) == []
+    settle_many(first, ack=True)
+    settle_many(rest, ack=False, requeue=True)
+    assert settles(backend, "dlq", 20)
+    held = take("dlq", 5)
+    backend.close()  # the broker puts them back; their handles are refused afterwards
+    with pytest.raises(UnreachableError, match="put the messages back"):
+        settle_many(held, ack=True)
+    assert settles(backend, "dlq", 20)
