@@ -210,7 +210,9 @@ class Backend(Protocol):
         cancel: CancelToken | None = None,
     ) -> ApplyReport:
         """Run the plan's steps in order; steps needing consent run only if listed in `consent`.
-        Stops at the first failure and reports exactly what was and was not applied."""
+        Stops at the first failure and reports exactly what was and was not applied. Every backend
+        does this through `mqstudio.backends.applying.run_plan`: `progress(index, total, what)` before
+        each step that runs, then `progress(total, total, "done")` when none failed or was cancelled."""
         ...
 
     def publish(self, message: OutgoingMessage) -> PublishResult: ...

@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 
+from mqstudio.backends.applying import run_plan
 from mqstudio.backends.base import (
     ApplyReport,
     BackendError,
@@ -49,7 +50,7 @@ from mqstudio.backends.base import (
     UnreachableError,
     UnsupportedError,
 )
-from mqstudio.backends.translate import TopologyMapping, _declare_exchange, _declare_queue
+from mqstudio.backends.translate import declare_exchange, declare_queue
 from mqstudio.broker.broker import Broker
 from mqstudio.broker.errors import (
     AccessRefused,
@@ -395,54 +396,28 @@ class EmbeddedBackend:
         progress: Progress | None = None,
         cancel: CancelToken | None = None,
     ) -> ApplyReport:
-        consented = list(consent)
-        report = ApplyReport()
-        total = len(plan.steps)
-        for index, step in enumerate(plan.steps):
-            if cancel is not None and cancel.cancelled:
-                report.cancelled = True
-                report.not_applied.extend(plan.steps[index:])
-                break
-            if step.needs_consent and step not in consented:
-                report.skipped.append(step)
-            else:
-                try:
-                    self._call(functools.partial(self._execute, step=step))
-                except BackendError as exc:
-                    report.failed = step
-                    report.error = str(exc)
-                    report.not_applied.extend(plan.steps[index + 1 :])
-                    break
-                report.applied.append(step)
-            if progress is not None:
-                progress(index + 1, total, step.describe())
-        return report
+        """Run the steps in order on the engine's thread (see `run_plan` for consent, cancel, progress
+        and the report). A create of an exchange or queue that exists with other properties fails, as
+        on RabbitMQ."""
+        return run_plan(
+            plan,
+            lambda step: self._call(functools.partial(self._execute, step=step)),
+            consent=consent,
+            progress=progress,
+            cancel=cancel,
+        )
 
     def _execute(self, broker: Broker, *, step: Step) -> None:
         obj, vhost = step.obj, self.vhost
-        mapping = TopologyMapping(vhost)
         kind = step.kind
         if kind in (StepKind.CREATE_EXCHANGE, StepKind.RECREATE_EXCHANGE) and isinstance(obj, Exchange):
             if kind is StepKind.RECREATE_EXCHANGE and obj.name in broker.vhost(vhost).exchanges:
                 broker.delete_exchange(vhost, obj.name)
-            if obj.name in broker.vhost(vhost).exchanges:
-                # _declare_exchange skips existing names (built-ins); a create must still refuse
-                # an exchange that exists with other properties, as RabbitMQ does.
-                broker.declare_exchange(
-                    vhost,
-                    obj.name,
-                    str(obj.type),
-                    durable=obj.durable,
-                    auto_delete=obj.auto_delete,
-                    internal=obj.internal,
-                    arguments=dict(obj.arguments),
-                )
-            else:
-                _declare_exchange(broker, vhost, obj)
+            declare_exchange(broker, vhost, obj)
         elif kind in (StepKind.CREATE_QUEUE, StepKind.RECREATE_QUEUE) and isinstance(obj, Queue):
             if kind is StepKind.RECREATE_QUEUE and obj.name in broker.vhost(vhost).queues:
                 broker.delete_queue(vhost, obj.name)
-            _declare_queue(broker, vhost, obj, mapping)
+            declare_queue(broker, vhost, obj)
         elif kind in (StepKind.BIND, StepKind.UNBIND) and isinstance(obj, BindingRef):
             arguments = dict(obj.arguments)
             to_queue = obj.destination_type is DestinationType.QUEUE

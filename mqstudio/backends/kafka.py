@@ -41,6 +41,7 @@ from kafka.admin import OffsetSpec
 from kafka.structs import OffsetAndMetadata
 
 from mqstudio.backends import kafka_admin as kadmin
+from mqstudio.backends.applying import run_plan
 from mqstudio.backends.base import (
     ApplyReport,
     BackendError,
@@ -309,32 +310,18 @@ class KafkaBackend:
         progress: Progress | None = None,
         cancel: CancelToken | None = None,
     ) -> ApplyReport:
-        consented = list(consent)
-        report = ApplyReport()
-        total = len(plan.steps)
-        for index, step in enumerate(plan.steps):
-            if cancel is not None and cancel.cancelled:
-                report.cancelled = True
-                report.not_applied = list(plan.steps[index:])
-                break
-            if step.needs_consent and step not in consented:
-                report.skipped.append(step)
-                continue
-            if progress is not None:
-                progress(index, total, step.describe())
-            try:
-                kadmin.run_step(self.admin, step)
-            except Exception as exc:
-                report.failed = step
-                report.error = str(self._error(exc, step.describe()))
-                report.not_applied = list(plan.steps[index + 1 :])
-                break
-            report.applied.append(step)
-            if step.kind == StepKind.DELETE_TOPIC and isinstance(step.obj, Topic):
-                self._topics.discard(step.obj.name)
-        if progress is not None and report.ok:
-            progress(total, total, "done")
-        return report
+        """Run the topic steps in order (see `run_plan` for consent, cancel, progress and the report)."""
+        return run_plan(plan, self._run_step, consent=consent, progress=progress, cancel=cancel)
+
+    def _run_step(self, step: Step) -> None:
+        try:
+            kadmin.run_step(self.admin, step)
+        except BackendError:
+            raise
+        except Exception as exc:
+            raise self._error(exc, step.describe()) from exc
+        if step.kind == StepKind.DELETE_TOPIC and isinstance(step.obj, Topic):
+            self._topics.discard(step.obj.name)
 
     # -- records --------------------------------------------------------------------------------
     def _known_topic(self, topic: str) -> None:

@@ -2,7 +2,9 @@
 
 Owns: `apply_topology` (exchanges, queues with their arguments, exchange→queue and exchange→exchange
 bindings of one vhost, declared into a `mqstudio.broker.Broker`), `TopologyMapping` (core ids ↔ broker
-names and binding records, so engine results can be shown on the canvas) and `TranslationError`.
+names and binding records, so engine results can be shown on the canvas), `TranslationError`, and the
+single-object declarations `declare_exchange`/`declare_queue` (the embedded backend's plan steps use
+them too, so a design declares the same way whether it is loaded or applied).
 
 This is the one place where the designer's model meets the engine: `mqstudio.broker` does not know
 `mqstudio.core` and vice versa. Must not import Qt, `mqstudio.ui`, `mqstudio.app` or `mqstudio.cli`.
@@ -70,10 +72,9 @@ def _wrap(topology: Topology, object_id: str, exc: BrokerError) -> TranslationEr
     return TranslationError(f"{topology.label(object_id)}: {exc}", object_id)
 
 
-def _declare_exchange(broker: Broker, vhost: str, ex: Exchange) -> None:
-    if ex.name == "" or ex.name in broker.vhost(vhost).exchanges:
-        # The default exchange and the built-in amq.* exchanges exist in every vhost already.
-        return
+def declare_exchange(broker: Broker, vhost: str, ex: Exchange) -> None:
+    """Declare `ex` in `vhost`. An exchange of that name that exists already must be equivalent, or
+    the engine refuses (as RabbitMQ does with 406 PRECONDITION_FAILED)."""
     broker.declare_exchange(
         vhost,
         ex.name,
@@ -90,19 +91,22 @@ def _declare_exchange(broker: Broker, vhost: str, ex: Exchange) -> None:
 _STREAM_ONLY_ARGS = ("x-queue-type", "x-max-age", "x-stream-max-segment-size-bytes", "x-initial-cluster-size")
 
 
-def _engine_arguments(q: Queue, mapping: TopologyMapping) -> dict[str, Any]:
+def _engine_arguments(q: Queue, warnings: list[str] | None) -> dict[str, Any]:
     arguments = dict(q.arguments)
     if q.queue_type is QueueType.STREAM:
         for key in _STREAM_ONLY_ARGS:
             arguments.pop(key, None)
-        mapping.warnings.append(
-            f"queue {q.name!r} is a stream; the embedded broker runs it as a classic queue "
-            "(routing is the same, retention and offsets are not modelled)"
-        )
+        if warnings is not None:
+            warnings.append(
+                f"queue {q.name!r} is a stream; the embedded broker runs it as a classic queue "
+                "(routing is the same, retention and offsets are not modelled)"
+            )
     return arguments
 
 
-def _declare_queue(broker: Broker, vhost: str, q: Queue, mapping: TopologyMapping) -> None:
+def declare_queue(broker: Broker, vhost: str, q: Queue, warnings: list[str] | None = None) -> None:
+    """Declare `q` in `vhost` (an existing queue must be equivalent). What the engine runs differently
+    from the design (a stream as a classic queue) is appended to `warnings`."""
     broker.declare_queue(
         vhost,
         q.name,
@@ -111,7 +115,7 @@ def _declare_queue(broker: Broker, vhost: str, q: Queue, mapping: TopologyMappin
         # pseudo-connection owns it (nothing here ever closes it).
         exclusive=q.exclusive,
         auto_delete=q.auto_delete,
-        arguments=_engine_arguments(q, mapping),
+        arguments=_engine_arguments(q, warnings),
         owner="mqstudio-translate" if q.exclusive else None,
     )
 
@@ -156,16 +160,18 @@ def apply_topology(broker: Broker, topology: Topology, vhost: str = DEFAULT_VHOS
     for ex in topology.exchanges:
         if ex.vhost != vhost:
             continue
-        try:
-            _declare_exchange(broker, vhost, ex)
-        except BrokerError as exc:
-            raise _wrap(topology, ex.id, exc) from exc
+        # The default exchange and the built-in amq.* exchanges exist in every vhost already.
+        if ex.name != "" and ex.name not in broker.vhost(vhost).exchanges:
+            try:
+                declare_exchange(broker, vhost, ex)
+            except BrokerError as exc:
+                raise _wrap(topology, ex.id, exc) from exc
         mapping.add_exchange(ex.id, ex.name)
     for q in topology.queues:
         if q.vhost != vhost:
             continue
         try:
-            _declare_queue(broker, vhost, q, mapping)
+            declare_queue(broker, vhost, q, mapping.warnings)
         except BrokerError as exc:
             raise _wrap(topology, q.id, exc) from exc
         mapping.add_queue(q.id, q.name)
