@@ -28,8 +28,13 @@ must not import Qt, `mqstudio.ui`, `mqstudio.app` or `mqstudio.cli`.
   may share an id or a body), so they are always published again: skipping one could lose it.
 
 What a job replays: the messages present when it starts (the queue's ready count; a Kafka DLT up to
-its end). Messages it will not send (refused, filtered out, refused by the target) are held until the
-job ends so that they are not taken twice, then nack-requeued: they stay in the dead-letter queue.
+its end), or, with `only`, just the messages with those `selection_fingerprint`s (each listed
+fingerprint once; the job stops taking once all were found). `selection_fingerprint` is
+`ops.deadletters.fingerprint` without ``x-delivery-count``: a quorum queue rewrites that header on
+every requeue, so a message peeked for the table would not match itself when the job takes it.
+Messages it will not send (refused, filtered out, not chosen by `only`, refused by the target) are
+held until the job ends so that they are not taken twice, then nack-requeued: they stay in the
+dead-letter queue.
 A message carrying this job's own id came back (it looped): the job stops there.
 
 A nack from the target (e.g. a full ``reject-publish`` queue) keeps the source, but RabbitMQ nacks
@@ -41,10 +46,12 @@ delivery limit each requeue counts as a delivery attempt (RabbitMQ's rule, see t
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections import Counter
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from threading import Event
 from typing import Any, Protocol
@@ -62,6 +69,7 @@ from mqstudio.backends.base import (
     PublishResult,
     UnreachableError,
 )
+from mqstudio.ops.deadletters import fingerprint
 from mqstudio.ops.journal import ItemState, JobStatus, Journal
 from mqstudio.ops.provenance import (
     Origin,
@@ -85,6 +93,7 @@ __all__ = [
     "parse_filter",
     "parse_target",
     "plan_replay",
+    "selection_fingerprint",
 ]
 
 DEFAULT_MAX_REPLAYS = 5
@@ -226,6 +235,20 @@ def build_copy(item: ReplayItem, *, source: str, job_id: str) -> OutgoingMessage
     )
 
 
+# -- choosing messages -----------------------------------------------------------------------------
+VOLATILE_HEADERS = frozenset({"x-delivery-count"})
+"""Headers the broker rewrites on each redelivery (quorum queues), left out of a selection fingerprint."""
+
+
+def selection_fingerprint(message: BrokerMessage) -> str:
+    """`ops.deadletters.fingerprint` of `message` without `VOLATILE_HEADERS` (the same value when the
+    message has none): stable across the requeues of a peek, to find a chosen message again."""
+    if not VOLATILE_HEADERS & message.headers.keys():
+        return fingerprint(message)
+    headers = {k: v for k, v in message.headers.items() if k not in VOLATILE_HEADERS}
+    return fingerprint(dataclasses.replace(message, headers=headers))
+
+
 # -- filters ----------------------------------------------------------------------------------------
 _CLAUSE = re.compile(r"^\s*(?P<field>[A-Za-z_][\w.-]*)\s*(?P<op>=|!=|~)\s*(?P<value>.*?)\s*$")
 
@@ -324,8 +347,8 @@ class ItemOutcome:
 class ReplayReport:
     """What a replay did. Every message taken is in exactly one of: replayed, failed (the target
     refused it), refused (the job would not send it), filtered, skipped (a Kafka record already
-    replayed), planned (dry run), or returned untouched (cancel/stop); all but `replayed` and
-    `skipped` are still in the dead-letter queue."""
+    replayed), planned (dry run), not chosen (not among `only`), or returned untouched (cancel/stop);
+    all but `replayed` and `skipped` are still in the dead-letter queue."""
 
     job_id: str
     source: str
@@ -334,6 +357,7 @@ class ReplayReport:
     replayed: int = 0
     skipped: int = 0
     filtered: int = 0
+    not_chosen: int = 0
     failed: list[ItemOutcome] = field(default_factory=list)
     refused: list[ItemOutcome] = field(default_factory=list)
     planned: list[ItemOutcome] = field(default_factory=list)
@@ -359,6 +383,8 @@ class ReplayReport:
         lines += [f"refused {o.key}: {o.detail} (kept in the DLQ)" for o in self.refused]
         if self.filtered:
             lines.append(f"{self.filtered} not matching the filter (kept in the DLQ)")
+        if self.not_chosen:
+            lines.append(f"{self.not_chosen} not chosen (kept in the DLQ)")
         if self.skipped:
             lines.append(f"{self.skipped} already replayed by an earlier job (acknowledged, not sent again)")
         if self.possible_duplicates:
@@ -392,6 +418,8 @@ class ReplayJob:
     messages. With a `journal` the job is recorded and can be resumed (`ReplayJob.resumed`).
     `retries` reconnect attempts are made on `UnreachableError` (the backend reconnects on next use)
     before the job gives up; the journal then says INTERRUPTED.
+    `only`: `selection_fingerprint`s of the messages to replay (a fingerprint
+    listed twice chooses two identical messages); the others are held and requeued like filtered ones.
     """
 
     def __init__(
@@ -411,6 +439,7 @@ class ReplayJob:
         retries: int = 0,
         retry_delay: float = 0.5,
         sleep: Callable[[float], None] = time.sleep,
+        only: Collection[str] | None = None,
     ) -> None:
         self.backend = backend
         self.source = source
@@ -436,6 +465,10 @@ class ReplayJob:
         self._held: list[BrokerMessage] = []
         self._sent: set[str] = set()
         self._acked = 0
+        self.only: list[str] | None = None if only is None else list(only)
+        self._only_left: Counter[str] | None = None if only is None else Counter(self.only)
+        self._only_pending: list[str] = []  # chosen in the batch being sent, not settled yet
+        self._scan: int | None = None  # messages the job takes at most (the source's count at start)
 
     @classmethod
     def resumed(cls, backend: Backend, journal: Journal, job_id: str, **overrides: Any) -> ReplayJob:
@@ -450,6 +483,8 @@ class ReplayJob:
             "max_replays": int(options.get("max_replays", DEFAULT_MAX_REPLAYS)),
             "batch_size": int(options.get("batch_size", DEFAULT_BATCH)),
         }
+        if options.get("only") is not None:  # the replayed ones are gone from the DLQ: not found again
+            kwargs["only"] = list(options["only"])
         kwargs.update(overrides)
         target = parse_target(record.target) if record.target else None
         return cls(backend, record.source, target, journal=journal, job_id=job_id, **kwargs)
@@ -481,7 +516,11 @@ class ReplayJob:
         self._cancel = job if job is not None else (cancel or NeverCancelled())
         self._progress = job.progress if job is not None else progress
         report = self.report
-        report.total = self.limit if self.limit is not None else self._count()
+        scan = self.limit if self.limit is not None else self._count()
+        self._scan = scan
+        report.total = scan
+        if self.only is not None:  # progress counts the chosen messages, the scan goes through all
+            report.total = len(self.only) if scan is None else min(scan, len(self.only))
         if self.journal is not None and not self.dry_run:
             self._sent = self.journal.sent_keys(self.id)
             self.journal.start_job(
@@ -495,6 +534,7 @@ class ReplayJob:
                     "rate": self.rate,
                     "max_replays": self.max_replays,
                     "batch_size": self.batch_size,
+                    **({"only": self.only} if self.only is not None else {}),
                 },
             )
         self._acked = 0
@@ -507,6 +547,7 @@ class ReplayJob:
                     break
                 except UnreachableError:
                     self._held.clear()  # the broker put them back when the connection went
+                    self._restore_pending()  # chosen but maybe not acked: look for them again
                     if report.reconnects >= self.retries or self._cancel.cancelled:
                         raise
                     report.reconnects += 1
@@ -541,7 +582,7 @@ class ReplayJob:
     def _rounds(self) -> None:
         """Take and replay batches on one connection (until done, cancelled, stopped or the link drops)."""
         report = self.report
-        budget = None if report.total is None else report.total - self._acked
+        budget = None if self._scan is None else self._scan - self._acked
         taken = 0
         while True:
             self._wait_if_paused()
@@ -550,6 +591,8 @@ class ReplayJob:
                 return
             if report.stopped:
                 return
+            if self._only_left is not None and not +self._only_left:
+                return  # every chosen message was found: no need to scan the rest
             want = self.batch_size if budget is None else min(self.batch_size, budget - taken)
             if self.rate:
                 want = min(want, max(1, int(self.rate / 4)))
@@ -575,7 +618,9 @@ class ReplayJob:
     def _report_progress(self) -> None:
         if self._progress is not None:
             r = self.report
-            done = r.replayed + r.skipped + len(r.failed) + len(r.refused) + r.filtered + len(r.planned)
+            done = r.replayed + r.skipped + len(r.failed) + len(r.refused) + len(r.planned)
+            if self.only is None:  # with `only`, progress is over the chosen messages
+                done += r.filtered
             self._progress(done, max(done, r.total or 0), f"{r.replayed} replayed, {len(r.failed)} failed")
 
     def _batch(self, batch: Sequence[BrokerMessage]) -> None:
@@ -594,6 +639,14 @@ class ReplayJob:
                 report.filtered += 1
                 self._held.append(message)
                 continue
+            if self._only_left is not None:
+                chosen = selection_fingerprint(message)
+                if self._only_left[chosen] <= 0:
+                    report.not_chosen += 1
+                    self._held.append(message)
+                    continue
+                self._only_left[chosen] -= 1
+                self._only_pending.append(chosen)
             item = plan_one(message, self.source, self.target, max_replays=self.max_replays)
             if not item.ok:
                 refused.append(item)
@@ -613,6 +666,12 @@ class ReplayJob:
         sendable = self._skip_replayed_records(sendable)
         if sendable:
             self._send(sendable)
+        self._only_pending.clear()  # settled: acked, or held until the end of the job
+
+    def _restore_pending(self) -> None:
+        if self._only_left is not None:
+            self._only_left.update(self._only_pending)
+        self._only_pending.clear()
 
     def _skip_replayed_records(self, items: list[ReplayItem]) -> list[ReplayItem]:
         """Kafka records whose copy an earlier run confirmed: acknowledge, do not publish again."""

@@ -21,6 +21,7 @@ from mqstudio.ops.replay import (
     parse_filter,
     parse_target,
     plan_replay,
+    selection_fingerprint,
 )
 from mqstudio.runtime.brokerthread import EmbeddedBrokerThread
 from mqstudio.runtime.jobs import JobRunner, JobState
@@ -319,3 +320,27 @@ def test_streamed_take_and_batched_settle_hold_and_release_like_consume_for_repl
     with pytest.raises(UnreachableError, match="put the messages back"):
         settle_many(held, ack=True)
     assert settles(backend, "dlq", 20)
+
+
+def test_only_replays_the_chosen_fingerprints_and_keeps_the_others(backend: Backend, tmp_path: Path) -> None:
+    ids = dead_letter(backend, 5)
+    chosen = [m for m in backend.peek("dlq", 10) if m.properties.get("message_id") in ids[1:3]]
+    assert len(chosen) == 2
+    with Journal(tmp_path / "j.sqlite3") as journal:
+        only = [selection_fingerprint(m) for m in chosen]
+        report = ReplayJob(backend, "dlq", journal=journal, only=only).run()
+        assert journal.counts(report.job_id) == {ItemState.DONE.value: 2}
+    assert report.replayed == 2 and report.ok and report.total == 2
+    assert ids_of(drain(backend, "work")) == sorted(ids[1:3])
+    assert settles(backend, "dlq", 3)
+    assert ids_of(drain(backend, "dlq")) == sorted([ids[0], *ids[3:]])
+
+
+def test_selection_fingerprint_ignores_the_quorum_delivery_count_only() -> None:
+    from mqstudio.ops.deadletters import fingerprint
+
+    plain = rabbit_dead()
+    assert selection_fingerprint(plain) == fingerprint(plain)
+    once, twice = rabbit_dead(**{"x-delivery-count": 0}), rabbit_dead(**{"x-delivery-count": 1})
+    assert selection_fingerprint(once) == selection_fingerprint(twice) == fingerprint(plain)
+    assert selection_fingerprint(rabbit_dead(tenant="other")) != fingerprint(plain)
