@@ -15,7 +15,7 @@ Qt-free; must not import `mqstudio.ui`, `mqstudio.app` or `mqstudio.cli`.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
+import copy as copy_module
 import functools
 import ssl
 from collections.abc import Callable, Iterable
@@ -289,16 +289,23 @@ def design_for(topology: Topology, kind: BackendKind, vhost: str) -> tuple[Topol
     )
 
 
-def _moved(topology: Topology, source: str, target: str) -> Topology:
+def snapshot(topology: Topology) -> Topology:
+    """A deep copy of `topology` (same ids) that a worker can read while the user edits the original."""
+    return _moved(topology, None, None)
+
+
+def _moved(topology: Topology, source: str | None, target: str | None) -> Topology:
     moved = Topology()
-    moved.vhosts = sorted({*(v for v in topology.vhosts if v != source), target})
+    moved.vhosts = list(topology.vhosts)
+    if source is not None and target is not None:
+        moved.vhosts = sorted({*(v for v in topology.vhosts if v != source), target})
     for node in topology.nodes:
-        if isinstance(node, Exchange | Queue) and node.vhost == source:
-            moved.add_node(dataclasses.replace(node, vhost=target))
-        else:
-            moved.add_node(dataclasses.replace(node))
+        copy = copy_module.deepcopy(node)
+        if isinstance(copy, Exchange | Queue) and target is not None and copy.vhost == source:
+            copy.vhost = target
+        moved.add_node(copy)
     for binding in topology.bindings:
-        moved.add_binding(dataclasses.replace(binding))
+        moved.add_binding(copy_module.deepcopy(binding))
     return moved
 
 
