@@ -6,7 +6,9 @@ rates from `stats()`. Middle: the messages of the chosen queue (peeked, at most 
 by reason / origin / exception and filtered (text, ``header=value``, ``since:`` / ``until:``). Right:
 the selected message (`MessageDetailView`). Actions: Edit and Resubmit, Delete selected
 (`delete_from_middle`, its side effects spelled out first), Purge (type the name; "Export first…"),
-Export/Import JSONL. (Replay is not offered yet: it is wired once `mqstudio.ops.replay` lands.)
+Export/Import JSONL, and Replay Selected / Filtered / All (`ReplayDialog`: dry run, then a journaled
+`ops.replay.ReplayJob` — chosen messages by `selection_fingerprint` — with progress, Pause/Resume and
+Cancel). On the first session, unfinished journaled replays are offered in a non-modal `ResumeBar`.
 
 Every broker call runs on the active `BackendSession` (from `session_provider()`) as a job and comes
 back through `ui.qtbridge.JobBridge`: the GUI thread never waits on the network. A 2 s timer polls
@@ -19,6 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QModelIndex, Qt, QTimer, Signal
@@ -32,10 +35,12 @@ from PySide6.QtWidgets import (
     QInputDialog,
     QLabel,
     QLineEdit,
+    QMenu,
     QMessageBox,
     QProgressBar,
     QPushButton,
     QSplitter,
+    QToolButton,
     QTreeView,
     QTreeWidget,
     QTreeWidgetItem,
@@ -47,6 +52,8 @@ from mqstudio.backends.base import Backend, BackendKind, BrokerMessage, Capabili
 from mqstudio.core.metrics import Snapshot
 from mqstudio.ops import deadletters as dl
 from mqstudio.ops import jsonl
+from mqstudio.ops.journal import JobRecord, JobStatus
+from mqstudio.ops.replay import ReplayJob, ReplayReport, selection_fingerprint
 from mqstudio.runtime.jobs import BackendSession, Job, SessionState
 from mqstudio.ui.panels.deadletter_dialogs import MessageDetailView, PurgeDialog, ResubmitDialog
 from mqstudio.ui.panels.deadletter_models import (
@@ -57,6 +64,13 @@ from mqstudio.ui.panels.deadletter_models import (
     DeadLetterGroupModel,
     DeadLetterTableModel,
     DeadRow,
+)
+from mqstudio.ui.panels.deadletter_replay import (
+    JournalOpener,
+    ReplayControl,
+    ReplayDialog,
+    ResumeBar,
+    summary_lines,
 )
 from mqstudio.ui.qtbridge import JobBridge
 
@@ -114,7 +128,7 @@ class DeadLettersPanel(QWidget):
     busy_changed = Signal(bool)
 
     def __init__(self, session_provider: SessionProvider, editor: Any = None,
-                 parent: QWidget | None = None) -> None:
+                 parent: QWidget | None = None, *, journal_path: str | Path | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("DeadLettersPanel")
         self._session_provider = session_provider
@@ -128,6 +142,9 @@ class DeadLettersPanel(QWidget):
         self._jobs: set[JobBridge] = set()
         self._stats_job: JobBridge | None = None
         self._long_job: JobBridge | None = None
+        self._journal = JournalOpener(journal_path)
+        self._journal_checked = False
+        self.replay_control: ReplayControl | None = None
         self._build()
         self._timer = QTimer(self)
         self._timer.setInterval(POLL_MS)
@@ -196,8 +213,20 @@ class DeadLettersPanel(QWidget):
         self.purge_button.clicked.connect(self.purge_dialog)
         self.export_button.clicked.connect(self.export_dialog)
         self.import_button.clicked.connect(self.import_dialog)
+        self.replay_button = QToolButton(self)
+        self.replay_button.setText("Replay")
+        self.replay_button.setToolTip("Send dead letters back where they died (or to a chosen target)")
+        self.replay_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        menu = QMenu(self.replay_button)
+        self.replay_selected_action = menu.addAction("Replay Selected…")
+        self.replay_filtered_action = menu.addAction("Replay Filtered…")
+        self.replay_all_action = menu.addAction("Replay All…")
+        self.replay_selected_action.triggered.connect(lambda: self.replay_dialog("selected"))
+        self.replay_filtered_action.triggered.connect(lambda: self.replay_dialog("filtered"))
+        self.replay_all_action.triggered.connect(lambda: self.replay_dialog("all"))
+        self.replay_button.setMenu(menu)
         actions = QHBoxLayout()
-        for button in (self.resubmit_button, self.delete_button, self.purge_button):
+        for button in (self.replay_button, self.resubmit_button, self.delete_button, self.purge_button):
             actions.addWidget(button)
         actions.addStretch(1)
         actions.addWidget(self.export_button)
@@ -228,8 +257,12 @@ class DeadLettersPanel(QWidget):
         self.splitter.setStretchFactor(1, 3)
         self.splitter.setStretchFactor(2, 2)
         self.splitter.setSizes([190, 760, 450])
+        self.resume_bar = ResumeBar(self)
+        self.resume_bar.resume_requested.connect(self.resume_replay)
+        self.resume_bar.abandon_requested.connect(self.abandon_replay)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.resume_bar)
         layout.addWidget(self.splitter)
         self._set_view_model()
         self._update_actions()
@@ -274,6 +307,7 @@ class DeadLettersPanel(QWidget):
             self.queue_list.clear()
             self.model.clear()
             self.refresh()
+            self._check_journal()
             return
         if self._connected() and not self.dlqs:
             self.refresh()
@@ -431,6 +465,9 @@ class DeadLettersPanel(QWidget):
                                      and bool(self._capabilities & Capabilities.PURGE))
         self.export_button.setEnabled(not busy and queue is not None and has_rows)
         self.import_button.setEnabled(not busy and queue is not None)
+        self.replay_button.setEnabled(not busy and queue is not None and has_rows)
+        self.replay_selected_action.setEnabled(selected > 0)
+        self.replay_filtered_action.setEnabled(self.proxy.rowCount() > 0)
         self.refresh_button.setEnabled(self._session is not None)
 
     # -- actions ---------------------------------------------------------------------------------
@@ -560,6 +597,90 @@ class DeadLettersPanel(QWidget):
     def reload(self) -> None:
         self.load_messages()
         self._poll_stats()
+
+    # -- replay ----------------------------------------------------------------------------------
+    def replay_dialog(self, scope: str) -> ReplayDialog | None:
+        """Open the replay dialog for the "selected", "filtered" or "all" messages of the queue."""
+        queue = self.current_queue
+        sources: dict[str, Callable[[], list[DeadRow]]] = {
+            "selected": self.selected_rows, "filtered": self.filtered_rows, "all": lambda: self.model.rows}
+        rows = sources[scope]()
+        if queue is None or not rows or self.busy:
+            return None
+        messages = [row.message for row in rows]
+        dialog = ReplayDialog(queue, messages, scope, kafka=self._kind is BackendKind.KAFKA,
+                              complete=scope == "selected" or not self.model.truncated, parent=self)
+        # "all" means the whole queue (also what the table did not load); the others, these messages
+        only = None if scope == "all" else [selection_fingerprint(m) for m in messages]
+        dialog.replay_requested.connect(lambda: self.start_replay(dialog, queue, only))
+        dialog.open()
+        return dialog
+
+    def start_replay(self, dialog: ReplayDialog, queue: str, only: list[str] | None) -> JobBridge | None:
+        target, rate, max_replays = dialog.target(), dialog.rate(), dialog.max_replays()
+        control, journal = ReplayControl(), self._journal
+
+        def replay(backend: Backend, job: Job[Any]) -> ReplayReport:
+            return control.attach(ReplayJob(backend, queue, target, rate=rate, journal=journal(),
+                                            max_replays=max_replays, only=only)).run(job)
+
+        bridge = self._long(replay, f"Replay from {queue}")
+        if bridge is None:
+            return None
+        self.replay_control = control
+        dialog.set_running(True)
+        dialog.pause_requested.connect(control.set_paused)
+        dialog.cancel_requested.connect(bridge.cancel)
+        bridge.progressed.connect(dialog.on_progress)
+        bridge.finished.connect(dialog.show_report)
+        bridge.cancelled.connect(lambda: dialog.show_report(control.report))
+        bridge.failed.connect(lambda msg: dialog.show_report(control.report, msg))
+        bridge.settled.connect(lambda: self._replayed(control.report))
+        return bridge
+
+    def _replayed(self, report: ReplayReport | None) -> None:
+        if report is not None:
+            self._say(summary_lines(report)[0])
+        self.reload()
+
+    def _check_journal(self) -> None:
+        """Once, on the first session: offer the journal's unfinished jobs (read on the session thread)."""
+        if self._journal_checked or self._session is None:
+            return
+        self._journal_checked = True
+        journal = self._journal
+        bridge = self._call(lambda _backend: journal().unfinished_jobs(), "Look for unfinished replays")
+        if bridge is not None:
+            bridge.finished.connect(self._on_unfinished)
+
+    def _on_unfinished(self, records: object) -> None:
+        assert isinstance(records, list)
+        self.resume_bar.offer([r for r in records if isinstance(r, JobRecord)])
+
+    def resume_replay(self, job_id: str) -> JobBridge | None:
+        control, journal = ReplayControl(), self._journal
+
+        def resume(backend: Backend, job: Job[Any]) -> ReplayReport:
+            return control.attach(ReplayJob.resumed(backend, journal(), job_id)).run(job)
+
+        bridge = self._long(resume, "Resume replay")
+        if bridge is not None:
+            self.replay_control = control
+            bridge.settled.connect(lambda: self._replayed(control.report))
+        return bridge
+
+    def abandon_replay(self, job_id: str) -> JobBridge | None:
+        """Forget a journaled job (marked done): what it did not replay is still in the DLQ."""
+        journal = self._journal
+        bridge = self._call(lambda _backend: journal().finish_job(job_id, JobStatus.DONE), "Abandon replay")
+        if bridge is not None:
+            bridge.finished.connect(lambda _: self._say("Abandoned the unfinished replay; its messages "
+                                                        "that were not replayed stay in the DLQ"))
+        return bridge
+
+    def pause_replay(self, paused: bool) -> None:
+        if self.replay_control is not None:
+            self.replay_control.set_paused(paused)
 
     # -- jobs ------------------------------------------------------------------------------------
     def _call(
