@@ -49,6 +49,7 @@ from mqstudio.ops.replay import (
     parse_target,
     plan_replay,
 )
+from mqstudio.ui.panels.deadletter_models import body_preview
 
 REFUSED_COLOR = "#c0392b"
 
@@ -126,7 +127,8 @@ class ReplayDialog(QDialog):
         self.setWindowTitle(f"Replay from {queue}")
         self.resize(720, 560)
         n = len(messages)
-        what = f"{n}{'' if complete else '+'} {scope} message{'s' if n != 1 else ''}"
+        count = f"{n}{'' if complete else '+'} message{'s' if n != 1 else ''}"
+        what = f"all {count}" if scope == "all" else f"the {count.replace(' ', f' {scope} ', 1)}"
         self.title = QLabel(f"Replay <b>{what}</b> from <b>{queue}</b>", self)
         self.title.setWordWrap(True)
 
@@ -160,8 +162,18 @@ class ReplayDialog(QDialog):
         form = QFormLayout()
         form.addRow("Destination:", self.origin_radio)
         form.addRow("", target_row)
-        form.addRow("Rate:", self.rate_spin)
-        form.addRow("Max replays:", self.max_spin)
+        for spin in (self.rate_spin, self.max_spin):
+            spin.setMinimumWidth(140)
+        guard = QLabel("loop guard: refuse messages already replayed this often", self)
+        guard.setEnabled(False)
+        max_row = QHBoxLayout()
+        max_row.addWidget(self.max_spin)
+        max_row.addWidget(guard, 1)
+        rate_row = QHBoxLayout()
+        rate_row.addWidget(self.rate_spin)
+        rate_row.addWidget(QLabel("0 = unlimited", self), 1)
+        form.addRow("Rate:", rate_row)
+        form.addRow("Max replays:", max_row)
 
         self.plan_tree = QTreeWidget(self)
         self.plan_tree.setHeaderLabels(["Message", "Would go to / refused because"])
@@ -254,7 +266,8 @@ class ReplayDialog(QDialog):
         items = plan_replay(self.messages, self.queue, target, max_replays=self.max_replays())
         self.plan_tree.clear()
         for item in items:
-            row = QTreeWidgetItem(self.plan_tree, [item.key, item.refused or _destination(item)])
+            row = QTreeWidgetItem(self.plan_tree, [_label(item.message), _destination(item)])
+            row.setToolTip(0, item.key)
             if not item.ok:
                 row.setForeground(1, QColor(REFUSED_COLOR))
                 row.setText(1, "refused: " + item.refused)
@@ -316,6 +329,11 @@ class ReplayDialog(QDialog):
         if self.running:
             self.cancel_requested.emit()  # closing a running replay cancels it (nothing is lost)
         super().reject()
+
+
+def _label(message: BrokerMessage) -> str:
+    ident = message.properties.get("message_id")
+    return f"{ident} · {body_preview(message.body, 40)}" if ident else body_preview(message.body, 48)
 
 
 def _destination(item: ReplayItem) -> str:

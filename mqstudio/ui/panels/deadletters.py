@@ -40,7 +40,6 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QSplitter,
-    QToolButton,
     QTreeView,
     QTreeWidget,
     QTreeWidgetItem,
@@ -213,10 +212,8 @@ class DeadLettersPanel(QWidget):
         self.purge_button.clicked.connect(self.purge_dialog)
         self.export_button.clicked.connect(self.export_dialog)
         self.import_button.clicked.connect(self.import_dialog)
-        self.replay_button = QToolButton(self)
-        self.replay_button.setText("Replay")
+        self.replay_button = QPushButton("Replay", self)
         self.replay_button.setToolTip("Send dead letters back where they died (or to a chosen target)")
-        self.replay_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         menu = QMenu(self.replay_button)
         self.replay_selected_action = menu.addAction("Replay Selected…")
         self.replay_filtered_action = menu.addAction("Replay Filtered…")
@@ -640,7 +637,9 @@ class DeadLettersPanel(QWidget):
 
     def _replayed(self, report: ReplayReport | None) -> None:
         if report is not None:
-            self._say(summary_lines(report)[0])
+            self.status.setText(f"Replayed {report.replayed}; {len(report.failed) + len(report.refused)} "
+                                "kept in the DLQ" + (" (cancelled)" if report.cancelled else ""))
+            self.message.emit(summary_lines(report)[0])
         self.reload()
 
     def _check_journal(self) -> None:

@@ -16,13 +16,16 @@ from pytestqt.qtbot import QtBot
 
 from mqstudio.backends.base import Backend, BackendKind, OutgoingMessage
 from mqstudio.core.model import Binding, Exchange, ExchangeType, Queue, Topology
+from mqstudio.ops.journal import Journal
 from mqstudio.ops.jsonl import read_messages
+from mqstudio.ops.provenance import H_FROM, H_JOB
 from mqstudio.runtime.brokerthread import EmbeddedBrokerThread
 from mqstudio.runtime.connect import open_backend
 from mqstudio.runtime.jobs import BackendSession, SessionState
 from mqstudio.runtime.profiles import ConnectionProfile
 from mqstudio.ui.panels.deadletter_dialogs import BODY_CAP
 from mqstudio.ui.panels.deadletter_models import MESSAGE_ROLE, DeadRow
+from mqstudio.ui.panels.deadletter_replay import ReplayDialog
 from mqstudio.ui.panels.deadletters import DeadLettersPanel, parse_filter
 from mqstudio.ui.qtbridge import JobBridge
 
@@ -73,8 +76,8 @@ def _run(session: BackendSession, fn: Any) -> Any:
 
 
 @pytest.fixture
-def panel(qtbot: QtBot, session: BackendSession) -> DeadLettersPanel:
-    widget = DeadLettersPanel(lambda: session)
+def panel(qtbot: QtBot, session: BackendSession, tmp_path: Path) -> DeadLettersPanel:
+    widget = DeadLettersPanel(lambda: session, journal_path=tmp_path / "journal.sqlite3")
     qtbot.addWidget(widget)
     widget.resize(1400, 420)
     widget.show()
@@ -259,7 +262,8 @@ def test_edit_and_resubmit_publishes_the_edit_then_removes_the_original(
     dialog.accept()
     qtbot.waitUntil(lambda: not panel.busy and panel.model.rowCount() == 4, timeout=WAIT)
     arrived = _run(session, lambda b: b.peek("orders", 10))
-    assert [(m.body, m.headers) for m in arrived] == [(b'{"order": 1, "fixed": true}', {"fixed": b"\x00\x01"})]
+    expected = [(b'{"order": 1, "fixed": true}', {"fixed": b"\x00\x01"})]
+    assert [(m.body, m.headers) for m in arrived] == expected
 
 
 def test_a_bad_edit_keeps_the_dialog_open_with_the_reason(panel: DeadLettersPanel) -> None:
@@ -279,3 +283,134 @@ def test_without_a_session_the_panel_says_so_and_offers_nothing(qtbot: QtBot) ->
     assert "Not connected" in widget.status.text()
     assert not widget.purge_button.isEnabled() and not widget.export_button.isEnabled()
     assert not widget.refresh_button.isEnabled()
+
+
+# -- replay -----------------------------------------------------------------------------------------
+def _open_replay(panel: DeadLettersPanel, action: Any) -> ReplayDialog:
+    before = set(panel.findChildren(ReplayDialog))
+    assert action.isEnabled()
+    action.trigger()
+    (dialog,) = set(panel.findChildren(ReplayDialog)) - before
+    assert dialog.isVisible()
+    return dialog
+
+
+def _shot(widget: Any, name: str) -> None:
+    if os.environ.get("MQSTUDIO_SCREENSHOTS"):
+        widget.grab().save(os.environ["MQSTUDIO_SCREENSHOTS"] + f"/{name}.png")
+
+
+def _ids(messages: list[Any]) -> list[str]:
+    return sorted(str(m.properties.get("message_id")) for m in messages)
+
+
+def test_replay_selected_puts_the_two_back_in_their_origin_with_provenance(
+    qtbot: QtBot, panel: DeadLettersPanel, session: BackendSession
+) -> None:
+    qtbot.waitUntil(lambda: panel.queue_list.topLevelItem(0).text(1) == "5", timeout=WAIT)
+    chosen = _select(panel, lambda row: row.message.body in (b'{"order": 0}', b'{"order": 2}'))
+    assert len(chosen) == 2
+    dialog = _open_replay(panel, panel.replay_selected_action)
+    assert "2 selected messages" in dialog.title.text()
+    dialog.replay_button.click()
+    bridge = panel._long_job
+    assert bridge is not None and dialog.running
+    _settle(qtbot, bridge)
+    qtbot.waitUntil(dialog.summary.isVisible, timeout=WAIT)
+    assert dialog.summary.toPlainText().startswith("Replayed 2 · failed 0 · refused 0")
+    back = _run(session, lambda b: b.peek("orders", 10))
+    assert sorted(m.body for m in back) == [b'{"order": 0}', b'{"order": 2}']
+    report = dialog.finished_report
+    assert report is not None
+    for message in back:
+        assert message.headers[H_FROM] == "parked" and message.headers[H_JOB] == report.job_id
+        assert message.headers["tenant"] == NESTED["tenant"]
+    qtbot.waitUntil(lambda: panel.model.rowCount() == 3, timeout=WAIT)
+    qtbot.waitUntil(lambda: panel.queue_list.topLevelItem(0).text(1) == "3", timeout=WAIT)
+    assert len(_run(session, lambda b: b.peek("parked", 10))) == 3
+    assert "Replayed 2" in panel.status.text()
+    _shot(dialog, "replay-dialog-done")
+    _shot(panel, "deadletters-after-replay")
+    dialog.reject()
+
+
+def test_dry_run_lists_each_destination_and_moves_nothing(
+    qtbot: QtBot, panel: DeadLettersPanel, session: BackendSession
+) -> None:
+    dialog = _open_replay(panel, panel.replay_all_action)
+    dialog.max_spin.setValue(3)
+    dialog.dry_run_button.click()
+    items = dialog.plan_tree
+    assert items.topLevelItemCount() == 5
+    rows = [items.topLevelItem(i).text(1) for i in range(5)]
+    assert sorted(rows) == sorted(["exchange 'work' with routing key 'order.created'"] * 3
+                                  + ["exchange 'work' with routing key 'payment.made'"] * 2)
+    assert "5 would be replayed, 0 refused" in dialog.plan_label.text()
+    _shot(dialog, "replay-dialog-dry-run")
+    dialog.target_radio.setChecked(True)
+    dialog.target_edit.setText(":parked")  # the DLQ itself: refused with the reason
+    dialog.dry_run_button.click()
+    refusals = [dialog.plan_tree.topLevelItem(i).text(1) for i in range(5)]
+    assert all(r.startswith("refused: the target is the dead-letter queue") for r in refusals)
+    assert panel.busy is False and panel._long_job is None
+    assert len(_run(session, lambda b: b.peek("parked", 10))) == 5
+    assert _run(session, lambda b: b.peek("orders", 10)) == []
+    assert [m.body for m in _run(session, lambda b: b.peek("payments", 10))] == [b"payment 2"]  # as before
+    dialog.reject()
+
+
+def test_cancel_midway_keeps_every_message_in_the_origin_or_the_dlq(
+    qtbot: QtBot, panel: DeadLettersPanel, session: BackendSession
+) -> None:
+    ids = [f"c{n}" for n in range(6)]
+
+    def more(backend: Backend) -> None:
+        for i in ids:
+            backend.publish(OutgoingMessage("work", f"cancel {i}".encode(), "order.created",
+                                            {}, {"message_id": i}))
+        for message in backend.consume_for_replay("orders", 10):
+            backend.settle(message, ack=False, requeue=False)
+
+    _run(session, more)
+    panel.reload()
+    qtbot.waitUntil(lambda: panel.model.rowCount() == 11, timeout=WAIT)
+    panel.filter_edit.setText("cancel")
+    assert len(panel.filtered_rows()) == 6
+    dialog = _open_replay(panel, panel.replay_filtered_action)
+    dialog.rate_spin.setValue(1)
+    dialog.replay_button.click()
+    bridge = panel._long_job
+    assert bridge is not None
+    with qtbot.waitSignal(bridge.progressed, timeout=WAIT):
+        pass
+    _shot(dialog, "replay-dialog-running")
+    dialog.cancel_button.click()
+    _settle(qtbot, bridge)
+    qtbot.waitUntil(lambda: dialog.summary.isVisible() and not panel.busy, timeout=WAIT)
+    report = dialog.finished_report
+    assert report is not None and (report.cancelled or report.replayed == 6)
+    in_origin = [i for i in _ids(_run(session, lambda b: b.peek("orders", 20))) if i in ids]
+    in_dlq = [i for i in _ids(_run(session, lambda b: b.peek("parked", 20))) if i in ids]
+    assert sorted(in_origin + in_dlq) == ids  # lost = 0 (and no duplicates on this broker)
+    assert len(in_origin) == report.replayed
+    qtbot.waitUntil(lambda: panel.model.rowCount() == 11 - report.replayed, timeout=WAIT)
+
+
+def test_unfinished_journaled_replays_are_offered_and_can_be_abandoned(
+    qtbot: QtBot, session: BackendSession, tmp_path: Path
+) -> None:
+    path = tmp_path / "journal.sqlite3"
+    with Journal(path) as journal:
+        journal.start_job("crashed", source="parked", target="", backend="embedded", total=5, options={})
+    widget = DeadLettersPanel(lambda: session, journal_path=path)
+    qtbot.addWidget(widget)
+    widget.resize(1400, 420)
+    widget.show()
+    qtbot.waitUntil(widget.resume_bar.isVisible, timeout=WAIT)
+    assert "parked" in widget.resume_bar.label.text()
+    _shot(widget, "deadletters-resume-bar")
+    widget.resume_bar.abandon_button.click()
+    assert not widget.resume_bar.isVisible()
+    qtbot.waitUntil(lambda: "Abandoned" in widget.status.text(), timeout=WAIT)
+    with Journal(path) as journal:
+        assert journal.unfinished_jobs() == []
