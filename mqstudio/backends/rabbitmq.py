@@ -2,8 +2,9 @@
 
 Owns: `AmqpClient` (one pika `BlockingConnection` with a few role channels, error mapping) and
 `RabbitMQBackend` (implements `mqstudio.backends.base.Backend` by composing `AmqpClient` with
-`rabbitmq_http.ManagementClient`). This is the only module that imports pika (ARCHITECTURE.md); httpx
-stays in `rabbitmq_http`. No Qt, no `mqstudio.broker`.
+`rabbitmq_http.ManagementClient`); the pika-free parts (message conversion, error texts, replay-handle
+checks, tail-target checks, confirm bookkeeping) live in `rabbitmq_messages`. This is the only module
+that imports pika (ARCHITECTURE.md); httpx stays in `rabbitmq_http`. No Qt, no `mqstudio.broker`.
 
 Behaviour worth knowing (it is RabbitMQ's, not ours):
 
@@ -64,6 +65,22 @@ from mqstudio.backends.base import (
     UnsupportedError,
 )
 from mqstudio.backends.rabbitmq_http import ManagementClient, definitions_from_lists, run_step, snapshot
+from mqstudio.backends.rabbitmq_messages import (
+    AMQP_HINT,
+    MAX_PEEK,
+    MAX_REPLAY_BATCH,
+    PROPERTY_NAMES,
+    Confirms,
+    channel_error,
+    check_settleable,
+    nothing,
+    peek_side_effects_text,
+    reason,
+    replay_handle,
+    reply,
+    tail_exchange_info,
+    to_message,
+)
 from mqstudio.core.definitions import import_definitions
 from mqstudio.core.document import TopologyDocument
 from mqstudio.core.errors import FileFormatError
@@ -71,29 +88,9 @@ from mqstudio.core.metrics import Snapshot
 from mqstudio.core.model import DEFAULT_VHOST, Topology
 from mqstudio.core.plan import Plan, Step, plan
 
-MAX_PEEK = 200
-"""Hard cap on one peek: every peeked message is held unacknowledged until the peek returns."""
-MAX_REPLAY_BATCH = 1000
-AMQP_HINT = "is RabbitMQ running there, and is the AMQP port right? (5672, or 5671 for TLS)"
-_PROPERTY_NAMES = (
-    "content_type",
-    "content_encoding",
-    "delivery_mode",
-    "priority",
-    "correlation_id",
-    "reply_to",
-    "expiration",
-    "message_id",
-    "timestamp",
-    "type",
-    "user_id",
-    "app_id",
-    "cluster_id",
-)
 _TAIL_POLL_S = 0.2
 _TAIL_REBIND_S = 5.0
 _STREAM_IDLE_S = 1.0
-_MIRRORABLE_TYPES = {"direct", "topic", "fanout", "headers", "x-delayed-message"}
 
 
 # -- AMQP -------------------------------------------------------------------------------------------
@@ -205,25 +202,25 @@ class AmqpClient:
         With `own` (the default) a connection-level failure also drops this client's connection;
         operations on a connection of their own (tail) pass ``own=False``.
         """
-        drop = self._drop if own else _nothing
+        drop = self._drop if own else nothing
         try:
             yield
         except BackendError:
             raise
         except pex.ChannelClosedByBroker as exc:
-            raise self._channel_error(exc.reply_code, exc.reply_text, what) from None
+            raise channel_error(exc.reply_code, exc.reply_text, what, self.username) from None
         except (pex.ChannelWrongStateError, pex.ChannelClosed) as exc:
             raise ConflictError(f"cannot {what}: the channel is closed ({exc})") from None
         except pex.ProbableAuthenticationError as exc:
             drop()
             raise AuthenticationError(
-                f"RabbitMQ at {self.address} refused the login of user {self.username!r}: {_reply(exc)}",
+                f"RabbitMQ at {self.address} refused the login of user {self.username!r}: {reply(exc)}",
                 "check the user name and password",
             ) from None
         except pex.ProbableAccessDeniedError as exc:
             drop()
             raise PermissionDeniedError(
-                f"user {self.username!r} may not open vhost {self.vhost!r} at {self.address}: {_reply(exc)}",
+                f"user {self.username!r} may not open vhost {self.vhost!r} at {self.address}: {reply(exc)}",
                 f"check that the vhost exists and grant access: rabbitmqctl set_permissions -p "
                 f"'{self.vhost}' '{self.username}' '.*' '.*' '.*'",
             ) from None
@@ -248,13 +245,13 @@ class AmqpClient:
         except pex.AMQPConnectionError as exc:
             drop()
             raise UnreachableError(
-                f"cannot reach RabbitMQ at {self.address}: {_reason(exc)}", AMQP_HINT
+                f"cannot reach RabbitMQ at {self.address}: {reason(exc)}", AMQP_HINT
             ) from None
         except (pex.AMQPError, OSError) as exc:
             if isinstance(exc, OSError) or (own and not self.is_open):
                 drop()
                 raise UnreachableError(
-                    f"cannot reach RabbitMQ at {self.address}: {_reason(exc)}", AMQP_HINT
+                    f"cannot reach RabbitMQ at {self.address}: {reason(exc)}", AMQP_HINT
                 ) from None
             raise BackendError(f"cannot {what}: {type(exc).__name__}: {exc}") from None
 
@@ -266,77 +263,12 @@ class AmqpClient:
             with contextlib.suppress(Exception):
                 conn.close()
 
-    def _channel_error(self, code: int, text: str, what: str) -> BackendError:
-        if code == 404:
-            return NotFoundError(f"cannot {what}: {text}")
-        if code in (405, 406):
-            return ConflictError(f"cannot {what}: {text}")
-        if code == 403:
-            return PermissionDeniedError(
-                f"user {self.username!r} may not {what}: {text}",
-                "check the user's configure/write/read permissions on the vhost",
-            )
-        if code == 540:
-            return UnsupportedError(f"cannot {what}: {text}")
-        return BackendError(f"cannot {what}: ({code}) {text}")
-
-
-def _nothing() -> None:
-    pass
-
-
-def _reply(exc: BaseException) -> str:
-    inner = exc.args[0] if exc.args else exc
-    return str(inner).strip("'\"") or type(exc).__name__
-
-
-def _reason(exc: BaseException) -> str:
-    """The root cause under pika's wrappers, e.g. ``Connection refused``."""
-    current: Any = exc
-    for _ in range(5):
-        nested = getattr(current, "exception", None)
-        if nested is None and current.args and isinstance(current.args[0], BaseException):
-            nested = current.args[0]
-        if nested is None:
-            break
-        current = nested
-    if isinstance(current, OSError) and current.strerror:
-        return current.strerror
-    return str(current) or type(current).__name__
-
-
-def _to_message(source: str, method: Any, props: BasicProperties, body: bytes, handle: Any) -> BrokerMessage:
-    properties = {n: getattr(props, n) for n in _PROPERTY_NAMES if getattr(props, n, None) is not None}
-    stamp = properties.get("timestamp")
-    return BrokerMessage(
-        source=source,
-        body=bytes(body),
-        exchange=str(getattr(method, "exchange", "") or ""),
-        routing_key=str(getattr(method, "routing_key", "") or ""),
-        headers={str(k): _plain(v) for k, v in (props.headers or {}).items()},
-        properties=properties,
-        redelivered=bool(getattr(method, "redelivered", False)),
-        timestamp_ms=int(stamp) * 1000 if isinstance(stamp, int) else None,
-        handle=handle,
-    )
-
-
-def _plain(value: Any) -> Any:
-    """Header values as plain Python (pika decodes AMQP long-longs as its own `int` subclass)."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    if isinstance(value, int) and not isinstance(value, bool) and type(value) is not int:
-        return int(value)
-    return value
-
 
 def _basic_properties(message: OutgoingMessage) -> BasicProperties:
     props: dict[str, Any] = {}
     for name, given in message.properties.items():
-        if name not in _PROPERTY_NAMES:
-            raise UnsupportedError(f"{name!r} is not an AMQP basic property", ", ".join(_PROPERTY_NAMES))
+        if name not in PROPERTY_NAMES:
+            raise UnsupportedError(f"{name!r} is not an AMQP basic property", ", ".join(PROPERTY_NAMES))
         value = given
         if name == "expiration" and value is not None:
             value = str(value)
@@ -588,24 +520,7 @@ class RabbitMQBackend:
         info: dict[str, Any] = {}
         with contextlib.suppress(BackendError):
             info = self.http.queue(self.vhost, queue)
-        qtype = str(info.get("type") or (info.get("arguments") or {}).get("x-queue-type") or "classic")
-        if qtype == "stream":
-            return f"Stream {queue!r} is read from an offset without consuming: peeking changes nothing."
-        text = (
-            f"Peeking {queue!r} takes up to {MAX_PEEK} messages with basic.get and returns them with "
-            "basic.nack(requeue=True): RabbitMQ marks them redelivered, and other consumers do not "
-            "get them while the peek holds them."
-        )
-        if qtype == "quorum":
-            limit = (info.get("arguments") or {}).get("x-delivery-limit")
-            policy = info.get("effective_policy_definition") or {}
-            limit = limit if limit is not None else policy.get("delivery-limit")
-            shown = f" ({limit})" if limit is not None else " when one is set"
-            text += (
-                f" On this quorum queue every peek counts as a delivery attempt toward its delivery "
-                f"limit{shown}: a message peeked often enough is dead-lettered or dropped."
-            )
-        return text
+        return peek_side_effects_text(queue, info)
 
     def peek(
         self,
@@ -634,7 +549,7 @@ class RabbitMQBackend:
                     if method is None:
                         break
                     last_tag = method.delivery_tag
-                    out.append(_to_message(source, method, props, body, None))
+                    out.append(to_message(source, method, props, body, None))
             finally:
                 if last_tag and ch.is_open:
                     ch.basic_nack(delivery_tag=last_tag, multiple=True, requeue=True)
@@ -662,7 +577,7 @@ class RabbitMQBackend:
 
                 def on_message(_ch: Any, method: Any, props: BasicProperties, body: bytes) -> None:
                     if len(out) < limit:
-                        msg = _to_message(source, method, props, body, None)
+                        msg = to_message(source, method, props, body, None)
                         stream_offset = (props.headers or {}).get("x-stream-offset")
                         msg.offset = stream_offset if isinstance(stream_offset, int) else None
                         out.append(msg)
@@ -690,7 +605,7 @@ class RabbitMQBackend:
                 method, props, body = ch.basic_get(source, auto_ack=False)
                 if method is None:
                     break
-                out.append(_to_message(source, method, props, body, (*taker, method.delivery_tag)))
+                out.append(to_message(source, method, props, body, (*taker, method.delivery_tag)))
         return out
 
     def take_for_replay(self, source: str, limit: int) -> list[BrokerMessage]:
@@ -708,7 +623,7 @@ class RabbitMQBackend:
         out: list[BrokerMessage] = []
 
         def on_message(_ch: Any, method: Basic.Deliver, props: BasicProperties, body: bytes) -> None:
-            out.append(_to_message(source, method, props, body, (*taker, method.delivery_tag)))
+            out.append(to_message(source, method, props, body, (*taker, method.delivery_tag)))
 
         with self.amqp.errors(f"take messages from queue {source!r} in vhost {self.vhost!r}"):
             ch.basic_qos(prefetch_count=wanted)
@@ -732,20 +647,15 @@ class RabbitMQBackend:
             with contextlib.suppress(UnreachableError):
                 self.amqp.connection()
         for message in messages:
-            handle = message.handle
-            if not (isinstance(handle, tuple) and len(handle) == 3):
-                raise ConflictError("this message was not taken with consume_for_replay by this backend")
-            if handle[0] != self.amqp.generation or not self.amqp.is_open:
-                raise UnreachableError(
-                    f"lost the connection to RabbitMQ at {self.amqp.address} before settling: RabbitMQ has "
-                    f"put the messages back in queue {message.source!r}",
-                    AMQP_HINT,
-                )
-            if handle[1] != self.amqp.channel_id("replay"):
-                raise ConflictError(
-                    f"the channel that took this message is closed: RabbitMQ has put it back in queue "
-                    f"{message.source!r}"
-                )
+            check_settleable(
+                message,
+                replay_handle(message),
+                generation=self.amqp.generation,
+                channel_id=self.amqp.channel_id("replay"),
+                connected=self.amqp.is_open,
+                address=self.amqp.address,
+                what="messages",
+            )
         ch = self.amqp.channel("replay")
         conn = self.amqp.connection()
         with self.amqp.errors(f"settle messages of queue {messages[0].source!r}"):
@@ -758,24 +668,19 @@ class RabbitMQBackend:
 
     def settle(self, message: BrokerMessage, *, ack: bool, requeue: bool = True) -> None:
         """Ack (done) or nack (`requeue`: back to the queue; else dead-lettered or dropped)."""
-        handle = message.handle
-        if not (isinstance(handle, tuple) and len(handle) == 3):
-            raise ConflictError("this message was not taken with consume_for_replay by this backend")
-        generation, channel_id, tag = handle
+        handle = replay_handle(message)
+        tag = handle[2]
         if self.amqp.is_open:
             with contextlib.suppress(UnreachableError):
                 self.amqp.connection()  # notices a connection lost meanwhile (and reopens it)
-        if generation != self.amqp.generation or not self.amqp.is_open:
-            raise UnreachableError(
-                f"lost the connection to RabbitMQ at {self.amqp.address} before settling: RabbitMQ has "
-                f"put the message back in queue {message.source!r}",
-                AMQP_HINT,
-            )
-        if channel_id != self.amqp.channel_id("replay"):
-            raise ConflictError(
-                f"the channel that took this message is closed: RabbitMQ has put it back in queue "
-                f"{message.source!r}"
-            )
+        check_settleable(
+            message,
+            handle,
+            generation=self.amqp.generation,
+            channel_id=self.amqp.channel_id("replay"),
+            connected=self.amqp.is_open,
+            address=self.amqp.address,
+        )
         ch = self.amqp.channel("replay")
         conn = self.amqp.connection()
         with self.amqp.errors(f"settle a message of queue {message.source!r}"):
@@ -807,7 +712,7 @@ class RabbitMQBackend:
         exchanges bound to it, which can be tailed instead. Plugin exchange types that pick one
         destination (e.g. ``x-consistent-hash``) are refused too: a copy binding would divert messages.
         """
-        info = self._tail_exchange_info(target)
+        info = tail_exchange_info(self.http, self.vhost, target)
         conn = self.amqp.open_connection(own=False)
         where = f"tail exchange {target!r} in vhost {self.vhost!r}"
         try:
@@ -818,7 +723,7 @@ class RabbitMQBackend:
                 self._mirror_bindings(ch, target, queue, info, bound)
 
                 def on_message(_ch: Any, method: Basic.Deliver, props: BasicProperties, body: bytes) -> None:
-                    sink(_to_message(target, method, props, body, None))
+                    sink(to_message(target, method, props, body, None))
 
                 ch.basic_consume(queue, on_message, auto_ack=True)
                 last_rebind = time.monotonic()
@@ -830,47 +735,6 @@ class RabbitMQBackend:
         finally:
             with contextlib.suppress(Exception):
                 conn.close()  # the exclusive queue goes with its connection
-
-    def _tail_exchange_info(self, target: str) -> dict[str, Any]:
-        if target == "":
-            raise UnsupportedError(
-                "the default exchange routes to queues by name; tail the exchange that publishers use"
-            )
-        try:
-            info = self.http.exchange(self.vhost, target)
-        except NotFoundError:
-            try:
-                self.http.queue(self.vhost, target)
-            except NotFoundError:
-                raise NotFoundError(
-                    f"no exchange or queue named {target!r} in vhost {self.vhost!r}"
-                ) from None
-            sources = sorted(
-                {
-                    str(b.get("source"))
-                    for b in self.http.queue_bindings(self.vhost, target)
-                    if b.get("source")
-                }
-            )
-            alternative = (
-                "tail " + " or ".join(f"exchange {s!r}" for s in sources) + " instead"
-                if sources
-                else "bind an exchange to it and tail that exchange"
-            )
-            raise UnsupportedError(
-                f"RabbitMQ cannot observe queue {target!r} without taking its messages from its consumers",
-                alternative,
-            ) from None
-        etype = str(info.get("type", ""))
-        if etype == "x-delayed-message":
-            etype = str((info.get("arguments") or {}).get("x-delayed-type", "direct"))
-        if etype not in _MIRRORABLE_TYPES:
-            raise UnsupportedError(
-                f"exchange {target!r} is of type {etype!r}, which routes each message to one destination: "
-                "a tail binding would take messages away from the real ones",
-                "tail an exchange upstream of it",
-            )
-        return info
 
     def _mirror_bindings(
         self, ch: BlockingChannel, exchange: str, queue: str, info: dict[str, Any], bound: set[str]
@@ -898,58 +762,12 @@ def _pump(conn: pika.BlockingConnection, ch: BlockingChannel) -> None:
         raise pex.ChannelWrongStateError(f"the channel closed: {reason}")
 
 
-class _Confirms:
-    """Publisher-confirm bookkeeping of the ``pipeline`` channel (see `RabbitMQBackend.publish_many`).
-
-    Confirms carry the channel's publish sequence number (``multiple`` covers every lower one); a
-    ``basic.return`` carries no number, but RabbitMQ sends it before the confirm of the same message,
-    so it is matched to the oldest unconfirmed message with the same exchange, key and body.
-    """
-
-    def __init__(self, channel_id: int | None) -> None:
-        self.channel_id = channel_id
-        self.selected = False
-        self.seq = 0
-        self.outstanding: dict[int, tuple[int, tuple[str, str, bytes]]] = {}
-        self.returned: dict[int, str] = {}
-        self.results: list[PublishResult | None] = []
-
-    def on_select_ok(self, _frame: Any) -> None:
-        self.selected = True
-
-    def begin(self, results: list[PublishResult | None]) -> None:
-        self.results = results
-        self.outstanding.clear()
-        self.returned.clear()
-
-    def sent(self, index: int, ident: tuple[str, str, bytes]) -> None:
-        self.seq += 1
-        self.outstanding[self.seq] = (index, ident)
-
-    def on_return(self, _ch: Any, method: Any, _props: Any, body: bytes) -> None:
-        ident = (str(method.exchange), str(method.routing_key), bytes(body))
-        for seq, (_index, sent) in sorted(self.outstanding.items()):
-            if sent == ident and seq not in self.returned:
-                self.returned[seq] = f"returned by RabbitMQ: ({method.reply_code}) {method.reply_text}"
-                return
+class _Confirms(Confirms):
+    """`Confirms` fed by pika's ``basic.ack`` / ``basic.nack`` frames."""
 
     def on_confirm(self, frame: Any) -> None:
         method = frame.method
-        ack = isinstance(method, Basic.Ack)
-        tag = int(method.delivery_tag)
-        seqs = [s for s in self.outstanding if s <= tag] if method.multiple else [tag]
-        for seq in seqs:
-            entry = self.outstanding.pop(seq, None)
-            if entry is None:
-                continue
-            index = entry[0]
-            why = self.returned.pop(seq, "")
-            if not ack:
-                self.results[index] = PublishResult(False, False, "RabbitMQ nacked the message")
-            elif why:
-                self.results[index] = PublishResult(True, False, why)
-            else:
-                self.results[index] = PublishResult(True, True)
+        self.confirmed(int(method.delivery_tag), bool(method.multiple), isinstance(method, Basic.Ack))
 
 
 def _returned(exc: pex.UnroutableError) -> str:

@@ -1,0 +1,272 @@
+"""The pika-free half of the RabbitMQ backend: messages, error texts, replay and confirm bookkeeping.
+
+Owns: the limits and hints `rabbitmq.py` shares with its callers (`MAX_PEEK`, `MAX_REPLAY_BATCH`,
+`AMQP_HINT`), the AMQP basic property names, the conversion of a delivery (method, properties, body)
+to a `BrokerMessage`, the texts that explain broker failures (channel close codes, the root cause
+under a client library's wrappers, what a peek does to a queue) and the checks of a replay handle
+before it is settled, which exchanges a tail may observe (`tail_exchange_info`, through the management
+client it is given) and the publisher-confirm bookkeeping of a pipelined publish (`Confirms`).
+
+Must not import pika (``rabbitmq.py`` is the only module that does, ARCHITECTURE.md), httpx, Qt,
+`mqstudio.broker`, `mqstudio.ui` or `mqstudio.runtime`. Deliveries are read by attribute, so any
+object shaped like pika's method frame and `BasicProperties` will do.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from mqstudio.backends.base import (
+    BackendError,
+    BrokerMessage,
+    ConflictError,
+    NotFoundError,
+    PermissionDeniedError,
+    PublishResult,
+    UnreachableError,
+    UnsupportedError,
+)
+
+if TYPE_CHECKING:
+    from mqstudio.backends.rabbitmq_http import ManagementClient
+
+MAX_PEEK = 200
+"""Hard cap on one peek: every peeked message is held unacknowledged until the peek returns."""
+MAX_REPLAY_BATCH = 1000
+AMQP_HINT = "is RabbitMQ running there, and is the AMQP port right? (5672, or 5671 for TLS)"
+PROPERTY_NAMES = (
+    "content_type",
+    "content_encoding",
+    "delivery_mode",
+    "priority",
+    "correlation_id",
+    "reply_to",
+    "expiration",
+    "message_id",
+    "timestamp",
+    "type",
+    "user_id",
+    "app_id",
+    "cluster_id",
+)
+MIRRORABLE_TYPES = {"direct", "topic", "fanout", "headers", "x-delayed-message"}
+"""Exchange types a tail can copy bindings of without taking messages from the real destinations."""
+
+
+# -- error texts ------------------------------------------------------------------------------------
+def nothing() -> None:
+    pass
+
+
+def reply(exc: BaseException) -> str:
+    inner = exc.args[0] if exc.args else exc
+    return str(inner).strip("'\"") or type(exc).__name__
+
+
+def reason(exc: BaseException) -> str:
+    """The root cause under pika's wrappers, e.g. ``Connection refused``."""
+    current: Any = exc
+    for _ in range(5):
+        nested = getattr(current, "exception", None)
+        if nested is None and current.args and isinstance(current.args[0], BaseException):
+            nested = current.args[0]
+        if nested is None:
+            break
+        current = nested
+    if isinstance(current, OSError) and current.strerror:
+        return current.strerror
+    return str(current) or type(current).__name__
+
+
+def channel_error(code: int, text: str, what: str, username: str) -> BackendError:
+    """The `BackendError` for a channel that RabbitMQ closed with `code` while trying to `what`."""
+    if code == 404:
+        return NotFoundError(f"cannot {what}: {text}")
+    if code in (405, 406):
+        return ConflictError(f"cannot {what}: {text}")
+    if code == 403:
+        return PermissionDeniedError(
+            f"user {username!r} may not {what}: {text}",
+            "check the user's configure/write/read permissions on the vhost",
+        )
+    if code == 540:
+        return UnsupportedError(f"cannot {what}: {text}")
+    return BackendError(f"cannot {what}: ({code}) {text}")
+
+
+def peek_side_effects_text(queue: str, info: dict[str, Any]) -> str:
+    """What peeking `queue` (management API `info`, maybe empty) does to it, in words for the UI."""
+    qtype = str(info.get("type") or (info.get("arguments") or {}).get("x-queue-type") or "classic")
+    if qtype == "stream":
+        return f"Stream {queue!r} is read from an offset without consuming: peeking changes nothing."
+    text = (
+        f"Peeking {queue!r} takes up to {MAX_PEEK} messages with basic.get and returns them with "
+        "basic.nack(requeue=True): RabbitMQ marks them redelivered, and other consumers do not "
+        "get them while the peek holds them."
+    )
+    if qtype == "quorum":
+        limit = (info.get("arguments") or {}).get("x-delivery-limit")
+        policy = info.get("effective_policy_definition") or {}
+        limit = limit if limit is not None else policy.get("delivery-limit")
+        shown = f" ({limit})" if limit is not None else " when one is set"
+        text += (
+            f" On this quorum queue every peek counts as a delivery attempt toward its delivery "
+            f"limit{shown}: a message peeked often enough is dead-lettered or dropped."
+        )
+    return text
+
+
+# -- messages ---------------------------------------------------------------------------------------
+def to_message(source: str, method: Any, props: Any, body: bytes, handle: Any) -> BrokerMessage:
+    """A delivery (pika method frame, `BasicProperties`, body) as a `BrokerMessage` with `handle`."""
+    properties = {n: getattr(props, n) for n in PROPERTY_NAMES if getattr(props, n, None) is not None}
+    stamp = properties.get("timestamp")
+    return BrokerMessage(
+        source=source,
+        body=bytes(body),
+        exchange=str(getattr(method, "exchange", "") or ""),
+        routing_key=str(getattr(method, "routing_key", "") or ""),
+        headers={str(k): plain(v) for k, v in (props.headers or {}).items()},
+        properties=properties,
+        redelivered=bool(getattr(method, "redelivered", False)),
+        timestamp_ms=int(stamp) * 1000 if isinstance(stamp, int) else None,
+        handle=handle,
+    )
+
+
+def plain(value: Any) -> Any:
+    """Header values as plain Python (pika decodes AMQP long-longs as its own `int` subclass)."""
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    if isinstance(value, int) and not isinstance(value, bool) and type(value) is not int:
+        return int(value)
+    return value
+
+
+# -- replay bookkeeping -----------------------------------------------------------------------------
+def replay_handle(message: BrokerMessage) -> tuple[int, int | None, int]:
+    """The (connection generation, channel id, delivery tag) a replay take gave `message`."""
+    handle = message.handle
+    if not (isinstance(handle, tuple) and len(handle) == 3):
+        raise ConflictError("this message was not taken with consume_for_replay by this backend")
+    return handle
+
+
+def check_settleable(
+    message: BrokerMessage,
+    handle: tuple[int, int | None, int],
+    *,
+    generation: int,
+    channel_id: int | None,
+    connected: bool,
+    address: str,
+    what: str = "message",
+) -> None:
+    """Refuse to settle a message taken on a connection or channel that is gone (it is back in its
+    queue: acking its delivery tag would ack another message). `what` names it in the error text."""
+    if handle[0] != generation or not connected:
+        raise UnreachableError(
+            f"lost the connection to RabbitMQ at {address} before settling: RabbitMQ has "
+            f"put the {what} back in queue {message.source!r}",
+            AMQP_HINT,
+        )
+    if handle[1] != channel_id:
+        raise ConflictError(
+            f"the channel that took this message is closed: RabbitMQ has put it back in queue "
+            f"{message.source!r}"
+        )
+
+
+# -- tail targets -----------------------------------------------------------------------------------
+def tail_exchange_info(http: ManagementClient, vhost: str, target: str) -> dict[str, Any]:
+    """The management API's record of exchange `target`, if a tail can observe it; else the error that
+    says why not (the default exchange, a queue, an exchange type that picks one destination)."""
+    if target == "":
+        raise UnsupportedError(
+            "the default exchange routes to queues by name; tail the exchange that publishers use"
+        )
+    try:
+        info = http.exchange(vhost, target)
+    except NotFoundError:
+        try:
+            http.queue(vhost, target)
+        except NotFoundError:
+            raise NotFoundError(f"no exchange or queue named {target!r} in vhost {vhost!r}") from None
+        sources = sorted(
+            {str(b.get("source")) for b in http.queue_bindings(vhost, target) if b.get("source")}
+        )
+        alternative = (
+            "tail " + " or ".join(f"exchange {s!r}" for s in sources) + " instead"
+            if sources
+            else "bind an exchange to it and tail that exchange"
+        )
+        raise UnsupportedError(
+            f"RabbitMQ cannot observe queue {target!r} without taking its messages from its consumers",
+            alternative,
+        ) from None
+    etype = str(info.get("type", ""))
+    if etype == "x-delayed-message":
+        etype = str((info.get("arguments") or {}).get("x-delayed-type", "direct"))
+    if etype not in MIRRORABLE_TYPES:
+        raise UnsupportedError(
+            f"exchange {target!r} is of type {etype!r}, which routes each message to one destination: "
+            "a tail binding would take messages away from the real ones",
+            "tail an exchange upstream of it",
+        )
+    return info
+
+
+# -- publisher confirms -----------------------------------------------------------------------------
+class Confirms:
+    """Publisher-confirm bookkeeping of the ``pipeline`` channel (`rabbitmq.RabbitMQBackend.publish_many`).
+
+    Confirms carry the channel's publish sequence number (``multiple`` covers every lower one); a
+    ``basic.return`` carries no number, but RabbitMQ sends it before the confirm of the same message,
+    so it is matched to the oldest unconfirmed message with the same exchange, key and body. The pika
+    frame of a confirm is read by `rabbitmq._Confirms.on_confirm`, which calls `confirmed`.
+    """
+
+    def __init__(self, channel_id: int | None) -> None:
+        self.channel_id = channel_id
+        self.selected = False
+        self.seq = 0
+        self.outstanding: dict[int, tuple[int, tuple[str, str, bytes]]] = {}
+        self.returned: dict[int, str] = {}
+        self.results: list[PublishResult | None] = []
+
+    def on_select_ok(self, _frame: Any) -> None:
+        self.selected = True
+
+    def begin(self, results: list[PublishResult | None]) -> None:
+        self.results = results
+        self.outstanding.clear()
+        self.returned.clear()
+
+    def sent(self, index: int, ident: tuple[str, str, bytes]) -> None:
+        self.seq += 1
+        self.outstanding[self.seq] = (index, ident)
+
+    def on_return(self, _ch: Any, method: Any, _props: Any, body: bytes) -> None:
+        ident = (str(method.exchange), str(method.routing_key), bytes(body))
+        for seq, (_index, sent) in sorted(self.outstanding.items()):
+            if sent == ident and seq not in self.returned:
+                self.returned[seq] = f"returned by RabbitMQ: ({method.reply_code}) {method.reply_text}"
+                return
+
+    def confirmed(self, tag: int, multiple: bool, ack: bool) -> None:
+        """A confirm (``ack``) or nack of sequence number `tag` (and, with `multiple`, every lower one)."""
+        seqs = [s for s in self.outstanding if s <= tag] if multiple else [tag]
+        for seq in seqs:
+            entry = self.outstanding.pop(seq, None)
+            if entry is None:
+                continue
+            index = entry[0]
+            why = self.returned.pop(seq, "")
+            if not ack:
+                self.results[index] = PublishResult(False, False, "RabbitMQ nacked the message")
+            elif why:
+                self.results[index] = PublishResult(True, False, why)
+            else:
+                self.results[index] = PublishResult(True, True)
