@@ -15,6 +15,8 @@ Exactly one terminal event is emitted per connection: `ConnectionClosed` (a Clos
 exchange) or `ConnectionLost` (transport gone, missed heartbeats, timeouts). After it, all the
 connection's channels are gone; the broker requeues their unacknowledged messages.
 
+The events it reports are defined in `mqstudio.amqp.events` and importable from here too.
+
 Must not import: sockets, asyncio, Qt, or any mqstudio package other than mqstudio.broker.
 """
 
@@ -27,7 +29,6 @@ import platform
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib import metadata
-from typing import Literal
 
 from pamqp import commands, common
 from pamqp import header as pamqp_header
@@ -41,6 +42,19 @@ from mqstudio.amqp.auth import (
     InMemoryAuthenticator,
     VhostAccess,
     parse_response,
+)
+from mqstudio.amqp.events import (
+    AuthenticationFailed,
+    ChannelClosed,
+    ChannelFlow,
+    ChannelOpened,
+    ConnectionClosed,
+    ConnectionLost,
+    ConnectionTerminated,
+    Event,
+    HandshakeCompleted,
+    MethodReceived,
+    WritingResumed,
 )
 from mqstudio.amqp.framing import (
     FRAME_MIN_SIZE,
@@ -79,8 +93,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-Initiator = Literal["client", "server"]
 
 
 class State(enum.Enum):
@@ -159,88 +171,6 @@ class ConnectionConfig:
     #: from the peer; both resume once the transport is below `write_low_water`.
     write_high_water: int = 1024 * 1024
     write_low_water: int = 256 * 1024
-
-
-# --------------------------------------------------------------------------------------------
-# Events
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Event:
-    """Base class of everything `next_event()` returns."""
-
-
-@dataclass(frozen=True, slots=True)
-class HandshakeCompleted(Event):
-    username: str
-    vhost: str
-    client_properties: common.FieldTable
-    channel_max: int
-    frame_max: int
-    heartbeat: int
-
-
-@dataclass(frozen=True, slots=True)
-class AuthenticationFailed(Event):
-    username: str
-    mechanism: str
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class ChannelOpened(Event):
-    channel: int
-
-
-@dataclass(frozen=True, slots=True)
-class ChannelClosed(Event):
-    """The channel is no longer usable (emitted when either side sends Channel.Close)."""
-
-    channel: int
-    reply_code: int
-    reply_text: str
-    initiator: Initiator
-
-
-@dataclass(frozen=True, slots=True)
-class ChannelFlow(Event):
-    """The client asked us to pause (active=False) or resume deliveries (spec channel.flow)."""
-
-    channel: int
-    active: bool
-
-
-@dataclass(frozen=True, slots=True)
-class MethodReceived(Event):
-    """A whole channel-level command for the channel layer (exchange/queue/basic/confirm/tx)."""
-
-    channel: int
-    method: Method
-    header: pamqp_header.ContentHeader | None = None
-    body: bytes | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class WritingResumed(Event):
-    """Output may be queued again after `Connection.writable` was found False (flow control)."""
-
-
-@dataclass(frozen=True, slots=True)
-class ConnectionTerminated(Event):
-    """Base of the two terminal events; exactly one is emitted per connection."""
-
-
-@dataclass(frozen=True, slots=True)
-class ConnectionClosed(ConnectionTerminated):
-    reply_code: int
-    reply_text: str
-    initiator: Initiator
-
-
-@dataclass(frozen=True, slots=True)
-class ConnectionLost(ConnectionTerminated):
-    reason: str
 
 
 # --------------------------------------------------------------------------------------------
@@ -563,9 +493,7 @@ class Connection:
                 return
             if channel == 0:
                 if not isinstance(frame, Method):
-                    raise AmqpError(
-                        ReplyCode.UNEXPECTED_FRAME, f"{frame.name} frame on channel 0"
-                    )
+                    raise AmqpError(ReplyCode.UNEXPECTED_FRAME, f"{frame.name} frame on channel 0")
                 self._on_method0(frame)
             elif self.state is not State.OPEN:
                 raise AmqpError(

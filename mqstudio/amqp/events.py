@@ -1,0 +1,114 @@
+"""The events a sans-I/O AMQP `mqstudio.amqp.connection.Connection` reports through `next_event()`.
+
+Owns: the `Event` base class and its kinds (handshake completed or refused, channel opened, closed or
+flow-controlled, a whole channel-level method for the channel layer, writing resumed, and the two
+terminal events `ConnectionClosed` / `ConnectionLost`). Plain frozen dataclasses, no behaviour; they
+are re-exported by `mqstudio.amqp.connection`, which is where callers usually import them from.
+
+Must not import: sockets, asyncio, Qt, `mqstudio.amqp.connection` (it imports this module), or any
+mqstudio package other than mqstudio.broker and mqstudio.amqp.framing (stdlib and pamqp otherwise).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from pamqp import common
+from pamqp import header as pamqp_header
+
+from mqstudio.amqp.framing import Method
+
+__all__ = [
+    "AuthenticationFailed",
+    "ChannelClosed",
+    "ChannelFlow",
+    "ChannelOpened",
+    "ConnectionClosed",
+    "ConnectionLost",
+    "ConnectionTerminated",
+    "Event",
+    "HandshakeCompleted",
+    "Initiator",
+    "MethodReceived",
+    "WritingResumed",
+]
+
+Initiator = Literal["client", "server"]
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """Base class of everything `next_event()` returns."""
+
+
+@dataclass(frozen=True, slots=True)
+class HandshakeCompleted(Event):
+    username: str
+    vhost: str
+    client_properties: common.FieldTable
+    channel_max: int
+    frame_max: int
+    heartbeat: int
+
+
+@dataclass(frozen=True, slots=True)
+class AuthenticationFailed(Event):
+    username: str
+    mechanism: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelOpened(Event):
+    channel: int
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelClosed(Event):
+    """The channel is no longer usable (emitted when either side sends Channel.Close)."""
+
+    channel: int
+    reply_code: int
+    reply_text: str
+    initiator: Initiator
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelFlow(Event):
+    """The client asked us to pause (active=False) or resume deliveries (spec channel.flow)."""
+
+    channel: int
+    active: bool
+
+
+@dataclass(frozen=True, slots=True)
+class MethodReceived(Event):
+    """A whole channel-level command for the channel layer (exchange/queue/basic/confirm/tx)."""
+
+    channel: int
+    method: Method
+    header: pamqp_header.ContentHeader | None = None
+    body: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WritingResumed(Event):
+    """Output may be queued again after `Connection.writable` was found False (flow control)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionTerminated(Event):
+    """Base of the two terminal events; exactly one is emitted per connection."""
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionClosed(ConnectionTerminated):
+    reply_code: int
+    reply_text: str
+    initiator: Initiator
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionLost(ConnectionTerminated):
+    reason: str
