@@ -400,12 +400,20 @@ def matches(
     return True
 
 
+# Headers the broker rewrites while a message sits in a queue: a quorum queue bumps x-delivery-count on
+# every requeue (and a peek on RabbitMQ is a get + requeue), so they cannot identify a message.
+VOLATILE_HEADERS = frozenset({"x-delivery-count"})
+
+
 def fingerprint(message: BrokerMessage) -> str:
     """A digest of what identifies a message's content (body, exchange, key, headers, properties),
-    to find it again in a queue: AMQP messages have no identity of their own."""
+    to find it again in a queue: AMQP messages have no identity of their own. Headers in
+    `VOLATILE_HEADERS` are left out, so a message keeps its fingerprint across requeues."""
+    headers = sorted((kv for kv in message.headers.items() if kv[0] not in VOLATILE_HEADERS),
+                     key=lambda kv: kv[0])
     digest = hashlib.sha256()
     for part in (message.body, message.exchange.encode(), message.routing_key.encode(),
-                 repr(sorted(message.headers.items(), key=lambda kv: kv[0])).encode(),
+                 repr(headers).encode(),
                  repr(sorted(message.properties.items(), key=lambda kv: kv[0])).encode()):
         digest.update(len(part).to_bytes(8, "big"))
         digest.update(part)

@@ -46,7 +46,6 @@ delivery limit each requeue counts as a delivery attempt (RabbitMQ's rule, see t
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import time
 import uuid
@@ -236,17 +235,9 @@ def build_copy(item: ReplayItem, *, source: str, job_id: str) -> OutgoingMessage
 
 
 # -- choosing messages -----------------------------------------------------------------------------
-VOLATILE_HEADERS = frozenset({"x-delivery-count"})
-"""Headers the broker rewrites on each redelivery (quorum queues), left out of a selection fingerprint."""
-
-
-def selection_fingerprint(message: BrokerMessage) -> str:
-    """`ops.deadletters.fingerprint` of `message` without `VOLATILE_HEADERS` (the same value when the
-    message has none): stable across the requeues of a peek, to find a chosen message again."""
-    if not VOLATILE_HEADERS & message.headers.keys():
-        return fingerprint(message)
-    headers = {k: v for k, v in message.headers.items() if k not in VOLATILE_HEADERS}
-    return fingerprint(dataclasses.replace(message, headers=headers))
+# Kept under this name for callers that choose messages to replay; `fingerprint` itself leaves out
+# the headers a broker rewrites on requeue (x-delivery-count on quorum queues).
+selection_fingerprint = fingerprint
 
 
 # -- filters ----------------------------------------------------------------------------------------

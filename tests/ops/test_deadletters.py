@@ -305,3 +305,9 @@ def test_resubmit_keeps_the_original_when_the_new_one_is_not_routed(backend: Emb
     assert result.found and not result.removed
     assert result.published is not None and not result.published.routed
     assert _bodies(backend) == [b"old"]
+
+
+def test_fingerprint_ignores_the_delivery_count_a_quorum_queue_bumps_on_requeue() -> None:
+    once = _msg({"k": 1, "x-delivery-count": 0})
+    twice = _msg({"k": 1, "x-delivery-count": 1})
+    assert fingerprint(once) == fingerprint(twice) == fingerprint(_msg({"k": 1}))
