@@ -4,29 +4,27 @@ Owns: `TopologyScene`. The scene listens to the model's past-tense events (``nod
 ``document.node_moved``) and to the `DocumentEditor` (``document_replaced``, ``selection_changed``); it
 never owns state: every edit is a core command pushed with ``editor.execute``. Gestures are interaction
 objects (see `interactions.py`); this class only routes events to them. Imports PySide6 and mqstudio.core.
+Selection editing (delete, copy, paste, `release_clipboard`) and gesture feedback are in `editing.py`,
+image/SVG export in `export.py`; their public names are bound here as before.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QEvent, QMimeData, QPointF, QRectF, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QGuiApplication, QImage, QKeyEvent, QKeySequence, QPainter, QTransform
+from PySide6.QtCore import QEvent, QPointF, Qt, QTimer, Signal
+from PySide6.QtGui import QKeyEvent, QKeySequence, QTransform
 from PySide6.QtWidgets import (
     QGraphicsItem,
     QGraphicsScene,
     QGraphicsSceneDragDropEvent,
     QGraphicsSceneMouseEvent,
-    QGraphicsSimpleTextItem,
 )
 
-from mqstudio.core.commands import Command, Macro, MoveNodes, RemoveNodes, Unbind
+from mqstudio.core.commands import Command, MoveNodes
 from mqstudio.core.document import TopologyDocument
-from mqstudio.core.errors import FileFormatError
 from mqstudio.core.model import (
     Binding,
     Consumer,
@@ -38,15 +36,14 @@ from mqstudio.core.model import (
     Topic,
 )
 from mqstudio.core.validation import Finding
+from mqstudio.ui.canvas import editing, export
 from mqstudio.ui.canvas import layout as layout_mod
 from mqstudio.ui.canvas.constants import (
-    FRAGMENT_MIME_TYPE,
     GRID,
     LOD_SIMPLE,
-    PASTE_OFFSET,
-    Z_FEEDBACK,
     Theme,
 )
+from mqstudio.ui.canvas.editing import Feedback, release_clipboard
 from mqstudio.ui.canvas.interactions import (
     DropNodeInteraction,
     Interaction,
@@ -64,8 +61,9 @@ from mqstudio.ui.canvas.items.kafka import GroupItem, TopicItem
 from mqstudio.ui.canvas.items.node import NodeItem
 from mqstudio.ui.canvas.items.nodelayer import NodeLayer
 from mqstudio.ui.canvas.items.queue import QueueItem
-from mqstudio.ui.canvas.nodefactory import fragment_for, paste_command
 from mqstudio.ui.editor import DocumentEditor
+
+__all__ = ["BSP_DEPTH", "FEEDBACK_MS", "OVERVIEW_MS", "TopologyScene", "release_clipboard"]
 
 _ITEM_TYPES: dict[type, type[NodeItem]] = {
     Exchange: ExchangeItem,
@@ -81,30 +79,6 @@ OVERVIEW_MS = 30  # coalesce overview (minimap) refreshes: at most one per this 
 BSP_DEPTH = 0  # 0: Qt picks the BSP tree depth from the item count
 
 
-class _Feedback(QGraphicsSimpleTextItem):
-    """A transient message at a point of the canvas (why a gesture was refused)."""
-
-    def __init__(self, text: str, pos: QPointF, ok: bool = False) -> None:
-        super().__init__(text)
-        theme = Theme.current()
-        self.setFont(theme.label_font)
-        self.setBrush(QColor("white"))
-        self._fill = theme.valid if ok else theme.invalid
-        self.setZValue(Z_FEEDBACK)
-        self.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
-        self.setPos(pos + QPointF(12, 10))
-
-    def boundingRect(self) -> QRectF:
-        return super().boundingRect().adjusted(-6, -4, 6, 4)
-
-    def paint(self, painter: QPainter, option: Any, widget: Any = None) -> None:
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
-        painter.setPen(Qt.PenStyle.NoPen)
-        painter.setBrush(self._fill)
-        painter.drawRoundedRect(self.boundingRect(), 5, 5)
-        super().paint(painter, option, widget)
-
-
 class TopologyScene(QGraphicsScene):
     """Mirror of ``editor.document`` with selection kept in sync with ``editor.select`` both ways.
 
@@ -117,7 +91,7 @@ class TopologyScene(QGraphicsScene):
         super().__init__(parent)
         self.editor = editor
         self.snap_to_grid = True
-        self.feedback_item: _Feedback | None = None
+        self.feedback_item: Feedback | None = None
         self._document: TopologyDocument | None = None
         self._nodes: dict[str, NodeItem] = {}
         self._bindings: dict[str, BindingEdge] = {}
@@ -340,83 +314,14 @@ class TopologyScene(QGraphicsScene):
             pos += QPointF(0, GRID * 5)
         return self._drop.drop_spec(spec, pos)
 
-    def render_to_image(self, path: str | Path, scale: float = 2.0) -> bool:
-        """Render the whole design to a PNG (or any format QImage writes), `scale` times scene units."""
-        rect = self._export_rect()
-        size = QSize(max(1, int(rect.width() * scale)), max(1, int(rect.height() * scale)))
-        image = QImage(size, QImage.Format.Format_ARGB32_Premultiplied)
-        image.fill(Theme.current().background)
-        painter = QPainter(image)
-        painter.setRenderHints(QPainter.RenderHint.Antialiasing | QPainter.RenderHint.TextAntialiasing)
-        with self._export_state():
-            self.render(painter, QRectF(0, 0, size.width(), size.height()), rect)
-        painter.end()
-        return image.save(str(path))
+    # Whole-design export (see export.py).
+    render_to_image = export.render_to_image
+    render_to_svg = export.render_to_svg
 
-    def render_to_svg(self, path: str | Path) -> bool:
-        """Render the whole design as SVG (QtSvg ships with PySide6-Essentials)."""
-        from PySide6.QtSvg import QSvgGenerator
-
-        rect = self._export_rect()
-        generator = QSvgGenerator()
-        generator.setFileName(str(path))
-        generator.setSize(QSize(int(rect.width()), int(rect.height())))
-        generator.setViewBox(QRectF(0, 0, rect.width(), rect.height()))
-        generator.setTitle(self.editor.document.title)
-        painter = QPainter(generator)
-        painter.fillRect(QRectF(0, 0, rect.width(), rect.height()), Theme.current().background)
-        with self._export_state():
-            self.render(painter, QRectF(0, 0, rect.width(), rect.height()), rect)
-        return painter.end()
-
-    # -- editing actions (also bound to keys) ------------------------------------------------
-    def delete_selected(self) -> bool:
-        """Remove the selected nodes (with their bindings) and bindings as ONE undo step."""
-        doc = self.editor.document
-        node_ids = [i.node_id for i in self.selected_node_items()]
-        gone = set(node_ids)
-        binding_ids = [
-            e.binding_id
-            for e in self.selectedItems()
-            if isinstance(e, BindingEdge) and e.source.node_id not in gone and e.dest.node_id not in gone
-        ]
-        if not node_ids and not binding_ids:
-            return False
-        commands: list[Command] = [Unbind(doc, b) for b in binding_ids]
-        if node_ids:
-            commands.append(RemoveNodes(doc, node_ids))
-        if len(commands) == 1:
-            return self.editor.execute(commands[0])
-        count = len(node_ids) + len(binding_ids)
-        return self.editor.execute(Macro(f"Delete {count} items", commands))
-
-    def copy_selection(self) -> bool:
-        """Copy the selected nodes and the bindings among them (released at quit: see release_clipboard)."""
-        node_ids = [i.node_id for i in self.selected_node_items()]
-        if not node_ids:
-            return False
-        data = fragment_for(self.editor.document, node_ids)
-        mime = QMimeData()
-        payload = json.dumps(data).encode("utf-8")
-        mime.setData(FRAGMENT_MIME_TYPE, payload)
-        mime.setText(payload.decode("utf-8"))
-        QGuiApplication.clipboard().setMimeData(mime)
-        return True
-
-    def paste(self) -> list[str]:
-        mime = QGuiApplication.clipboard().mimeData()
-        if mime is None or not mime.hasFormat(FRAGMENT_MIME_TYPE):
-            return []
-        try:
-            data = json.loads(bytes(mime.data(FRAGMENT_MIME_TYPE).data()).decode("utf-8"))
-            command, new_ids = paste_command(self.editor.document, data, (PASTE_OFFSET, PASTE_OFFSET))
-        except (ValueError, FileFormatError) as exc:
-            self.editor.refused.emit(f"cannot paste: {exc}")
-            return []
-        if not self.editor.execute(command):
-            return []
-        self.editor.select(new_ids)
-        return new_ids
+    # -- editing actions (also bound to keys; clipboard and delete are in editing.py) ---------------
+    delete_selected = editing.delete_selected
+    copy_selection = editing.copy_selection
+    paste = editing.paste
 
     def rename_selected(self) -> bool:
         items = self.selected_node_items()
@@ -455,7 +360,7 @@ class TopologyScene(QGraphicsScene):
 
     def show_feedback(self, text: str, pos: QPointF, ok: bool = False) -> None:
         self.clear_feedback()
-        self.feedback_item = _Feedback(text, pos, ok)
+        self.feedback_item = Feedback(text, pos, ok)
         self.addItem(self.feedback_item)
         item = self.feedback_item
         QTimer.singleShot(FEEDBACK_MS, lambda: self._expire_feedback(item))
@@ -465,7 +370,7 @@ class TopologyScene(QGraphicsScene):
             self.removeItem(self.feedback_item)
         self.feedback_item = None
 
-    def _expire_feedback(self, item: _Feedback) -> None:
+    def _expire_feedback(self, item: Feedback) -> None:
         if self.feedback_item is item:
             self.clear_feedback()
 
@@ -886,49 +791,3 @@ class TopologyScene(QGraphicsScene):
         finally:
             self._syncing = False
         self._restack_selection()
-
-    # -- export ------------------------------------------------------------------------------
-    def _export_rect(self) -> QRectF:
-        rect = QRectF()
-        for item in [*self._nodes.values(), *self._bindings.values(), *self._derived.values()]:
-            rect = rect.united(item.sceneBoundingRect())
-        if rect.isNull():
-            rect = QRectF(0, 0, 200, 120)
-        return rect.adjusted(-40, -40, 40, 40)
-
-    @contextmanager
-    def _export_state(self) -> Iterator[None]:
-        """Exports show the design, not the session: no selection, no transient feedback."""
-        selected = self.selectedItems()
-        was, self._syncing = self._syncing, True  # the editor's selection does not change
-        for item in selected:
-            item.setSelected(False)
-        feedback = self.feedback_item
-        if feedback is not None:
-            feedback.hide()
-        layer_was = self.edge_layer.active
-        self.edge_layer.set_active(False)  # exports draw every edge as a curve at their own scale
-        self.node_layer.set_active(False)
-        try:
-            yield
-        finally:
-            self.edge_layer.set_active(layer_was)
-            self.node_layer.set_active(layer_was)
-            for item in selected:
-                item.setSelected(True)
-            self._syncing = was
-            if feedback is not None:
-                feedback.show()
-
-
-def release_clipboard() -> None:
-    """Clear the clipboard if it holds our fragment. Call before the QApplication goes away.
-
-    PySide6 (6.11, seen offscreen) crashes in QApplication's destructor when the clipboard still owns a
-    QMimeData created from Python; the fragment is only useful to mqstudio itself, so dropping it at quit
-    loses nothing another application could paste.
-    """
-    clipboard = QGuiApplication.clipboard()
-    mime = clipboard.mimeData()
-    if mime is not None and mime.hasFormat(FRAGMENT_MIME_TYPE):
-        clipboard.clear()
