@@ -30,7 +30,7 @@ typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
 pytest: $(STAMP)
-	QT_QPA_PLATFORM=offscreen $(VENV)/bin/pytest
+	PY=$(PY) ./scripts/run-tests
 
 # amqp_throughput.py is the workload library bench_amqp.py drives against both brokers.
 BENCHES := $(filter-out benchmarks/amqp_throughput.py,$(sort $(wildcard benchmarks/*.py)))
