@@ -201,6 +201,10 @@ class DeadLettersPanel(QWidget):
         controls.addWidget(self.group_combo)
         controls.addWidget(self.filter_edit, 1)
         controls.addWidget(self.count_label)
+        self.peek_note = QLabel(self)
+        self.peek_note.setWordWrap(True)
+        self.peek_note.setStyleSheet("color: palette(placeholder-text);")
+        self.peek_note.hide()
 
         self.resubmit_button = QPushButton("Edit && Resubmit…", self)
         self.delete_button = QPushButton("Delete Selected…", self)
@@ -242,6 +246,7 @@ class DeadLettersPanel(QWidget):
         middle_layout = QVBoxLayout(middle)
         middle_layout.setContentsMargins(0, 0, 0, 0)
         middle_layout.addLayout(controls)
+        middle_layout.addWidget(self.peek_note)
         middle_layout.addWidget(self.view, 1)
         middle_layout.addLayout(progress_row)
         middle_layout.addLayout(actions)
@@ -400,15 +405,25 @@ class DeadLettersPanel(QWidget):
             self.model.clear()
             self._update_actions()
             return
-        bridge = self._call(lambda backend: backend.peek(queue, MAX_ROWS + 1), f"Read {queue}")
+        def read(backend: Any) -> tuple[list[Any], str]:
+            # Listing is a peek; a backend that can only peek with side effects (RabbitMQ: get +
+            # requeue) says what they are, and the panel shows it next to the list.
+            side_effects = getattr(backend, "peek_side_effects", None)
+            note = side_effects(queue) if callable(side_effects) else ""
+            return backend.peek(queue, MAX_ROWS + 1), note
+
+        bridge = self._call(read, f"Read {queue}")
         if bridge is not None:
-            bridge.finished.connect(lambda messages, q=queue: self._on_messages(q, messages))
+            bridge.finished.connect(lambda result, q=queue: self._on_messages(q, result))
             self.count_label.setText("loading…")
 
-    def _on_messages(self, queue: str, messages: object) -> None:
+    def _on_messages(self, queue: str, result: object) -> None:
         if queue != self.current_queue:
             return  # another queue was chosen meanwhile
-        assert isinstance(messages, list)
+        assert isinstance(result, tuple)
+        messages, note = result
+        self.peek_note.setText(note)
+        self.peek_note.setVisible(bool(note))
         self.model.set_messages(messages)
         self._update_count()
         self._update_actions()

@@ -414,3 +414,34 @@ def test_unfinished_journaled_replays_are_offered_and_can_be_abandoned(
     qtbot.waitUntil(lambda: "Abandoned" in widget.status.text(), timeout=WAIT)
     with Journal(path) as journal:
         assert journal.unfinished_jobs() == []
+
+
+def test_on_rabbitmq_the_panel_says_what_listing_a_queue_does_to_it(
+    qtbot: QtBot, rabbitmq_backend: Any, tmp_path: Path
+) -> None:
+    """A peek on RabbitMQ is basic.get + requeue: the panel must say it marks messages redelivered."""
+    rabbitmq_backend.apply(rabbitmq_backend.plan(_retarget(_design(), rabbitmq_backend.vhost)))
+    rabbitmq_backend.publish(OutgoingMessage("work", b"x", "order.created"))
+    for message in rabbitmq_backend.consume_for_replay("orders", 10):
+        rabbitmq_backend.settle(message, ack=False, requeue=False)
+    session = BackendSession(lambda: rabbitmq_backend, name="test-dlq-rabbit-session")
+    session.start()
+    try:
+        widget = DeadLettersPanel(lambda: session, journal_path=tmp_path / "journal.sqlite3")
+        qtbot.addWidget(widget)
+        widget.show()
+        qtbot.waitUntil(
+            lambda: widget.current_queue == "parked" and widget.model.rowCount() == 1, timeout=WAIT
+        )
+        assert not widget.peek_note.isHidden()
+        assert "redelivered" in widget.peek_note.text()
+    finally:
+        session.close(10.0)
+
+
+def _retarget(topology: Topology, vhost: str) -> Topology:
+    for node in topology.nodes:
+        if isinstance(node, Exchange | Queue):
+            node.vhost = vhost
+    topology.vhosts = [vhost]
+    return topology
