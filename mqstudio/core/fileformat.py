@@ -329,8 +329,12 @@ _QUEUE_KEYS = frozenset({"id", "name", "vhost", "durable", "exclusive", "auto_de
 _BINDING_KEYS = frozenset({"id", "source", "destination", "routing_key", "arguments"})
 _TOPIC_KEYS = frozenset({"id", "name", "partitions", "replication_factor", "configs"})
 _GROUP_KEYS = frozenset({"id", "name", "topics"})
-_PRODUCER_KEYS = frozenset({"id", "name", "target", "routing_key", "rate", "headers"})
-_CONSUMER_KEYS = frozenset({"id", "name", "source", "prefetch", "processing_ms", "failure_rate"})
+_PRODUCER_KEYS = frozenset(
+    {"id", "name", "target", "routing_key", "rate", "headers", "payload", "priority", "ttl_ms"}
+)
+_CONSUMER_KEYS = frozenset(
+    {"id", "name", "source", "prefetch", "processing_ms", "failure_rate", "requeue_rate"}
+)
 _TOPOLOGY_KEYS = frozenset(
     {"vhosts", "exchanges", "queues", "bindings", "topics", "consumer_groups", "producers", "consumers"}
 )
@@ -415,6 +419,13 @@ def _read_group(r: RecordReader, rec: dict[str, Any], path: str) -> ConsumerGrou
     return g
 
 
+def _optional_int(r: RecordReader, rec: dict[str, Any], key: str, path: str) -> int | None:
+    """An optional integer field; absent or ``null`` is None (unset)."""
+    if rec.get(key) is None:
+        return None
+    return r.integer(rec, key, path, 0)
+
+
 def _read_producer(r: RecordReader, rec: dict[str, Any], path: str) -> Producer | None:
     before = len(r.problems)
     r.unknown_keys(rec, _PRODUCER_KEYS, path)
@@ -424,6 +435,9 @@ def _read_producer(r: RecordReader, rec: dict[str, Any], path: str) -> Producer 
         routing_key=r.text(rec, "routing_key", path, "") or "",
         rate=r.number(rec, "rate", path, 1.0),
         headers=r.mapping(rec, "headers", path),
+        payload=r.text(rec, "payload", path, "") or "",
+        priority=_optional_int(r, rec, "priority", path),
+        ttl_ms=_optional_int(r, rec, "ttl_ms", path),
         id=r.text(rec, "id", path, allow_empty=False) or "",
     )
     if len(r.problems) == before:
@@ -440,6 +454,7 @@ def _read_consumer(r: RecordReader, rec: dict[str, Any], path: str) -> Consumer 
         prefetch=r.integer(rec, "prefetch", path, 10),
         processing_ms=r.integer(rec, "processing_ms", path, 0),
         failure_rate=r.number(rec, "failure_rate", path, 0.0),
+        requeue_rate=r.number(rec, "requeue_rate", path, 0.0),
         id=r.text(rec, "id", path, allow_empty=False) or "",
     )
     if len(r.problems) == before:
@@ -587,6 +602,39 @@ def _node_sort_key(node: Node) -> tuple[str, str, str]:
     return (node_vhost(node), node.name, node.id)
 
 
+def _producer_record(p: Producer) -> dict[str, Any]:
+    """A producer's record; the per-node message fields only when set, so older files stay byte-identical."""
+    record: dict[str, Any] = {
+        "id": p.id,
+        "name": p.name,
+        "target": p.target,
+        "routing_key": p.routing_key,
+        "rate": float(p.rate),
+        "headers": dict(p.headers),
+    }
+    if p.payload:
+        record["payload"] = p.payload
+    if p.priority is not None:
+        record["priority"] = p.priority
+    if p.ttl_ms is not None:
+        record["ttl_ms"] = p.ttl_ms
+    return record
+
+
+def _consumer_record(c: Consumer) -> dict[str, Any]:
+    record: dict[str, Any] = {
+        "id": c.id,
+        "name": c.name,
+        "source": c.source,
+        "prefetch": c.prefetch,
+        "processing_ms": c.processing_ms,
+        "failure_rate": float(c.failure_rate),
+    }
+    if c.requeue_rate:
+        record["requeue_rate"] = float(c.requeue_rate)
+    return record
+
+
 def to_data(document: TopologyDocument) -> dict[str, Any]:
     """The project JSON value of a document (plain dicts and lists, ready for `json.dumps`)."""
     topology = document.topology
@@ -639,28 +687,8 @@ def to_data(document: TopologyDocument) -> dict[str, Any]:
         {"id": g.id, "name": g.name, "topics": list(g.topics)}
         for g in sorted(topology.consumer_groups, key=_node_sort_key)
     ]
-    producers = [
-        {
-            "id": p.id,
-            "name": p.name,
-            "target": p.target,
-            "routing_key": p.routing_key,
-            "rate": float(p.rate),
-            "headers": dict(p.headers),
-        }
-        for p in sorted(topology.producers, key=_node_sort_key)
-    ]
-    consumers = [
-        {
-            "id": c.id,
-            "name": c.name,
-            "source": c.source,
-            "prefetch": c.prefetch,
-            "processing_ms": c.processing_ms,
-            "failure_rate": float(c.failure_rate),
-        }
-        for c in sorted(topology.consumers, key=_node_sort_key)
-    ]
+    producers = [_producer_record(p) for p in sorted(topology.producers, key=_node_sort_key)]
+    consumers = [_consumer_record(c) for c in sorted(topology.consumers, key=_node_sort_key)]
     clients: dict[str, Any] = {}
     if producers:  # omitted when empty: see the module docstring
         clients["producers"] = producers

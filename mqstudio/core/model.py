@@ -217,7 +217,9 @@ class Producer:
     """A simulated publisher (run by the traffic generator), not a broker object.
 
     `target` is the id of an exchange node (RabbitMQ) or of a topic node (Kafka); "" when unset.
-    `rate` is in messages per second.
+    `rate` is in messages per second. `payload` is the body template ("" = the traffic generator's
+    default template); `priority` (0 to 255) and `ttl_ms` (per-message expiration) are None when unset,
+    and the run's defaults then apply.
     """
 
     name: str
@@ -225,6 +227,9 @@ class Producer:
     routing_key: str = ""
     rate: float = 1.0
     headers: dict[str, Any] = field(default_factory=dict)
+    payload: str = ""
+    priority: int | None = None
+    ttl_ms: int | None = None
     id: str = field(default_factory=lambda: new_id("p"))
 
     kind = NodeKind.PRODUCER
@@ -235,7 +240,8 @@ class Consumer:
     """A simulated consumer (run by the traffic generator), not a broker object.
 
     `source` is the id of a queue node (RabbitMQ) or of a consumer-group node (Kafka); "" when unset.
-    `failure_rate` (0 to 1) is the share of deliveries it rejects without requeue.
+    `failure_rate` (0 to 1) is the share of deliveries it rejects without requeue; `requeue_rate` (0 to 1)
+    the share it rejects with requeue. Together they are at most 1.
     """
 
     name: str
@@ -243,6 +249,7 @@ class Consumer:
     prefetch: int = 10
     processing_ms: int = 0
     failure_rate: float = 0.0
+    requeue_rate: float = 0.0
     id: str = field(default_factory=lambda: new_id("c"))
 
     kind = NodeKind.CONSUMER

@@ -75,6 +75,7 @@ __all__ = [
 MAX_SHORTSTR_BYTES = 255  # AMQP 0-9-1 shortstr: names of exchanges and queues
 MAX_TOPIC_NAME = 249  # Kafka: 255 minus room for the partition suffix of log directories
 MAX_PRIORITY = 255  # rabbit_amqqueue: ?MAX_SUPPORTED_PRIORITY
+MAX_MESSAGE_PRIORITY = 255  # basic.properties priority is an octet
 MAX_PREFETCH = 65535  # AMQP 0-9-1 basic.qos prefetch-count is a short (unsigned 16 bits)
 _TOPIC_NAME_RE = re.compile(r"[a-zA-Z0-9._-]+")
 _MAX_AGE_RE = re.compile(r"[0-9]+[YMDhms]")
@@ -432,7 +433,9 @@ def _is_number(value: Any) -> bool:
 
 
 def validate_producer(p: Producer, path: str = "") -> list[Problem]:
-    """`target` is an id ("" when unset; whether it exists is `lint`'s business), `rate` > 0 msg/s."""
+    """`target` is an id ("" when unset; whether it exists is `lint`'s business), `rate` > 0 msg/s;
+    `payload` a string (whether the template renders is the traffic generator's business), `priority`
+    0 to 255 and `ttl_ms` >= 0 or None."""
     problems = validate_name(NodeKind.PRODUCER, p.name, join_path(path, "name"))
     _check_str(problems, join_path(path, "target"), p.target, "an exchange or topic id, or ''")
     kpath = join_path(path, "routing_key")
@@ -445,6 +448,18 @@ def validate_producer(p: Producer, path: str = "") -> list[Problem]:
         problems.append(Problem(rpath, f"must be a number of messages per second, not {p.rate!r}"))
     elif p.rate <= 0:
         problems.append(Problem(rpath, f"must be more than 0 messages per second, not {p.rate}"))
+    _check_str(problems, join_path(path, "payload"), p.payload, "a payload template; '' is the default")
+    prpath = join_path(path, "priority")
+    if (
+        p.priority is not None
+        and _check_int(problems, prpath, p.priority, 0, "a message priority")
+        and p.priority > MAX_MESSAGE_PRIORITY
+    ):
+        problems.append(
+            Problem(prpath, f"must be at most {MAX_MESSAGE_PRIORITY} (an AMQP octet), not {p.priority}")
+        )
+    if p.ttl_ms is not None:
+        _check_int(problems, join_path(path, "ttl_ms"), p.ttl_ms, 0, "milliseconds")
     hpath = join_path(path, "headers")
     if not isinstance(p.headers, Mapping):
         return [*problems, Problem(hpath, "must be a table of headers")]
@@ -457,7 +472,8 @@ def validate_producer(p: Producer, path: str = "") -> list[Problem]:
 
 
 def validate_consumer(c: Consumer, path: str = "") -> list[Problem]:
-    """`source` is an id ("" when unset), prefetch 0 to 65535 (0: unlimited), failure_rate 0 to 1."""
+    """`source` is an id ("" when unset), prefetch 0 to 65535 (0: unlimited), failure_rate and
+    requeue_rate 0 to 1 each and at most 1 together."""
     problems = validate_name(NodeKind.CONSUMER, c.name, join_path(path, "name"))
     _check_str(problems, join_path(path, "source"), c.source, "a queue or consumer group id, or ''")
     ppath = join_path(path, "prefetch")
@@ -471,6 +487,19 @@ def validate_consumer(c: Consumer, path: str = "") -> list[Problem]:
         problems.append(Problem(fpath, f"must be a number from 0 to 1, not {c.failure_rate!r}"))
     elif not 0 <= c.failure_rate <= 1:
         problems.append(Problem(fpath, f"must be from 0 to 1 (a share of deliveries), not {c.failure_rate}"))
+    qpath = join_path(path, "requeue_rate")
+    if not _is_number(c.requeue_rate):
+        problems.append(Problem(qpath, f"must be a number from 0 to 1, not {c.requeue_rate!r}"))
+    elif not 0 <= c.requeue_rate <= 1:
+        problems.append(Problem(qpath, f"must be from 0 to 1 (a share of deliveries), not {c.requeue_rate}"))
+    elif _is_number(c.failure_rate) and 0 <= c.failure_rate <= 1 < c.failure_rate + c.requeue_rate - 1e-9:
+        problems.append(
+            Problem(
+                qpath,
+                f"failure rate plus requeue rate must be at most 1 (100 %), not "
+                f"{c.failure_rate} + {c.requeue_rate}",
+            )
+        )
     return problems
 
 

@@ -118,6 +118,15 @@ def test_client_names_are_unique_per_kind_without_vhosts() -> None:
         ({"routing_key": "k" * 256}, "routing_key"),
         ({"headers": []}, "headers"),
         ({"headers": {"when": object()}}, "headers.when"),
+        ({"payload": '{"n": {{seq}}}', "priority": 0, "ttl_ms": 0}, None),
+        ({"priority": 255, "ttl_ms": 60_000}, None),
+        ({"payload": 3}, "payload"),
+        ({"priority": -1}, "priority"),
+        ({"priority": 256}, "priority"),
+        ({"priority": 1.5}, "priority"),
+        ({"priority": True}, "priority"),
+        ({"ttl_ms": -1}, "ttl_ms"),
+        ({"ttl_ms": "5"}, "ttl_ms"),
     ],
 )
 def test_validate_producer(changes: dict[str, Any], path: str | None) -> None:
@@ -148,6 +157,13 @@ def test_validate_producer(changes: dict[str, Any], path: str | None) -> None:
         ({"failure_rate": 1.01}, "failure_rate"),
         ({"failure_rate": "0.5"}, "failure_rate"),
         ({"source": 3}, "source"),
+        ({"requeue_rate": 1}, None),
+        ({"requeue_rate": 0.3, "failure_rate": 0.7}, None),
+        ({"requeue_rate": -0.1}, "requeue_rate"),
+        ({"requeue_rate": 1.5}, "requeue_rate"),
+        ({"requeue_rate": "0.1"}, "requeue_rate"),
+        ({"requeue_rate": 0.5, "failure_rate": 0.6}, "requeue_rate"),
+        ({"requeue_rate": 0.5, "failure_rate": 1.5}, "failure_rate"),
     ],
 )
 def test_validate_consumer(changes: dict[str, Any], path: str | None) -> None:
@@ -349,6 +365,35 @@ def test_project_file_round_trip_keeps_clients_ids_and_references() -> None:
     }
 
 
+def test_per_node_message_fields_round_trip_and_are_written_only_when_set() -> None:
+    doc = design()
+    t = doc.topology
+    t.set_node_field("p-web", "payload", '{"order": {{seq}}}')
+    t.set_node_field("p-web", "priority", 0)  # 0 is set, not the default
+    t.set_node_field("p-web", "ttl_ms", 5000)
+    t.set_node_field("c-worker", "requeue_rate", 0.25)
+    text = fileformat.dumps(doc)
+    loaded = fileformat.loads(text)
+    assert {n.id: n for n in loaded.topology.nodes} == {n.id: n for n in t.nodes}
+    assert fileformat.dumps(loaded) == text
+    records = json.loads(text)["topology"]
+    web = next(p for p in records["producers"] if p["id"] == "p-web")
+    assert (web["payload"], web["priority"], web["ttl_ms"]) == ('{"order": {{seq}}}', 0, 5000)
+    tracker = next(p for p in records["producers"] if p["id"] == "p-tracker")
+    assert not {"payload", "priority", "ttl_ms"} & tracker.keys()
+    assert records["consumers"][1]["requeue_rate"] == 0.25
+    assert "requeue_rate" not in records["consumers"][0]
+
+
+def test_null_priority_and_ttl_read_as_unset() -> None:
+    data = {
+        "format": "mqstudio/1",
+        "topology": {"producers": [{"id": "p", "name": "p", "priority": None, "ttl_ms": None}]},
+    }
+    p = fileformat.loads(json.dumps(data)).topology.node("p")
+    assert isinstance(p, Producer) and (p.priority, p.ttl_ms, p.payload) == (None, None, "")
+
+
 def test_save_and_load_from_disk(tmp_path: Path) -> None:
     doc = design()
     fileformat.save(doc, tmp_path / "clients.mqs.json")
@@ -406,6 +451,13 @@ def test_minimal_client_records_take_defaults() -> None:
             ["topology.consumers[1].name"],
         ),
         ({"consumers": {"id": "c"}}, ["topology.consumers"]),
+        ({"producers": [{"id": "p", "name": "p", "priority": 300}]}, ["topology.producers[0].priority"]),
+        ({"producers": [{"id": "p", "name": "p", "ttl_ms": "1s"}]}, ["topology.producers[0].ttl_ms"]),
+        ({"producers": [{"id": "p", "name": "p", "payload": {}}]}, ["topology.producers[0].payload"]),
+        (
+            {"consumers": [{"id": "c", "name": "c", "failure_rate": 0.8, "requeue_rate": 0.5}]},
+            ["topology.consumers[0].requeue_rate"],
+        ),
     ],
 )
 def test_bad_client_records_are_refused_with_their_paths(topology: dict[str, Any], paths: list[str]) -> None:
