@@ -295,8 +295,9 @@ class ProducerRunner(_Runner):
 
     `sink` is an `EmbeddedBroker` (batched engine calls), a `Backend` (``publish`` per message; with
     `own_backend` it is connected and closed on the runner's thread) or a function taking an
-    `OutgoingMessage`. Unset arguments come from `producer` (rate, routing key, headers, name).
-    `priority` and `ttl_ms` become the AMQP priority and expiration properties. `max_messages` stops
+    `OutgoingMessage`. Unset arguments come from `producer` (rate, routing key, headers, name, payload
+    template — its "" meaning `DEFAULT_PAYLOAD` —, priority, TTL). `priority` and `ttl_ms` become the
+    AMQP priority and expiration properties. `max_messages` stops
     the runner after that many messages (tests, one-off bursts).
     """
 
@@ -307,7 +308,7 @@ class ProducerRunner(_Runner):
         sink: EmbeddedBroker | Backend | PublishFn,
         producer: Producer | None = None,
         rate: float | None = None,
-        payload_template: str = DEFAULT_PAYLOAD,
+        payload_template: str | None = None,
         routing_keys: Sequence[str] | str | None = None,
         headers: dict[str, Any] | None = None,
         priority: int | None = None,
@@ -328,11 +329,13 @@ class ProducerRunner(_Runner):
         if self.rate <= 0:
             raise ValueError("rate must be positive")
         rng = random.Random(seed)
+        if payload_template is None:
+            payload_template = producer.payload or DEFAULT_PAYLOAD
         self.payload = PayloadTemplate(payload_template, rng)
         self.keys = RoutingKeys(routing_keys if routing_keys is not None else producer.routing_key, rng)
         self.headers = dict(headers if headers is not None else producer.headers)
-        self.priority = priority
-        self.ttl_ms = ttl_ms
+        self.priority = priority if priority is not None else producer.priority
+        self.ttl_ms = ttl_ms if ttl_ms is not None else producer.ttl_ms
         self.content_type = content_type
         self.persistent = persistent
         self.own_backend = own_backend
@@ -454,6 +457,7 @@ class ConsumerRunner(_Runner):
     """Consumes `source` (a queue; a Kafka topic on the Kafka backend) with the consumer's prefetch,
     `processing_ms` per message and `failure_rate` (nack without requeue: dead-lettered through the
     queue's DLX, or dropped without one); `requeue_rate` of the rest is nacked with requeue (redelivered).
+    Unset arguments come from `consumer`.
     Deliveries still held when the runner stops go back to the queue (the session closes)."""
 
     kind = "consumer"
@@ -467,7 +471,7 @@ class ConsumerRunner(_Runner):
         prefetch: int | None = None,
         processing_ms: float | None = None,
         failure_rate: float | None = None,
-        requeue_rate: float = 0.0,
+        requeue_rate: float | None = None,
         own_backend: bool = False,
         seed: int | None = None,
     ) -> None:
@@ -477,7 +481,7 @@ class ConsumerRunner(_Runner):
         self.prefetch = max(1, prefetch if prefetch is not None else consumer.prefetch)
         self.processing_ms = float(processing_ms if processing_ms is not None else consumer.processing_ms)
         self.failure_rate = float(failure_rate if failure_rate is not None else consumer.failure_rate)
-        self.requeue_rate = float(requeue_rate)
+        self.requeue_rate = float(requeue_rate if requeue_rate is not None else consumer.requeue_rate)
         self.own_backend = own_backend
         self._rng = random.Random(seed)
 
@@ -601,7 +605,8 @@ class ConsumerRunner(_Runner):
 
 @dataclass(slots=True)
 class TrafficOptions:
-    """What the design's `Producer`/`Consumer` do not say (the same for every runner)."""
+    """Run-wide defaults for what a design's `Producer`/`Consumer` leaves unset: a producer's own payload
+    (when not ""), priority and TTL (when not None) and a consumer's own requeue rate (when not 0) win."""
 
     payload_template: str = DEFAULT_PAYLOAD
     requeue_rate: float = 0.0
@@ -663,20 +668,20 @@ class TrafficController:
         own = self.embedded is None
         if isinstance(node, Producer):
             target = self._name_of(node.target, f"producer {node.name!r}")
+            options = self.options
             return ProducerRunner(
                 sink,
                 node,
-                payload_template=self.options.payload_template,
-                priority=self.options.priority,
-                ttl_ms=self.options.ttl_ms,
+                payload_template=node.payload or options.payload_template,
+                priority=node.priority if node.priority is not None else options.priority,
+                ttl_ms=node.ttl_ms if node.ttl_ms is not None else options.ttl_ms,
                 target=target,
                 own_backend=own,
             )
         if isinstance(node, Consumer):
             source = self._name_of(node.source, f"consumer {node.name!r}")
-            return ConsumerRunner(
-                sink, node, source=source, requeue_rate=self.options.requeue_rate, own_backend=own
-            )
+            requeue = node.requeue_rate or self.options.requeue_rate
+            return ConsumerRunner(sink, node, source=source, requeue_rate=requeue, own_backend=own)
         raise TrafficError(f"{node_id!r} is not a producer or consumer")
 
     # -- control ------------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from mqstudio.ops.traffic import (
     TokenBucket,
     TrafficController,
     TrafficError,
+    TrafficOptions,
 )
 from mqstudio.runtime.brokerthread import EmbeddedBrokerThread
 
@@ -198,6 +199,17 @@ def test_producer_sets_priority_ttl_headers_and_message_ids(broker_thread: Embed
     assert props.message_id == "api-1" and json.loads(msg.body)["id"] == 1
 
 
+def test_producer_node_priority_ttl_and_payload_are_used(broker_thread: EmbeddedBrokerThread) -> None:
+    broker_thread.call(_declare_work_queue).result(10)
+    node = Producer("api", routing_key="job", payload='{"n": {{counter}}}', priority=7, ttl_ms=1500)
+    producer = ProducerRunner(EmbeddedBroker(broker_thread), node, rate=100, target="work", max_messages=1)
+    producer.start()
+    assert producer.join(30)
+    msg = broker_thread.call(lambda b: next(iter(b.queue("/", "jobs").messages())).message).result(10)
+    assert (msg.properties.priority, msg.properties.expiration) == (7, "1500")
+    assert json.loads(msg.body) == {"n": 1}
+
+
 # -- controller ------------------------------------------------------------------------------------
 
 
@@ -236,6 +248,30 @@ def test_controller_starts_and_stops_each_node_and_all(broker_thread: EmbeddedBr
     assert controller.summary()[:2] == (sent, sent)
     assert ("c-worker", True) in changes and ("p-api", False) in changes
     assert "sent" in controller.describe("p-api") and "acked" in controller.describe("c-worker")
+
+
+def test_controller_uses_the_nodes_own_message_settings_over_the_options(
+    broker_thread: EmbeddedBrokerThread,
+) -> None:
+    broker_thread.call(_declare_work_queue).result(10)
+    t = _design()
+    t.set_node_field("p-api", "priority", 9)
+    t.set_node_field("p-api", "ttl_ms", 60_000)
+    t.set_node_field("c-worker", "requeue_rate", 0.25)
+    options = TrafficOptions(priority=1, ttl_ms=5, requeue_rate=0.5, payload_template="fallback")
+    controller = TrafficController(t, embedded=EmbeddedBroker(broker_thread), options=options)
+    producer = controller._make("p-api")
+    assert isinstance(producer, ProducerRunner) and producer.max_messages is None
+    producer.max_messages = 1
+    producer.start()
+    assert producer.join(30)
+    msg = broker_thread.call(lambda b: next(iter(b.queue("/", "jobs").messages())).message).result(10)
+    assert (msg.properties.priority, msg.properties.expiration, msg.body) == (9, "60000", b"fallback")
+    consumer = controller._make("c-worker")
+    assert isinstance(consumer, ConsumerRunner) and consumer.requeue_rate == 0.25
+    t.set_node_field("c-worker", "requeue_rate", 0.0)
+    consumer = controller._make("c-worker")
+    assert isinstance(consumer, ConsumerRunner) and consumer.requeue_rate == 0.5
 
 
 def test_controller_refuses_nodes_that_are_not_clients(broker_thread: EmbeddedBrokerThread) -> None:
