@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QFocusEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -25,6 +26,7 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QLineEdit,
+    QPlainTextEdit,
     QSizePolicy,
     QSpinBox,
     QTableWidget,
@@ -111,6 +113,27 @@ class UnitSpinBox(QWidget):
         finally:
             self.spin.blockSignals(False)
             self.unit.blockSignals(False)
+
+
+class TemplateEdit(QPlainTextEdit):
+    """Multi-line text (a payload template); ``committed`` fires when it loses focus, not per keystroke."""
+
+    committed = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setTabChangesFocus(True)
+
+    def focusOutEvent(self, event: QFocusEvent) -> None:
+        super().focusOutEvent(event)
+        self.committed.emit()
+
+    def set_text(self, text: str) -> None:
+        """Show `text` (a model value) unless it is what is shown already, keeping the cursor."""
+        if self.toPlainText() != text:
+            self.blockSignals(True)
+            self.setPlainText(text)
+            self.blockSignals(False)
 
 
 class FieldRow(QWidget):

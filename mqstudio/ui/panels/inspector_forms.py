@@ -44,6 +44,7 @@ from mqstudio.ui.panels.inspector_fields import (
     SIZE_UNITS,
     FieldRow,
     KeyValueTable,
+    TemplateEdit,
     UnitSpinBox,
     routing_key_warning,
     set_checked,
@@ -54,6 +55,9 @@ from mqstudio.ui.panels.inspector_fields import (
 
 if TYPE_CHECKING:
     from mqstudio.ui.editor import DocumentEditor
+
+#: What an empty payload means (the traffic generator's default template, shown as the placeholder).
+DEFAULT_PAYLOAD_HINT = '{"id": {{counter}}, "uuid": "{{uuid}}", "at": "{{now}}", "amount": {{rand:1-100}}}'
 
 NONE_ITEM = "(not set)"
 DEFAULT_EXCHANGE_ITEM = '(default exchange "")'
@@ -545,6 +549,22 @@ class InspectorForms:
         rate_row = self._row(form, "Rate", "rate", rate)
         rate.editingFinished.connect(lambda: self._set_field(rate_row, "rate", rate.value()))
         self._loaders.append(lambda: set_spin(rate, self._obj_attr("rate")))
+        message = self._section("Messages")
+        payload = TemplateEdit()
+        payload.setPlaceholderText(f"(default) {DEFAULT_PAYLOAD_HINT}")
+        payload.setToolTip(
+            "Body template: {{counter}}, {{uuid}}, {{now}} and {{rand:1-100}} are filled per message"
+        )
+        payload.setFixedHeight(payload.fontMetrics().lineSpacing() * 5 + 12)
+        payload_row = self._row(message, "Payload", "payload", payload)
+        payload.committed.connect(lambda: self._set_field(payload_row, "payload", payload.toPlainText()))
+        self._loaders.append(lambda: payload.set_text(self._obj_attr("payload")))
+        self._optional_int_field(
+            message, "Priority", "priority", maximum=255, tip="AMQP message priority, 0 to 255"
+        )
+        self._optional_int_field(
+            message, "TTL", "ttl_ms", DURATION_UNITS, tip="Per-message expiration (AMQP expiration)"
+        )
         section = self._section("Headers")
         table = KeyValueTable(key_header="Header", add_tip="Add a header to every message")
         row = self._row(section, "", "headers", table)
@@ -570,9 +590,44 @@ class InspectorForms:
         fail.setRange(0.0, 100.0)
         fail.setDecimals(1)
         fail.setSuffix(" %")
-        fail.setToolTip("Share of deliveries it rejects without requeue")
+        fail.setToolTip("Share of deliveries it rejects without requeue (dead-lettered)")
         fail_row = self._row(form, "Failure rate", "failure_rate", fail)
         fail.editingFinished.connect(
             lambda: self._set_field(fail_row, "failure_rate", round(fail.value() / 100, 4))
         )
         self._loaders.append(lambda: set_spin(fail, self._obj_attr("failure_rate") * 100))
+        requeue = QDoubleSpinBox()
+        requeue.setRange(0.0, 100.0)
+        requeue.setDecimals(1)
+        requeue.setSuffix(" %")
+        requeue.setToolTip("Share of deliveries it rejects with requeue (redelivered)")
+        requeue_row = self._row(form, "Requeue rate", "requeue_rate", requeue)
+        requeue.editingFinished.connect(
+            lambda: self._set_field(requeue_row, "requeue_rate", round(requeue.value() / 100, 4))
+        )
+        self._loaders.append(lambda: set_spin(requeue, self._obj_attr("requeue_rate") * 100))
+
+    def _optional_int_field(
+        self,
+        form: QFormLayout,
+        label: str,
+        field: str,
+        units: tuple[tuple[str, int], ...] | None = None,
+        *,
+        maximum: int = 2_147_483_647,
+        tip: str = "",
+    ) -> None:
+        """An integer node field that may be unset (None): "not set" and the unset button clear it."""
+        editor = UnitSpinBox(units or (("", 1),), minimum=0, maximum=maximum)
+        if not units:
+            editor.unit.hide()
+        editor.setToolTip(tip)
+        row = self._row(form, label, field, editor, unset=f"Unset {label.lower()}")
+        editor.committed.connect(lambda: self._set_field(row, field, editor.value()))
+
+        def unset() -> None:
+            editor.set_value(None)
+            self._set_field(row, field, None)
+
+        row.unset_clicked.connect(unset)
+        self._loaders.append(lambda: editor.set_value(self._obj_attr(field)))

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import pytest
-from PySide6.QtWidgets import QCheckBox, QComboBox, QLineEdit
+from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QLineEdit
 from pytestqt.qtbot import QtBot
 
 from mqstudio.core.commands import SetArgument
 from mqstudio.core.document import TopologyDocument
-from mqstudio.core.model import Binding, Exchange, ExchangeType, Producer, Queue, Topology
+from mqstudio.core.model import Binding, Consumer, Exchange, ExchangeType, Producer, Queue, Topology
+from mqstudio.ops.traffic import DEFAULT_PAYLOAD
 from mqstudio.ui.editor import DocumentEditor
 from mqstudio.ui.panels.inspector import InspectorPanel
-from mqstudio.ui.panels.inspector_fields import KeyValueTable, UnitSpinBox, routing_key_warning
+from mqstudio.ui.panels.inspector_fields import KeyValueTable, TemplateEdit, UnitSpinBox, routing_key_warning
 
 
 @pytest.fixture
@@ -180,6 +181,66 @@ def test_producer_fields_are_edited(qtbot: QtBot, design) -> None:
     assert producer.routing_key == "job"
     editor.undo_stack.undo()
     assert producer.routing_key == ""
+
+
+def test_consumer_requeue_rate_is_one_undoable_edit_and_the_sum_is_checked(qtbot: QtBot, design) -> None:
+    editor, ids = design
+    consumer = Consumer("worker", source=ids["q"], failure_rate=0.5)
+    editor.document.topology.add_node(consumer)
+    panel = _panel(qtbot, editor, consumer.id)
+
+    def node() -> Consumer:
+        c = editor.document.topology.node(consumer.id)
+        assert isinstance(c, Consumer)
+        return c
+
+    requeue = panel.rows["requeue_rate"].editor
+    assert isinstance(requeue, QDoubleSpinBox) and requeue.value() == 0
+    requeue.setValue(25)
+    requeue.editingFinished.emit()
+    assert node().requeue_rate == 0.25
+    assert editor.undo_stack.count() == 1
+    editor.undo_stack.undo()
+    assert node().requeue_rate == 0.0 and requeue.value() == 0  # the panel mirrored the undo
+    requeue.setValue(60)  # 50 % failures + 60 % requeues is more than every delivery
+    requeue.editingFinished.emit()
+    assert node().requeue_rate == 0.0 and editor.undo_stack.count() == 1
+    assert "at most 1" in panel.rows["requeue_rate"].message_text and requeue.value() == 0
+
+
+def test_producer_payload_priority_and_ttl_fields(qtbot: QtBot, design) -> None:
+    editor, ids = design
+    producer = Producer("orders-in", target=ids["work"])
+    editor.document.topology.add_node(producer)
+    panel = _panel(qtbot, editor, producer.id)
+
+    def node() -> Producer:
+        p = editor.document.topology.node(producer.id)
+        assert isinstance(p, Producer)
+        return p
+
+    payload = panel.rows["payload"].editor
+    assert isinstance(payload, TemplateEdit)
+    assert DEFAULT_PAYLOAD in payload.placeholderText()
+    payload.setPlainText('{"n": {{counter}}}')
+    payload.committed.emit()  # what losing focus does
+    assert node().payload == '{"n": {{counter}}}'
+    priority, ttl = panel.rows["priority"].editor, panel.rows["ttl_ms"].editor
+    assert isinstance(priority, UnitSpinBox) and isinstance(ttl, UnitSpinBox)
+    assert priority.value() is None and ttl.value() is None
+    priority.spin.setValue(5)
+    priority.committed.emit()
+    ttl.unit.setCurrentText("s")
+    ttl.spin.setValue(30)
+    ttl.committed.emit()
+    assert (node().priority, node().ttl_ms) == (5, 30_000)
+    assert editor.undo_stack.count() == 3
+    unset = panel.rows["priority"].unset_button
+    assert unset is not None
+    unset.click()
+    assert node().priority is None and priority.value() is None
+    editor.undo_stack.undo()
+    assert node().priority == 5 and priority.value() == 5
 
 
 def test_the_panel_is_never_narrower_than_its_form(qtbot: QtBot, design) -> None:
