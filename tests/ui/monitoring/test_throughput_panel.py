@@ -7,6 +7,7 @@ import csv
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PySide6.QtCore import QTimer
@@ -332,3 +333,29 @@ def test_a_new_sampler_starts_a_new_history(panel: ThroughputPanel) -> None:
     assert len(panel.store) == 0
     assert isinstance(panel.store, SeriesStore)
 
+
+
+def test_publishing_on_rabbitmq_makes_the_queues_series_non_zero(
+    qtbot: QtBot, panel: ThroughputPanel, rabbitmq_backend: Any, rabbitmq_service: Any
+) -> None:
+    """The same panel on a real RabbitMQ: statistics come from the management API (which refreshes
+    them every few seconds), sampled off the GUI thread."""
+    vhost = rabbitmq_backend.vhost
+    rabbitmq_backend.http.declare_queue(vhost, "orders")
+    for _ in range(50):
+        rabbitmq_backend.publish(OutgoingMessage("", b"{}", key="orders"))
+    session = BackendSession(lambda: rabbitmq_service.backend(vhost), name="test-monitoring-rabbit")
+    sampler = Sampler(session, interval_s=0.5).start()
+    orders = ("queue", vhost, "orders")
+    try:
+        panel.set_sampler(sampler)
+        panel.set_selection([orders])
+        ready = (*orders, "ready")
+        qtbot.waitUntil(lambda: panel.store.last(ready) >= 50, timeout=30_000)
+        qtbot.waitUntil(lambda: ready in panel.shown_series(), timeout=WAIT_MS)
+        curve = panel.curve(ready)
+        assert curve is not None
+        qtbot.waitUntil(lambda: curve.yData is not None and curve.yData.max() >= 50, timeout=WAIT_MS)
+    finally:
+        sampler.stop(10)
+        session.close(10)
