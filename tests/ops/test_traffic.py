@@ -10,6 +10,7 @@ import random
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -334,3 +335,30 @@ def test_publish_function_counts_unconfirmed_as_failed() -> None:
     assert producer.join(30)
     s = producer.stats
     assert (s.sent, s.failed, s.unroutable) == (2, 1, 1)
+
+
+def test_generator_on_real_rabbitmq_publishes_consumes_and_dead_letters(
+    rabbitmq_backend: Any, rabbitmq_service: Any
+) -> None:
+    """Producer and consumer runners against a live RabbitMQ, each on its own connection: every
+    message is either acknowledged or (failed) dead-lettered, none lost."""
+    vhost, api = rabbitmq_backend.vhost, rabbitmq_backend.http
+    api.declare_exchange(vhost, "work", "direct")
+    api.declare_exchange(vhost, "dlx", "fanout")
+    api.declare_queue(vhost, "jobs", arguments={"x-dead-letter-exchange": "dlx"})
+    api.declare_queue(vhost, "jobs.dead")
+    api.bind(vhost, "work", "jobs", routing_key="job")
+    api.bind(vhost, "dlx", "jobs.dead")
+    producer = ProducerRunner(rabbitmq_service.backend(vhost), Producer("api", routing_key="job"), rate=500,
+                              target="work", max_messages=100, own_backend=True)
+    worker = Consumer("worker", prefetch=10, failure_rate=0.3)
+    consumer = ConsumerRunner(rabbitmq_service.backend(vhost), worker, source="jobs", seed=11)
+    consumer.start()
+    producer.start()
+    assert producer.join(60)
+    assert producer.stats.sent == 100 and producer.stats.failed == 0
+    assert _wait_until(lambda: consumer.stats.acked + consumer.stats.failed == 100)
+    assert consumer.stop()
+    assert consumer.stats.failed > 0
+    dead = rabbitmq_backend.message_count("jobs.dead")
+    assert (rabbitmq_backend.message_count("jobs"), dead) == (0, consumer.stats.failed)
