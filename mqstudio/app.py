@@ -60,6 +60,9 @@ def _application() -> QApplication:
     from mqstudio.ui.resources import app_icon
 
     app.setWindowIcon(app_icon())
+    from mqstudio.ui import gcguard
+
+    gcguard.install(app)  # Qt objects in dead cycles are destroyed on the GUI thread, never a worker's
     return app
 
 
