@@ -13,114 +13,46 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QLineF, QRectF, Qt
+from PySide6.QtCore import QLineF, QRectF
 from PySide6.QtGui import QColor, QPainter, QPen
-from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
+from PySide6.QtWidgets import QStyleOptionGraphicsItem, QWidget
 
 from mqstudio.ui.canvas.constants import Z_DERIVED_EDGE
+from mqstudio.ui.canvas.items.layer import MemberLayer
 
 if TYPE_CHECKING:
     from mqstudio.ui.canvas.items.edge import EdgeItem
 
 
-class EdgeLayer(QGraphicsItem):
+class EdgeLayer(MemberLayer):
     def __init__(self) -> None:
-        super().__init__()
-        self.active = False
-        self._edges: dict[EdgeItem, None] = {}  # insertion-ordered set
-        self._excluded: set[EdgeItem] = set()
+        super().__init__(Z_DERIVED_EDGE - 0.5)
         self._groups: list[tuple[QPen, list[QLineF]]] | None = None
-        self._bounds = QRectF()
-        self._bounds_stale = False
-        self.setZValue(Z_DERIVED_EDGE - 0.5)
-        self.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
-        self.setAcceptHoverEvents(False)
-        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemHasNoContents, True)
 
-    # -- membership --------------------------------------------------------------------------
+    def _member_rect(self, edge: EdgeItem) -> QRectF:
+        return edge.boundingRect()
+
+    # The names the scene and the items use.
     def add_edge(self, edge: EdgeItem) -> None:
-        edge.layer = self
-        self._edges[edge] = None
-        edge.setFlag(QGraphicsItem.GraphicsItemFlag.ItemHasNoContents, self.active)
-        self.edge_moved(edge)
+        self.add_member(edge)
 
     def remove_edge(self, edge: EdgeItem) -> None:
-        if self._edges.pop(edge, 0) is None:
-            if self.active:
-                self.update(edge.boundingRect())
-            self._groups = None
-        self._excluded.discard(edge)
-        edge.layer = None
-
-    def clear(self) -> None:
-        for edge in self._edges:
-            edge.layer = None
-        self._edges.clear()
-        self._excluded.clear()
-        self._groups = None
-        self.prepareGeometryChange()
-        self._bounds = QRectF()
+        self.remove_member(edge)
 
     def edges(self) -> list[EdgeItem]:
-        return list(self._edges)
+        return self.members()
 
-    def set_excluded(self, edges: set[EdgeItem]) -> None:
-        """Leave these edges out of the layer's drawing (empty: draw them all again)."""
-        if edges != self._excluded:
-            self._excluded = set(edges)
-            self._groups = None
-            if self.active:
-                self.update()
-
-    # -- mode --------------------------------------------------------------------------------
-    def set_active(self, active: bool) -> None:
-        """Draw all edges here (True) or let each edge draw itself (False)."""
-        if active == self.active:
-            return
-        if not active:
-            self.update()  # erase the lines before the layer stops painting
-        self.active = active
-        self._groups = None
-        no_contents = QGraphicsItem.GraphicsItemFlag.ItemHasNoContents
-        self.setFlag(no_contents, not active)
-        for edge in self._edges:
-            edge.setFlag(no_contents, active)
-        self.update()
-
-    # -- change notifications from edges -----------------------------------------------------
-    def edge_moved(self, edge: EdgeItem) -> None:
-        self._groups = None
-        rect = edge.boundingRect()
-        if not self._bounds.contains(rect):
-            # Grow only: shrinking (a full repaint of the layer) waits for `refresh_bounds`.
-            self.prepareGeometryChange()
-            self._bounds = self._bounds.united(rect) if not self._bounds.isNull() else QRectF(rect)
-        if self.active:
-            self.update(rect)
+    def edge_moved(self, edge: EdgeItem, old: QRectF | None = None) -> None:
+        self.member_moved(edge, old)
 
     def edge_restyled(self, edge: EdgeItem) -> None:
-        self._groups = None
-        if self.active:
-            self.update(edge.boundingRect())
-
-    def refresh_bounds(self) -> None:
-        """Shrink the bounds to the edges' union (after a layout or removals, not per drag step)."""
-        bounds = QRectF()
-        for edge in self._edges:
-            bounds = bounds.united(edge.boundingRect())
-        if bounds != self._bounds:
-            self.prepareGeometryChange()
-            self._bounds = bounds
-
-    # -- QGraphicsItem -----------------------------------------------------------------------
-    def boundingRect(self) -> QRectF:
-        return self._bounds
+        self.member_restyled(edge)
 
     def _line_groups(self) -> list[tuple[QPen, list[QLineF]]]:
         if self._groups is None:
             by_color: dict[int, tuple[QColor, list[QLineF]]] = {}
             excluded = self._excluded
-            for edge in self._edges:
+            for edge in self._members:
                 if edge in excluded:
                     continue
                 color = edge.line_color()

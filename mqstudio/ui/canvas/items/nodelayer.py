@@ -12,120 +12,50 @@ only. Imports PySide6.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QRectF, Qt
+from PySide6.QtCore import QRectF
 from PySide6.QtGui import QColor, QPainter
-from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
+from PySide6.QtWidgets import QStyleOptionGraphicsItem, QWidget
 
 from mqstudio.ui.canvas.constants import Z_NODE, Theme
+from mqstudio.ui.canvas.items.layer import MemberLayer
 
 if TYPE_CHECKING:
     from mqstudio.ui.canvas.items.node import NodeItem
 
 
-class NodeLayer(QGraphicsItem):
+class NodeLayer(MemberLayer):
     def __init__(self) -> None:
-        super().__init__()
-        self.active = False
-        self._nodes: dict[NodeItem, None] = {}  # insertion-ordered set
-        self._excluded: set[NodeItem] = set()
+        super().__init__(Z_NODE - 0.5)
         self._groups: list[tuple[QColor, list[QRectF]]] | None = None
         self._selected: list[tuple[QColor, QRectF]] = []
-        self._bounds = QRectF()
-        self.setZValue(Z_NODE - 0.5)  # over every edge, under selected (raised) nodes' own paint
-        self.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
-        self.setAcceptHoverEvents(False)
-        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemHasNoContents, True)
 
-    # -- membership --------------------------------------------------------------------------
+    def _member_rect(self, node: NodeItem) -> QRectF:
+        return node.sceneBoundingRect()
+
+    # The names the scene and the items use.
     def add_node(self, node: NodeItem) -> None:
-        node.layer = self
-        self._nodes[node] = None
-        node.setFlag(QGraphicsItem.GraphicsItemFlag.ItemHasNoContents, self.active)
-        self.node_moved(node)
+        self.add_member(node)
 
     def remove_node(self, node: NodeItem) -> None:
-        if self._nodes.pop(node, 0) is None:
-            if self.active:
-                self.update(node.sceneBoundingRect())
-            self._groups = None
-        self._excluded.discard(node)
-        node.layer = None
-
-    def clear(self) -> None:
-        for node in self._nodes:
-            node.layer = None
-        self._nodes.clear()
-        self._excluded.clear()
-        self._groups = None
-        self.prepareGeometryChange()
-        self._bounds = QRectF()
+        self.remove_member(node)
 
     def nodes(self) -> list[NodeItem]:
-        return list(self._nodes)
+        return self.members()
 
-    def set_excluded(self, nodes: Iterable[NodeItem]) -> None:
-        """Leave these nodes out of the layer's drawing (empty: draw them all again)."""
-        excluded = set(nodes)
-        if excluded != self._excluded:
-            self._excluded = excluded
-            self._groups = None
-            if self.active:
-                self.update()
-
-    # -- mode --------------------------------------------------------------------------------
-    def set_active(self, active: bool) -> None:
-        """Draw all nodes here (True) or let each node draw itself (False)."""
-        if active == self.active:
-            return
-        if not active:
-            self.update()  # erase the blocks before the layer stops painting
-        self.active = active
-        self._groups = None
-        no_contents = QGraphicsItem.GraphicsItemFlag.ItemHasNoContents
-        self.setFlag(no_contents, not active)
-        for node in self._nodes:
-            node.setFlag(no_contents, active)
-        self.update()
-
-    # -- change notifications from nodes -----------------------------------------------------
     def node_moved(self, node: NodeItem, old: QRectF | None = None) -> None:
-        self._groups = None
-        rect = node.sceneBoundingRect()
-        if not self._bounds.contains(rect):
-            # Grow only: shrinking (a full repaint of the layer) waits for `refresh_bounds`.
-            self.prepareGeometryChange()
-            self._bounds = self._bounds.united(rect) if not self._bounds.isNull() else QRectF(rect)
-        if self.active:
-            if old is not None:
-                self.update(old)
-            self.update(rect)
+        self.member_moved(node, old)
 
     def node_restyled(self, node: NodeItem) -> None:
-        self._groups = None
-        if self.active:
-            self.update(node.sceneBoundingRect())
-
-    def refresh_bounds(self) -> None:
-        bounds = QRectF()
-        for node in self._nodes:
-            bounds = bounds.united(node.sceneBoundingRect())
-        if bounds != self._bounds:
-            self.prepareGeometryChange()
-            self._bounds = bounds
-
-    # -- QGraphicsItem -----------------------------------------------------------------------
-    def boundingRect(self) -> QRectF:
-        return self._bounds
+        self.member_restyled(node)
 
     def _rect_groups(self) -> list[tuple[QColor, list[QRectF]]]:
         if self._groups is None:
             by_color: dict[int, tuple[QColor, list[QRectF]]] = {}
             selected: list[tuple[QColor, QRectF]] = []
             excluded = self._excluded
-            for node in self._nodes:
+            for node in self._members:
                 if node in excluded:
                     continue
                 color = node.block_color()
