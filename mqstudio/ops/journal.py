@@ -14,6 +14,21 @@ Tables:
   items(id, job_id, key, position, state, detail, updated)   -- one row per attempt
 `key` is the message id (or a body hash), `position` a Kafka ``topic/partition/offset`` (see
 `mqstudio.ops.provenance.item_key`).
+
+**Abandoning a job** (`Journal.abandon_job`) only changes the journal: the job is marked ABANDONED
+and is no longer offered for resuming. Nothing is published, acknowledged or removed, so no message
+can be lost by it: a message the job did not finish was never acknowledged, so the broker gave it
+back to the dead-letter queue when the job's connection went (Kafka: its offset was never
+committed). What an abandoned job leaves behind, by the state of its last attempt at a message:
+
+* ``in_flight`` — the copy may or may not be in the target; the original is still in the DLQ.
+* ``published`` — the copy is in the target *and* the original is still in the DLQ: replaying the
+  DLQ again sends a second copy (a duplicate, never a loss). Kafka is the exception: later jobs
+  still find the position as confirmed and acknowledge it without sending it again.
+* ``done`` — replayed: the copy is in the target, the original was removed.
+* ``failed`` — refused (by the target or the job): the original is still in the DLQ.
+
+Its rows stay in the file as history (`items`, `counts`).
 """
 
 from __future__ import annotations
@@ -29,7 +44,15 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ItemState", "JobRecord", "JobStatus", "Journal", "default_journal_path"]
+__all__ = [
+    "AbandonSummary",
+    "ItemState",
+    "JobRecord",
+    "JobStatus",
+    "Journal",
+    "JournalError",
+    "default_journal_path",
+]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -62,6 +85,14 @@ class JobStatus(StrEnum):
     INTERRUPTED = "interrupted"  # stopped by an error (e.g. the broker went away): resume it
     CANCELLED = "cancelled"  # the user stopped it: resumable too
     DONE = "done"
+    ABANDONED = "abandoned"  # the user gave up on it: not offered again (see the module docstring)
+
+
+FINISHED = (JobStatus.DONE, JobStatus.ABANDONED)
+
+
+class JournalError(Exception):
+    """A journal operation that cannot be done (unknown job, a job that is already finished)."""
 
 
 class ItemState(StrEnum):
@@ -86,6 +117,38 @@ class JobRecord:
     state: JobStatus
     options: dict[str, Any]
     total: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class AbandonSummary:
+    """What an abandoned job left behind: messages (distinct keys) by the state of the job's last
+    attempt at each."""
+
+    job: JobRecord
+    in_flight: int  # copy maybe in the target; original still in the DLQ
+    published: int  # copy in the target; original still in the DLQ (a later replay duplicates it)
+    done: int  # replayed and removed from the DLQ
+    failed: int  # refused; original still in the DLQ
+
+    def describe(self) -> list[str]:
+        lines = [
+            f"abandoned replay job {self.job.id} from {self.job.source!r} "
+            f"(was {self.job.state.value}): nothing was sent or removed by abandoning it",
+            f"  {self.done} replayed before it stopped",
+        ]
+        if self.in_flight:
+            lines.append(
+                f"  {self.in_flight} were being sent when it stopped: still in the DLQ, and a copy may "
+                "also be in the target"
+            )
+        if self.published:
+            lines.append(
+                f"  {self.published} were confirmed by the target but not yet removed: still in the DLQ "
+                "and in the target (replaying them again makes duplicates)"
+            )
+        if self.failed:
+            lines.append(f"  {self.failed} were refused and stay in the DLQ")
+        return lines
 
 
 def default_journal_path() -> Path:
@@ -193,9 +256,47 @@ class Journal:
         return [_job(r) for r in rows]
 
     def unfinished_jobs(self) -> list[JobRecord]:
-        """Jobs not DONE (running when the process died, interrupted, or cancelled), oldest first.
-        A job recorded RUNNING whose process is gone is one of these: resume it."""
-        return [j for j in self.jobs() if j.state is not JobStatus.DONE]
+        """Jobs neither DONE nor ABANDONED (running when the process died, interrupted, or
+        cancelled), oldest first. A job recorded RUNNING whose process is gone is one of these:
+        resume or abandon it."""
+        return [j for j in self.jobs() if j.state not in FINISHED]
+
+    def abandon_job(self, job_id: str) -> AbandonSummary:
+        """Mark an unfinished job ABANDONED (see the module docstring: the journal only, no message
+        is touched) and say what it left behind. `JournalError` for an unknown or finished job."""
+        with self._tx() as db:
+            row = db.execute(
+                "SELECT id, source, target, backend, created, updated, state, options, total FROM jobs "
+                "WHERE id = ?",
+                (job_id,),
+            ).fetchone()
+            if row is None:
+                raise JournalError(f"no replay job {job_id!r} in {self.path}")
+            record = _job(row)
+            if record.state in FINISHED:
+                raise JournalError(
+                    f"replay job {job_id!r} is already {record.state.value}: nothing to abandon"
+                )
+            db.execute(
+                "UPDATE jobs SET state = ?, updated = ? WHERE id = ?",
+                (JobStatus.ABANDONED.value, time.time(), job_id),
+            )
+            # The last attempt at each key decides where that message is (an earlier in_flight one
+            # may have been settled by a later attempt of a resumed run).
+            rows = db.execute(
+                "SELECT i.state, COUNT(*) FROM items i JOIN ("
+                " SELECT key, MAX(id) AS last FROM items WHERE job_id = ? GROUP BY key"
+                ") l ON i.id = l.last GROUP BY i.state",
+                (job_id,),
+            ).fetchall()
+        by_state = {str(s): int(n) for s, n in rows}
+        return AbandonSummary(
+            record,
+            in_flight=by_state.get(ItemState.IN_FLIGHT.value, 0),
+            published=by_state.get(ItemState.PUBLISHED.value, 0),
+            done=by_state.get(ItemState.DONE.value, 0),
+            failed=by_state.get(ItemState.FAILED.value, 0),
+        )
 
     # -- items ------------------------------------------------------------------------------------
     def add_items(self, job_id: str, items: Sequence[tuple[str, str]], state: ItemState) -> list[int]:

@@ -1,0 +1,75 @@
+"""Abandoning a journaled replay: the journal forgets the job, no message is touched, and what the
+job left behind (in flight, confirmed but not removed, done, refused) is reported per message."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mqstudio.ops.journal import ItemState, JobStatus, Journal, JournalError
+
+
+def test_abandoned_jobs_are_no_longer_unfinished_and_report_what_they_left(tmp_path: Path) -> None:
+    with Journal(tmp_path / "j.sqlite3") as journal:
+        journal.start_job("a", source="dlq", target="orders:job")
+        rows = journal.add_items(
+            "a", [("id:1", ""), ("id:2", ""), ("id:3", ""), ("id:4", ""), ("id:5", "")], ItemState.IN_FLIGHT
+        )
+        journal.set_items(
+            [
+                (rows[1], ItemState.PUBLISHED, ""),
+                (rows[2], ItemState.DONE, ""),
+                (rows[3], ItemState.DONE, ""),
+                (rows[4], ItemState.FAILED, "nack"),
+            ]
+        )
+        journal.start_job("b", source="dlq2", target="")
+        summary = journal.abandon_job("a")
+        assert (summary.in_flight, summary.published, summary.done, summary.failed) == (1, 1, 2, 1)
+        assert summary.job.state is JobStatus.RUNNING  # what it was before
+        record = journal.job("a")
+        assert record is not None and record.state is JobStatus.ABANDONED
+        assert [j.id for j in journal.unfinished_jobs()] == ["b"]
+        text = "\n".join(summary.describe())
+        assert "still in the DLQ, and a copy may also be in the target" in text
+        assert "replaying them again makes duplicates" in text
+        # History is kept: the attempts are still there, unchanged.
+        assert journal.counts("a") == {"in_flight": 1, "published": 1, "done": 2, "failed": 1}
+
+
+def test_the_last_attempt_at_a_message_decides_its_state(tmp_path: Path) -> None:
+    """A resumed run settled what the crashed run had left in flight: it is not counted in flight."""
+    with Journal(tmp_path / "j.sqlite3") as journal:
+        journal.start_job("a", source="dlq", target="")
+        (first,) = journal.add_items("a", [("id:1", "")], ItemState.IN_FLIGHT)  # the crashed run
+        (again,) = journal.add_items("a", [("id:1", "")], ItemState.IN_FLIGHT)  # the resumed run
+        journal.set_items([(again, ItemState.DONE, "")])
+        journal.finish_job("a", JobStatus.INTERRUPTED)
+        summary = journal.abandon_job("a")
+        assert (summary.in_flight, summary.done) == (0, 1)
+        assert first != again
+
+
+def test_abandoning_an_unknown_or_finished_job_is_refused(tmp_path: Path) -> None:
+    with Journal(tmp_path / "j.sqlite3") as journal:
+        journal.start_job("done", source="dlq", target="")
+        journal.finish_job("done", JobStatus.DONE)
+        with pytest.raises(JournalError, match="no replay job 'nope'"):
+            journal.abandon_job("nope")
+        with pytest.raises(JournalError, match="already done"):
+            journal.abandon_job("done")
+        journal.start_job("x", source="dlq", target="")
+        journal.abandon_job("x")
+        with pytest.raises(JournalError, match="already abandoned"):
+            journal.abandon_job("x")
+
+
+def test_a_kafka_position_confirmed_by_an_abandoned_job_is_still_known_as_replayed(tmp_path: Path) -> None:
+    """Later jobs acknowledge such a record without sending a second copy (abandon keeps the rows)."""
+    with Journal(tmp_path / "j.sqlite3") as journal:
+        journal.start_job("k", source="t.DLT", target="")
+        rows = journal.add_items("k", [("id:1", "t.DLT/0/1"), ("id:2", "t.DLT/0/2")], ItemState.IN_FLIGHT)
+        journal.set_items([(rows[0], ItemState.PUBLISHED, "")])
+        journal.abandon_job("k")
+        assert journal.published_positions(["t.DLT/0/1", "t.DLT/0/2"]) == {"t.DLT/0/1"}
