@@ -9,12 +9,9 @@ never touches a backend directly.
 from __future__ import annotations
 
 import os
-import platform
-import sys
 from pathlib import Path
 
-import PySide6
-from PySide6.QtCore import QSettings, QSize, Qt, QTimer, qVersion
+from PySide6.QtCore import QSettings, QSize, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QApplication,
@@ -23,7 +20,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
     QMenu,
-    QMessageBox,
     QScrollArea,
     QStackedWidget,
     QToolBar,
@@ -31,7 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from mqstudio import __version__
+from mqstudio.ui.about import show_about
 from mqstudio.ui.actions import WindowActions
 from mqstudio.ui.broker_menu import BrokerController
 from mqstudio.ui.canvas.minimap import MiniMap
@@ -344,15 +340,7 @@ class MainWindow(QMainWindow):
         ShortcutsDialog(self, groups).exec()
 
     def show_about(self) -> None:
-        QMessageBox.about(
-            self,
-            "About mqstudio",
-            f"<h3>mqstudio {__version__}</h3>"
-            "<p>A desktop studio for message brokers: design RabbitMQ and Kafka topologies, run them on "
-            "an embedded broker or a real cluster, watch the traffic and replay dead letters.</p>"
-            f"<p>Qt {qVersion()} · PySide6 {PySide6.__version__} · Python {platform.python_version()}"
-            f" · {platform.system() or sys.platform}</p>",
-        )
+        show_about(self, getattr(self.broker, "_broker_thread", None))
 
     def prepare_screenshot(self) -> None:
         """Before an offscreen render: frame the whole topology."""
