@@ -204,7 +204,7 @@ def test_help_dialogs_list_shortcuts_and_versions(
     about: list[str] = []
     monkeypatch.setattr(QMessageBox, "about", lambda _parent, _title, text: about.append(text))
     window.action_set.about.trigger()
-    assert "PySide6" in about[0] and "Qt " in about[0]
+    assert "PySide6" in about[0] and ">Qt<" in about[0]  # details: tests/ui/test_about.py
 
 
 def test_every_menu_action_with_an_icon_has_a_tooltip_and_status_tip(window: MainWindow) -> None:
