@@ -13,11 +13,10 @@ import sys
 from typing import TYPE_CHECKING
 
 from mqstudio import __version__
+from mqstudio.desktop import APP_ID, WM_CLASS  # the packaged .desktop file's name and StartupWMClass
 
 if TYPE_CHECKING:
     from PySide6.QtWidgets import QApplication
-
-APP_ID = "io.github.mqstudio.MqStudio"
 
 
 def display_problem() -> str | None:
@@ -48,7 +47,7 @@ def _application() -> QApplication:
 
     existing = QApplication.instance()
     app = existing if isinstance(existing, QApplication) else QApplication(sys.argv[:1])
-    app.setApplicationName("mqstudio")
+    app.setApplicationName(WM_CLASS)  # X11 WM_CLASS; also names the settings file
     app.setApplicationDisplayName("mqstudio")
     app.setOrganizationName("mqstudio")
     app.setOrganizationDomain("mqstudio.github.io")

@@ -132,6 +132,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="a user allowed to connect (repeatable; default guest:guest from localhost only)",
     )
     broker.set_defaults(handler=_broker)
+    desktop = commands.add_parser(
+        "install-desktop",
+        help="add mqstudio to this user's application menu (Linux)",
+        description="Install the desktop entry, AppStream metainfo and icon into $XDG_DATA_HOME "
+        "(default ~/.local/share), launching this installation's mqstudio-gui. --uninstall removes them.",
+    )
+    desktop.add_argument("--uninstall", action="store_true", help="remove what install-desktop wrote")
+    desktop.set_defaults(handler=_install_desktop)
     _add_live_commands(commands)
     return parser
 
@@ -370,6 +378,21 @@ def _broker(args: argparse.Namespace, out: TextIO) -> int:
         print(line, file=sys.stderr if line.startswith("error:") else out, flush=True)
 
     return run_broker(args.host, args.port, args.data_dir, args.in_memory, users, log)
+
+
+def _install_desktop(args: argparse.Namespace, out: TextIO) -> int:
+    from mqstudio import desktop
+
+    try:
+        paths = desktop.uninstall() if args.uninstall else desktop.install()
+    except desktop.DesktopError as exc:
+        raise _Refused(EXIT_UNUSABLE, str(exc)) from exc
+    verb = "removed" if args.uninstall else "wrote"
+    for path in paths:
+        print(f"{verb} {path}", file=out)
+    if args.uninstall and not paths:
+        print(f"nothing to remove under {desktop.data_home()}", file=out)
+    return EXIT_OK
 
 
 # -- fetch / plan / apply ----------------------------------------------------------------------
