@@ -21,7 +21,7 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from mqstudio import __version__
 from mqstudio.backends.base import Backend, BackendError
@@ -150,9 +150,11 @@ def _add_live_commands(commands: argparse._SubParsersAction[argparse.ArgumentPar
         f"(password from ${PASSWORD_ENV}, the keyring or a prompt)"
     )
 
-    def live(name: str, help_text: str, description: str) -> argparse.ArgumentParser:
+    def live(
+        name: str, help_text: str, description: str, url_required: bool = True
+    ) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help_text, description=description)
-        sub.add_argument("--url", required=True, help=url_help)
+        sub.add_argument("--url", required=url_required, help=url_help)
         sub.add_argument(
             "--http", metavar="URL", help="the RabbitMQ management API (default http://HOST:15672)"
         )
@@ -204,11 +206,18 @@ def _add_live_commands(commands: argparse._SubParsersAction[argparse.ArgumentPar
         "Take the messages in dead-letter queue (or Kafka DLT) QUEUE, publish each to where it died "
         "(its newest x-death exchange and routing key; Kafka: kafka_dlt-original-topic) or to --to, "
         "with publisher confirms, and acknowledge it only after the copy was confirmed and routed: a "
-        "message is never lost, what is refused stays in QUEUE. The job is journaled so an interrupted "
-        "replay can be run again. Exit status 0 when every message was replayed, 1 when some stayed, "
-        "2 when the broker cannot be reached.",
+        "message is never lost, what is refused stays in QUEUE. The job is journaled: --list shows "
+        "unfinished jobs, --resume JOB goes on with one, --abandon JOB forgets one (nothing is sent or "
+        "removed: what it did not finish is still in the DLQ). Exit status 0 when every message was "
+        "replayed, 1 when some stayed, 2 when the replay cannot start (unknown queue or target, a target "
+        "that is the DLQ itself, an unknown job) or the broker cannot be reached.",
+        url_required=False,
     )
-    replay.add_argument("--from", dest="source", required=True, metavar="QUEUE", help="the dead-letter queue")
+    what = replay.add_mutually_exclusive_group(required=True)
+    what.add_argument("--from", dest="source", metavar="QUEUE", help="the dead-letter queue (or Kafka DLT)")
+    what.add_argument("--resume", metavar="JOB", help="go on with an unfinished journaled job (needs --url)")
+    what.add_argument("--abandon", metavar="JOB", help="forget an unfinished job (messages stay in the DLQ)")
+    what.add_argument("--list", action="store_true", help="list the journal's unfinished replay jobs")
     replay.add_argument(
         "--to", metavar="EXCHANGE[:KEY]", help="send everything here (default: each message's origin)"
     )
@@ -570,33 +579,89 @@ def _apply_on(args: argparse.Namespace, backend: Backend, out: TextIO) -> int:
 
 
 def _replay(args: argparse.Namespace, out: TextIO) -> int:
-    from mqstudio.ops.journal import Journal
-    from mqstudio.ops.replay import ReplayJob, parse_filter
+    from mqstudio.ops.journal import Journal, JournalError
 
+    if args.list or args.abandon:
+        with Journal() as journal:
+            if args.list:
+                return _list_replays(journal, out)
+            try:
+                summary = journal.abandon_job(args.abandon)
+            except JournalError as exc:
+                raise _Refused(EXIT_UNUSABLE, str(exc)) from None
+        for line in summary.describe():
+            print(line, file=out)
+        return EXIT_OK
+    if args.url is None:
+        raise _Refused(EXIT_UNUSABLE, f"--url is required with --{'resume' if args.resume else 'from'}")
     if args.rate is not None and args.rate <= 0:
         raise _Refused(EXIT_UNUSABLE, "--rate must be positive")
+    if args.resume and (args.to is not None or args.filter or args.dry_run):
+        raise _Refused(EXIT_UNUSABLE, "--resume goes on with the job's own --to and --filter; "
+                       "only --rate may be given (and --dry-run does not apply)")
+    if args.filter:
+        from mqstudio.ops.replay import parse_filter
+
+        try:
+            parse_filter(args.filter)  # before connecting
+        except ValueError as exc:
+            raise _Refused(EXIT_UNUSABLE, f"--filter: {exc}") from None
+    with Journal() as journal:
+        if args.resume:
+            record = journal.job(args.resume)
+            if record is None:
+                raise _Refused(EXIT_UNUSABLE, f"no replay job {args.resume!r} in {journal.path} "
+                               "(mqstudio replay --list shows the unfinished ones)")
+            if record.state.value in ("done", "abandoned"):
+                raise _Refused(EXIT_UNUSABLE, f"replay job {args.resume!r} is {record.state.value}: "
+                               "nothing to resume")
+        backend = _connect(args)
+        try:
+            return _run_replay(args, backend, journal, out)
+        finally:
+            _close(backend)
+
+
+def _list_replays(journal: Any, out: TextIO) -> int:
+    from datetime import datetime
+
+    jobs = journal.unfinished_jobs()
+    if not jobs:
+        print(f"no unfinished replay jobs in {journal.path}", file=out)
+    for job in jobs:
+        when = datetime.fromtimestamp(job.updated).strftime("%Y-%m-%d %H:%M:%S")
+        tally = sorted(journal.counts(job.id).items())
+        counts = ", ".join(f"{n} {state}" for state, n in tally) or "nothing sent"
+        print(f"{job.id}  {job.state.value:<11} {when}  from {job.source!r} to "
+              f"{job.target or 'their origins'} on {job.backend or '?'} ({counts})", file=out)
+    return EXIT_OK
+
+
+def _run_replay(args: argparse.Namespace, backend: Backend, journal: Any, out: TextIO) -> int:
+    from mqstudio.ops.deadletters import ReplayRouteError, check_replay_route
+    from mqstudio.ops.replay import ReplayJob
+
+    if args.resume:
+        job = ReplayJob.resumed(backend, journal, args.resume, **({"rate": args.rate} if args.rate else {}))
+    else:
+        # The filter goes in as text so that the journal keeps it for --resume.
+        job = ReplayJob(backend, args.source, args.to, filter=args.filter or None, rate=args.rate,
+                        journal=journal, max_replays=args.max_replays, dry_run=args.dry_run)
+    target = job.target
     try:
-        keep = parse_filter(args.filter) if args.filter else None  # before connecting
-    except ValueError as exc:
-        raise _Refused(EXIT_UNUSABLE, f"--filter: {exc}") from None
-    backend = _connect(args)
-    try:
-        with Journal() as journal:
-            job = ReplayJob(
-                backend,
-                args.source,
-                args.to,
-                filter=keep,
-                rate=args.rate,
-                journal=journal,
-                max_replays=args.max_replays,
-                dry_run=args.dry_run,
-            )
-            report = job.run()
+        check_replay_route(backend.fetch_topology().topology, backend.kind, job.source,
+                           None if target is None else target.target, None if target is None else target.key)
+    except ReplayRouteError as exc:
+        raise _Refused(EXIT_UNUSABLE, str(exc)) from None
     except BackendError as exc:
-        raise _Refused(EXIT_UNUSABLE, f"replay from {args.source!r}: {exc}") from None
-    finally:
-        _close(backend)
+        raise _Refused(EXIT_UNUSABLE, f"cannot read the topology: {exc}") from None
+    if not args.dry_run:
+        print(f"replay job {job.id} (journal {journal.path})", file=out, flush=True)
+    try:
+        report = job.run()
+    except BackendError as exc:
+        raise _Refused(EXIT_UNUSABLE, f"replay from {job.source!r}: {exc}; what it did not finish is still "
+                       f"in the DLQ (mqstudio replay --resume {job.id} --url URL goes on)") from None
     for line in report.describe():
         print(line, file=out)
     return EXIT_OK if report.ok or args.dry_run else EXIT_INVALID

@@ -2,7 +2,8 @@
 
 Owns: `DlqInfo` / `find_dead_letter_queues(topology)`, `DeathInfo` / `parse_death(message)`,
 `group_by`, `matches`, `message_time`, `fingerprint`, `delete_from_middle`, `resubmit`, `purge`
-(with `PurgeRefusedError`). Works on `mqstudio.backends.base` values only; never imports Qt,
+(with `PurgeRefusedError`) and `check_replay_route` (a replay's source and target before it
+starts). Works on `mqstudio.backends.base` values only; never imports Qt,
 `mqstudio.ui`, `mqstudio.app` or `mqstudio.cli`.
 
 Where the facts come from:
@@ -53,7 +54,9 @@ __all__ = [
     "DlqInfo",
     "GroupKey",
     "PurgeRefusedError",
+    "ReplayRouteError",
     "ResubmitResult",
+    "check_replay_route",
     "delete_from_middle",
     "find_dead_letter_queues",
     "fingerprint",
@@ -552,3 +555,46 @@ def purge(backend: Backend, queue: str, confirm_name: str) -> int:
     if confirm_name != queue:
         raise PurgeRefusedError(f"type the queue name {queue!r} exactly to purge it")
     return backend.purge(queue)
+
+
+# -- replay pre-flight ------------------------------------------------------------------------------
+class ReplayRouteError(ValueError):
+    """A replay that must not start: its source or target does not exist, or the target is the source."""
+
+
+def check_replay_route(topology: Topology, kind: BackendKind, source: str, target: str | None,
+                       key: str | None = None) -> None:
+    """Refuse, before anything is taken, a replay whose dead-letter queue (Kafka: topic) `source` does
+    not exist, whose `target` exchange (Kafka: topic) does not exist, or that would send the messages
+    straight back into `source` (the default exchange with key `source`, or the DLT itself).
+    `target` None means "each message's origin" (checked per message by the replay)."""
+    kafka = kind is BackendKind.KAFKA
+    if kafka:
+        names = {t.name for t in topology.topics}
+        if source not in names:
+            raise ReplayRouteError(f"no topic {source!r} on this broker")
+        if target is not None:
+            if target == source:
+                raise ReplayRouteError(f"refusing to replay topic {source!r} into itself")
+            if target not in names:
+                raise ReplayRouteError(f"no topic {target!r} on this broker (the replay target)")
+        return
+    queues = {q.name for q in topology.queues}
+    if source not in queues:
+        raise ReplayRouteError(f"no queue {source!r} in this vhost")
+    if target is None:
+        return
+    if target == "":
+        if key == source:
+            raise ReplayRouteError(f"refusing to replay queue {source!r} into itself")
+        if key is not None and key not in queues:
+            raise ReplayRouteError(f"no queue {key!r} in this vhost for the default exchange to route to")
+        return
+    exchanges = {x.name for x in topology.exchanges}
+    if target not in exchanges:
+        raise ReplayRouteError(f"no exchange {target!r} in this vhost (the replay target)")
+    dlq = next(q for q in topology.queues if q.name == source)
+    if _routed_queues(topology, target, dlq.vhost, key) == {dlq.id}:
+        routed = f"routes key {key!r}" if key is not None else "routes every message"
+        raise ReplayRouteError(f"refusing to replay queue {source!r} into itself: exchange {target!r} "
+                               f"{routed} only to it")
