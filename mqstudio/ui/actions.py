@@ -82,6 +82,15 @@ class WindowActions(QObject):
             self.theme_group.addAction(action)
             self.themes[theme] = action
 
+        # Broker (the welcome page): the Connect dialog opened on a profile of that kind
+        self.connect_rabbitmq = act(
+            "Connect to &RabbitMQ…", "exchange-direct", None,
+            "Choose or add a RabbitMQ connection, then connect",
+        )
+        self.connect_kafka = act(
+            "Connect to &Kafka…", "kafka-topic", None, "Choose or add a Kafka connection, then connect"
+        )
+
         # Help
         self.shortcuts = act("&Keyboard Shortcuts", "keyboard", "Ctrl+/", "List every keyboard shortcut")
         self.about = act("&About mqstudio", "help-about", None, "Version, Qt and PySide versions, licence")

@@ -27,12 +27,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from mqstudio.backends.base import BackendKind
 from mqstudio.ui.about import show_about
 from mqstudio.ui.actions import WindowActions
 from mqstudio.ui.broker_menu import BrokerController
 from mqstudio.ui.canvas.minimap import MiniMap
 from mqstudio.ui.canvas.scene import TopologyScene
 from mqstudio.ui.canvas.view import TopologyView
+from mqstudio.ui.dialogs.connections import ConnectionsDialog
 from mqstudio.ui.editor import DocumentEditor
 from mqstudio.ui.files import FileController
 from mqstudio.ui.monitoring import install_monitoring
@@ -101,8 +103,10 @@ class MainWindow(QMainWindow):
         self.files = FileController(self, self.editor, self.settings, autosave_dir)
 
         self._stack = QStackedWidget(self)
+        a = self.action_set
         self.welcome = WelcomePage(
-            [self.action_set.new, self.action_set.open, self.action_set.import_definitions], examples(), self
+            [("New Topology", a.new), ("Open…", a.open), ("Import Definitions…", a.import_definitions)],
+            examples(), self, connect=[a.connect_rabbitmq, a.connect_kafka], links=[a.shortcuts, a.about],
         )
         self._stack.addWidget(_scrollable(self.welcome))
         self.scene = TopologyScene(self.editor, self)
@@ -275,6 +279,8 @@ class MainWindow(QMainWindow):
         self.tracer.path_traced.connect(self.scene.highlight_path)
         a.shortcuts.triggered.connect(self.show_shortcuts)
         a.about.triggered.connect(self.show_about)
+        a.connect_rabbitmq.triggered.connect(lambda: self.connect_to(BackendKind.RABBITMQ))
+        a.connect_kafka.triggered.connect(lambda: self.connect_to(BackendKind.KAFKA))
         a.theme_group.triggered.connect(self._on_theme_chosen)
         self.theme.changed.connect(self._on_theme_changed)
 
@@ -338,6 +344,16 @@ class MainWindow(QMainWindow):
     def show_shortcuts(self) -> None:
         groups = [(name, [x for x in menu.actions() if not x.isSeparator()]) for name, menu in self._menus]
         ShortcutsDialog(self, groups).exec()
+
+    def connect_to(self, kind: BackendKind) -> ConnectionsDialog:
+        """Broker ▸ Connect…, opened on a profile of `kind` (the welcome page's Connect buttons)."""
+        b = self.broker
+        dialog = ConnectionsDialog(b.store, b.runner, self, session_passwords=b.session_passwords, kind=kind)
+        dialog.setWindowTitle(f"Connect to {'Kafka' if kind is BackendKind.KAFKA else 'RabbitMQ'}")
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.connect_requested.connect(b.connect_profile)
+        dialog.open()
+        return dialog
 
     def show_about(self) -> None:
         show_about(self, getattr(self.broker, "_broker_thread", None))

@@ -1,22 +1,25 @@
 """The start page shown before a project is opened: quick actions, bundled examples, recent files.
 
-Owns: `WelcomePage`. It shows what the file controller offers and emits what the user picked; it opens
-nothing itself. Imports PySide6 and mqstudio.ui only.
+Owns: `WelcomePage`. It shows the window's actions as buttons (start: new, open, import; connect:
+RabbitMQ, Kafka; help: keyboard shortcuts, about) and the examples and recent files as lists, and emits
+what the user picked; it opens nothing itself. Imports PySide6 and mqstudio.ui only.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QAction
+from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
-    QGridLayout,
+    QAbstractButton,
     QHBoxLayout,
     QLabel,
     QListWidget,
     QListWidgetItem,
     QPushButton,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -24,21 +27,39 @@ from PySide6.QtWidgets import (
 from mqstudio.ui.resources import Example, app_icon, icon
 
 _DATA = Qt.ItemDataRole.UserRole
+#: (label, action): the label overrides the action's menu text ("New" → "New Topology").
+Entry = tuple[str, QAction]
+
+
+def _label(entry: Entry | QAction) -> tuple[str, QAction]:
+    if isinstance(entry, QAction):
+        return entry.iconText().replace("&", ""), entry
+    return entry
 
 
 class WelcomePage(QWidget):
-    """Signals ``example_chosen(object)`` with an `Example`, ``recent_chosen(object)`` with a `Path`."""
+    """Signals ``example_chosen(object)`` with an `Example`, ``recent_chosen(object)`` with a `Path`.
+
+    `actions` become the Start buttons, `connect` the Connect buttons, `links` small help buttons
+    under them (their shortcut shown). Each button triggers its action.
+    """
 
     example_chosen = Signal(object)
     recent_chosen = Signal(object)
 
     def __init__(
-        self, actions: list[QAction], examples: list[Example], parent: QWidget | None = None
+        self,
+        actions: Sequence[Entry | QAction],
+        examples: list[Example],
+        parent: QWidget | None = None,
+        *,
+        connect: Sequence[Entry | QAction] = (),
+        links: Sequence[Entry | QAction] = (),
     ) -> None:
         super().__init__(parent)
         self.setObjectName("WelcomePage")
         self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
-        self._actions = actions
+        self._buttons: list[tuple[QAbstractButton, QAction]] = []
 
         logo = QLabel(self)
         logo.setPixmap(app_icon().pixmap(QSize(56, 56), self.devicePixelRatioF()))
@@ -54,22 +75,23 @@ class WelcomePage(QWidget):
         top.setSpacing(16)
         top.addWidget(logo)
         top.addLayout(heading, 1)
+        help_links = QVBoxLayout()  # top right, out of the way of the lists
+        help_links.setSpacing(0)
+        for entry in links:
+            help_links.addWidget(self._link(*_label(entry)), 0, Qt.AlignmentFlag.AlignRight)
+        top.addLayout(help_links)
 
-        self._buttons: list[tuple[QPushButton, QAction]] = []
-        start = QVBoxLayout()
-        start.setSpacing(8)
-        start.addWidget(self._section("Start"))
-        for action in actions:
-            button = QPushButton(action.iconText().replace("&", ""), self)
-            button.setObjectName("WelcomeButton")
-            button.setIcon(action.icon())
-            button.setIconSize(QSize(20, 20))
-            button.setToolTip(action.statusTip())
-            button.setCursor(Qt.CursorShape.PointingHandCursor)
-            button.clicked.connect(action.trigger)
-            start.addWidget(button)
-            self._buttons.append((button, action))
-        start.addStretch(1)
+        left = QVBoxLayout()
+        left.setSpacing(6)
+        left.addWidget(self._section("Start"))
+        for entry in actions:
+            left.addWidget(self._button(*_label(entry)))
+        if connect:
+            left.addSpacing(6)
+            left.addWidget(self._section("Connect"))
+            for entry in connect:
+                left.addWidget(self._button(*_label(entry)))
+        left.addStretch(1)
 
         self.examples = self._list()
         for example in examples:
@@ -78,49 +100,72 @@ class WelcomePage(QWidget):
             item.setData(_DATA, example)
             item.setToolTip(example.description)
         self.examples.itemActivated.connect(lambda item: self.example_chosen.emit(item.data(_DATA)))
+        self._fit_height(self.examples)
         self.recent = self._list()
         self.recent.itemActivated.connect(lambda item: self.recent_chosen.emit(item.data(_DATA)))
         self._recent_hint = QLabel("Projects you open or save appear here.", self)
         self._recent_hint.setObjectName("SectionHint")
         self._recent_hint.setWordWrap(True)
 
-        lists = QGridLayout()
-        lists.setHorizontalSpacing(24)
-        lists.setVerticalSpacing(6)
-        lists.addWidget(self._section("Examples"), 0, 0)
-        lists.addWidget(self.examples, 1, 0)
-        lists.addWidget(self._section("Recent Projects"), 0, 1)
-        recent_box = QVBoxLayout()
-        recent_box.setContentsMargins(0, 0, 0, 0)
-        recent_box.addWidget(self._recent_hint, 0, Qt.AlignmentFlag.AlignTop)
-        recent_box.addWidget(self.recent, 1)
-        recent_box.addStretch(0)
-        lists.addLayout(recent_box, 1, 1, Qt.AlignmentFlag.AlignTop)
-        lists.setColumnStretch(0, 3)
-        lists.setColumnStretch(1, 2)
+        right = QVBoxLayout()
+        right.setSpacing(6)
+        right.addWidget(self._section("Open an Example"))
+        right.addWidget(self.examples)
+        right.addSpacing(10)
+        right.addWidget(self._section("Recent Projects"))
+        right.addWidget(self._recent_hint)
+        right.addWidget(self.recent)
+        right.addStretch(1)
 
         body = QHBoxLayout()
-        body.setSpacing(28)
-        body.addLayout(start)
-        body.addLayout(lists, 1)
+        body.setSpacing(32)
+        body.addLayout(left)
+        body.addLayout(right, 1)
 
         content = QVBoxLayout()
-        content.setSpacing(28)
+        content.setSpacing(20)
         content.addLayout(top)
         content.addLayout(body, 1)
         frame = QWidget(self)
         frame.setLayout(content)
-        frame.setMaximumWidth(920)
+        frame.setMaximumWidth(860)
         outer = QHBoxLayout(self)
-        outer.setContentsMargins(32, 36, 32, 24)
-        outer.addStretch(1)
-        outer.addWidget(frame, 8)
-        outer.addStretch(1)
+        outer.setContentsMargins(24, 24, 24, 16)
+        outer.addStretch(0)  # the frame takes the width up to its maximum, then the margins grow
+        outer.addWidget(frame, 1)
+        outer.addStretch(0)
 
     def _section(self, text: str) -> QLabel:
         label = QLabel(text, self)
         label.setObjectName("SectionTitle")
         return label
+
+    def _button(self, text: str, action: QAction) -> QPushButton:
+        button = QPushButton(text, self)
+        button.setObjectName("WelcomeButton")
+        button.setIcon(action.icon())
+        button.setIconSize(QSize(20, 20))
+        button.setToolTip(action.statusTip())
+        button.setCursor(Qt.CursorShape.PointingHandCursor)
+        button.setMinimumWidth(200)
+        button.clicked.connect(action.trigger)
+        self._buttons.append((button, action))
+        return button
+
+    def _link(self, text: str, action: QAction) -> QToolButton:
+        button = QToolButton(self)
+        button.setObjectName("WelcomeLink")
+        keys = action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
+        button.setText(f"{text}  ({keys})" if keys else text)
+        button.setIcon(action.icon())
+        button.setIconSize(QSize(16, 16))
+        button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        button.setAutoRaise(True)
+        button.setToolTip(action.statusTip())
+        button.setCursor(Qt.CursorShape.PointingHandCursor)
+        button.clicked.connect(action.trigger)
+        self._buttons.append((button, action))
+        return button
 
     def _list(self) -> QListWidget:
         widget = QListWidget(self)
@@ -128,11 +173,19 @@ class WelcomePage(QWidget):
         widget.setIconSize(QSize(20, 20))
         widget.setFrameShape(QListWidget.Shape.NoFrame)
         widget.setCursor(Qt.CursorShape.PointingHandCursor)
-        widget.setMinimumSize(180, 160)
+        widget.setMinimumWidth(260)
         widget.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        widget.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
         widget.setTextElideMode(Qt.TextElideMode.ElideRight)
         widget.setWordWrap(False)
         return widget
+
+    @staticmethod
+    def _fit_height(widget: QListWidget, most: int = 10) -> None:
+        """Tall enough for every row (up to `most`): a page of a few items should never scroll."""
+        rows = min(widget.count(), most)
+        row = widget.sizeHintForRow(0) if widget.count() else 0
+        widget.setFixedHeight(max(row * rows + 2 * widget.frameWidth() + 4, 40))
 
     def set_recent(self, paths: list[Path]) -> None:
         self.recent.clear()
@@ -141,9 +194,17 @@ class WelcomePage(QWidget):
             item.setIcon(icon("document-open"))
             item.setToolTip(str(path))
             item.setData(_DATA, path)
-            item.setText(f"{path.name}\n{_shorten(path.parent)}")
+            item.setText(f"{path.name}  —  {_shorten(path.parent)}")
+        self._fit_height(self.recent)
         self._recent_hint.setVisible(not paths)
         self.recent.setVisible(bool(paths))
+
+    def buttons(self) -> list[tuple[QAbstractButton, QAction]]:
+        """Every button with the action it triggers (tests, theming)."""
+        return list(self._buttons)
+
+    def button_for(self, action: QAction) -> QAbstractButton | None:
+        return next((button for button, a in self._buttons if a is action), None)
 
     def refresh_icons(self) -> None:
         for button, action in self._buttons:

@@ -139,7 +139,10 @@ class ConnectionsDialog(QDialog):
         probe_fn: ProbeFn | None = None,
         session_passwords: dict[str, str] | None = None,
         current: str | None = None,
+        kind: BackendKind | None = None,
     ) -> None:
+        """With `kind` (and no `current`), the first saved profile of that kind is selected, or a new
+        one of that kind is started (the welcome page's Connect to RabbitMQ / Kafka)."""
         super().__init__(parent)
         self.setObjectName("ConnectionsDialog")
         self.setWindowTitle("Connections")
@@ -152,6 +155,8 @@ class ConnectionsDialog(QDialog):
         self._loading = False
         self._build()
         self._reload(select=current)
+        if kind is not None and current is None:
+            self.preselect_kind(kind)
 
     # -- construction --------------------------------------------------------------------------
     def _build(self) -> None:
@@ -337,6 +342,15 @@ class ConnectionsDialog(QDialog):
                 self.list.setCurrentRow(row)
                 return True
         return False
+
+    def preselect_kind(self, kind: BackendKind) -> None:
+        """Select the first saved profile of `kind`, else a new profile of that kind."""
+        match = next((p for p in self.profiles() if p.kind is kind), None)
+        if match is not None:
+            self.select(match.name)
+            return
+        self.add_profile()
+        self.kind.setCurrentIndex(max(0, self.kind.findData(kind.value)))
 
     def add_profile(self) -> None:
         """Start a new, unsaved profile (listed in italics until saved)."""
