@@ -3,7 +3,7 @@
 Owns: `ReplayDialog` (destination: origin or ``exchange[:key]`` / ``topic[:key]``, rate, loop guard,
 a Dry Run that lists per message where it would go or why it is refused — `ops.replay.plan_replay`
 over the loaded messages, no broker call — then progress, Pause/Resume, Cancel and the summary),
-`ResumeBar` (non-modal: unfinished journaled jobs, Resume / Abandon) and `ReplayControl` (hands
+`ResumeBar` (non-modal: unfinished journaled jobs, Resume / Abandon / Later) and `ReplayControl` (hands
 pause/resume to a `ReplayJob` created on the session thread, and opens the journal there). The panel
 runs the jobs; these widgets never touch a backend.
 Imports PySide6, mqstudio.backends.base, mqstudio.ops and mqstudio.ui only.
@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QRadioButton,
+    QSizePolicy,
     QSpinBox,
     QTreeWidget,
     QTreeWidgetItem,
@@ -341,8 +342,9 @@ def _destination(item: ReplayItem) -> str:
 
 
 class ResumeBar(QFrame):
-    """A non-modal bar over the panel: "An unfinished replay … Resume / Abandon". Signals carry the
-    job id."""
+    """A non-modal bar over the panel: "An unfinished replay … Resume / Abandon / Later". Signals
+    carry the job id. Later leaves the job in the journal untouched (offered again on the next start);
+    Abandon only marks it abandoned there (`Journal.abandon_job`: no message is sent or removed)."""
 
     resume_requested = Signal(str)
     abandon_requested = Signal(str)
@@ -352,19 +354,27 @@ class ResumeBar(QFrame):
         self.setObjectName("ReplayResumeBar")
         self.setFrameShape(QFrame.Shape.StyledPanel)
         self.setStyleSheet("#ReplayResumeBar { background: palette(alternate-base); }")
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)  # a bar, not a pane
         self.records: list[JobRecord] = []
         self.label = QLabel(self)
         self.label.setWordWrap(True)
         self.resume_button = QPushButton("Resume", self)
+        self.resume_button.setToolTip("Go on with the job: the messages it did not finish are replayed")
         self.abandon_button = QPushButton("Abandon", self)
-        self.abandon_button.setToolTip("Forget the job: its messages that were not replayed stay in the DLQ")
-        self.resume_button.clicked.connect(lambda: self._take(resume=True))
-        self.abandon_button.clicked.connect(lambda: self._take(resume=False))
+        self.abandon_button.setToolTip(
+            "Forget the job. Nothing is sent or removed: the messages it did not finish are still in "
+            "the DLQ; those it was sending when it stopped may also have a copy in the target")
+        self.later_button = QPushButton("Later", self)
+        self.later_button.setToolTip("Hide this until mqstudio starts again; the job stays unfinished")
+        self.resume_button.clicked.connect(lambda: self._take("resume"))
+        self.abandon_button.clicked.connect(lambda: self._take("abandon"))
+        self.later_button.clicked.connect(lambda: self._take("later"))
         layout = QHBoxLayout(self)
         layout.setContentsMargins(8, 4, 8, 4)
         layout.addWidget(self.label, 1)
         layout.addWidget(self.resume_button)
         layout.addWidget(self.abandon_button)
+        layout.addWidget(self.later_button)
         self.hide()
 
     def offer(self, records: list[JobRecord]) -> None:
@@ -380,8 +390,11 @@ class ResumeBar(QFrame):
                            f"{when}) can be resumed{more}.")
         self.show()
 
-    def _take(self, *, resume: bool) -> None:
+    def _take(self, choice: str) -> None:
         if self.records:
             job = self.records.pop(0)
             self.offer(self.records)
-            (self.resume_requested if resume else self.abandon_requested).emit(job.id)
+            if choice == "resume":
+                self.resume_requested.emit(job.id)
+            elif choice == "abandon":
+                self.abandon_requested.emit(job.id)

@@ -51,7 +51,7 @@ from mqstudio.backends.base import Backend, BackendKind, BrokerMessage, Capabili
 from mqstudio.core.metrics import Snapshot
 from mqstudio.ops import deadletters as dl
 from mqstudio.ops import jsonl
-from mqstudio.ops.journal import JobRecord, JobStatus
+from mqstudio.ops.journal import JobRecord
 from mqstudio.ops.replay import ReplayJob, ReplayReport, selection_fingerprint
 from mqstudio.runtime.jobs import BackendSession, Job, SessionState
 from mqstudio.ui.panels.deadletter_dialogs import MessageDetailView, PurgeDialog, ResubmitDialog
@@ -265,7 +265,7 @@ class DeadLettersPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.resume_bar)
-        layout.addWidget(self.splitter)
+        layout.addWidget(self.splitter, 1)
         self._set_view_model()
         self._update_actions()
 
@@ -684,12 +684,15 @@ class DeadLettersPanel(QWidget):
         return bridge
 
     def abandon_replay(self, job_id: str) -> JobBridge | None:
-        """Forget a journaled job (marked done): what it did not replay is still in the DLQ."""
+        """Mark a journaled job abandoned (`Journal.abandon_job`): nothing is sent or removed."""
         journal = self._journal
-        bridge = self._call(lambda _backend: journal().finish_job(job_id, JobStatus.DONE), "Abandon replay")
+        bridge = self._call(lambda _backend: journal().abandon_job(job_id), "Abandon replay")
         if bridge is not None:
-            bridge.finished.connect(lambda _: self._say("Abandoned the unfinished replay; its messages "
-                                                        "that were not replayed stay in the DLQ"))
+            bridge.finished.connect(lambda summary: self._say(
+                f"Abandoned the replay from {summary.job.source}: {summary.done} had been replayed; the "
+                f"rest is still in the DLQ" + (f" ({summary.in_flight + summary.published} of them may "
+                                               "also have a copy in the target)"
+                                               if summary.in_flight + summary.published else "")))
         return bridge
 
     def pause_replay(self, paused: bool) -> None:

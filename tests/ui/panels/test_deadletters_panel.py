@@ -16,7 +16,7 @@ from pytestqt.qtbot import QtBot
 
 from mqstudio.backends.base import Backend, BackendKind, OutgoingMessage
 from mqstudio.core.model import Binding, Exchange, ExchangeType, Queue, Topology
-from mqstudio.ops.journal import Journal
+from mqstudio.ops.journal import ItemState, JobStatus, Journal
 from mqstudio.ops.jsonl import read_messages
 from mqstudio.ops.provenance import H_FROM, H_JOB
 from mqstudio.runtime.brokerthread import EmbeddedBrokerThread
@@ -388,7 +388,7 @@ def test_cancel_midway_keeps_every_message_in_the_origin_or_the_dlq(
     _settle(qtbot, bridge)
     qtbot.waitUntil(lambda: dialog.summary.isVisible() and not panel.busy, timeout=WAIT)
     report = dialog.finished_report
-    assert report is not None and (report.cancelled or report.replayed == 6)
+    assert report is not None and report.cancelled and report.replayed < len(ids)
     in_origin = [i for i in _ids(_run(session, lambda b: b.peek("orders", 20))) if i in ids]
     in_dlq = [i for i in _ids(_run(session, lambda b: b.peek("parked", 20))) if i in ids]
     assert sorted(in_origin + in_dlq) == ids  # lost = 0 (and no duplicates on this broker)
@@ -402,16 +402,56 @@ def test_unfinished_journaled_replays_are_offered_and_can_be_abandoned(
     path = tmp_path / "journal.sqlite3"
     with Journal(path) as journal:
         journal.start_job("crashed", source="parked", target="", backend="embedded", total=5, options={})
+        (row,) = journal.add_items("crashed", [("id:x", "")], ItemState.IN_FLIGHT)
+        journal.start_job("later", source="parked", target="work:order.created", backend="embedded")
     widget = DeadLettersPanel(lambda: session, journal_path=path)
     qtbot.addWidget(widget)
     widget.resize(1400, 420)
     widget.show()
     qtbot.waitUntil(widget.resume_bar.isVisible, timeout=WAIT)
-    assert "parked" in widget.resume_bar.label.text()
+    assert "parked" in widget.resume_bar.label.text() and "1 more after it" in widget.resume_bar.label.text()
     _shot(widget, "deadletters-resume-bar")
     widget.resume_bar.abandon_button.click()
-    assert not widget.resume_bar.isVisible()
     qtbot.waitUntil(lambda: "Abandoned" in widget.status.text(), timeout=WAIT)
+    assert "0 had been replayed" in widget.status.text() and "1 of them may also have a copy" in (
+        widget.status.text())
+    assert widget.resume_bar.isVisible() and "work:order.created" in widget.resume_bar.label.text()
+    widget.resume_bar.later_button.click()  # the second: left for another time
+    assert not widget.resume_bar.isVisible()
+    with Journal(path) as journal:
+        assert [j.id for j in journal.unfinished_jobs()] == ["later"]
+        crashed = journal.job("crashed")
+        assert crashed is not None and crashed.state is JobStatus.ABANDONED
+        assert journal.items("crashed")[0][2] == "in_flight"  # history kept, nothing settled
+        assert row > 0
+    # Abandon touched no message: the DLQ still holds all five.
+    assert len(_run(session, lambda b: b.peek("parked", 10))) == 5
+
+
+def test_a_job_left_for_later_is_offered_again_and_resumed_by_click(
+    qtbot: QtBot, session: BackendSession, tmp_path: Path
+) -> None:
+    path = tmp_path / "journal.sqlite3"
+    with Journal(path) as journal:
+        journal.start_job("later", source="parked", target="work:order.created", backend="embedded")
+    first = DeadLettersPanel(lambda: session, journal_path=path)
+    qtbot.addWidget(first)
+    first.show()
+    qtbot.waitUntil(first.resume_bar.isVisible, timeout=WAIT)
+    first.resume_bar.later_button.click()
+    first.close()
+    second = DeadLettersPanel(lambda: session, journal_path=path)  # "the next start"
+    qtbot.addWidget(second)
+    second.show()
+    qtbot.waitUntil(second.resume_bar.isVisible, timeout=WAIT)
+    qtbot.waitUntil(lambda: second.model.rowCount() == 5, timeout=WAIT)
+    second.resume_bar.resume_button.click()
+    bridge = second._long_job
+    assert bridge is not None
+    _settle(qtbot, bridge)
+    qtbot.waitUntil(lambda: second.model.rowCount() == 0, timeout=WAIT)
+    assert "Replayed 5" in second.status.text()
+    assert len(_run(session, lambda b: b.peek("orders", 10))) == 5  # the job's own target
     with Journal(path) as journal:
         assert journal.unfinished_jobs() == []
 
