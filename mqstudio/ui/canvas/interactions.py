@@ -160,8 +160,9 @@ class MoveInteraction(Interaction):
         if self.scene.snap_to_grid:
             target = QPointF(snap(target.x()), snap(target.y()))
         delta = target - anchor_start
-        for item in self.items:
-            item.setPos(self.start[item.node_id] + delta)
+        with self.scene.deferred_edges():  # an edge between two dragged nodes is re-routed once
+            for item in self.items:
+                item.setPos(self.start[item.node_id] + delta)
 
     def mouse_release(self, event: QGraphicsSceneMouseEvent) -> bool:
         moved = {
@@ -180,8 +181,9 @@ class MoveInteraction(Interaction):
         return True
 
     def cancel_positions(self) -> None:
-        for item in self.items:
-            item.setPos(self.start[item.node_id])
+        with self.scene.deferred_edges():
+            for item in self.items:
+                item.setPos(self.start[item.node_id])
 
     def cancel(self) -> None:
         self.cancel_positions()

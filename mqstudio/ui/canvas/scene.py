@@ -110,6 +110,9 @@ class TopologyScene(QGraphicsScene):
         self._drag_nodes: list[NodeItem] | None = None  # nodes of a drag in progress (see begin_drag)
         self._drag_moving: tuple[list[NodeItem], set[EdgeItem]] | None = None  # set while frozen
         self._refreeze_pending = False
+        # While not None, moved node items put their edges here instead of re-routing them (see
+        # `deferred_edges`); an insertion-ordered set.
+        self.pending_edges: dict[EdgeItem, None] | None = None
         self._overview_timer = QTimer(self)
         self._overview_timer.setSingleShot(True)
         self._overview_timer.setInterval(OVERVIEW_MS)
@@ -246,6 +249,22 @@ class TopologyScene(QGraphicsScene):
             if drop is not None:
                 drop()
 
+    @contextmanager
+    def deferred_edges(self) -> Iterator[None]:
+        """Move many nodes inside: each edge between them is re-routed once, on exit, rather than once
+        per end that moved (a layout moving every node would route every edge twice). Nests."""
+        if self.pending_edges is not None:
+            yield
+            return
+        self.pending_edges = {}
+        try:
+            yield
+        finally:
+            edges, self.pending_edges = self.pending_edges, None
+            for edge in edges:
+                if edge.scene() is self:
+                    edge.adjust()
+
     def node_item_moved(self, item: NodeItem) -> None:
         """A node item moved (model event or a drag step): schedule one overview refresh."""
         if not self._overview_timer.isActive():
@@ -299,7 +318,8 @@ class TopologyScene(QGraphicsScene):
             return False
         command = MoveNodes(doc, changed)
         command.text = "Auto-layout"
-        return self.editor.execute(command)
+        with self.deferred_edges():
+            return self.editor.execute(command)
 
     def create_at_center(self, spec: dict[str, Any]) -> str | None:
         """Create a node from a palette spec at the centre of the view, nudged off existing nodes."""
@@ -539,16 +559,17 @@ class TopologyScene(QGraphicsScene):
         document.node_moved.connect(self._on_node_moved)
         missing = [n for n in topology.nodes if document.position(n.id) is None]
         fallback = layout_mod.compute_layout(topology) if missing else {}
-        # Bulk insertion without an index (each insert into a BSP tree costs), then index once.
+        # Bulk insertion without an index (each insert into a BSP tree costs), then index once. The
+        # layers take their members in one go (bounds grown once), after every edge has its geometry.
         self.setItemIndexMethod(QGraphicsScene.ItemIndexMethod.NoIndex)
         if self.edge_layer.scene() is not self:
             self.addItem(self.edge_layer)
         if self.node_layer.scene() is not self:
             self.addItem(self.node_layer)
-        for node in topology.nodes:
-            self._add_node_item(node, fallback.get(node.id))
-        for binding in topology.bindings:
-            self._add_binding_edge(binding)
+        nodes = [self._add_node_item(node, fallback.get(node.id), bulk=True) for node in topology.nodes]
+        self.node_layer.add_members(nodes)
+        edges = [self._add_binding_edge(binding, bulk=True) for binding in topology.bindings]
+        self.edge_layer.add_members(e for e in edges if e is not None)
         self._refresh_derived()
         self.setItemIndexMethod(QGraphicsScene.ItemIndexMethod.BspTreeIndex)
         self.setBspTreeDepth(BSP_DEPTH)
@@ -590,19 +611,24 @@ class TopologyScene(QGraphicsScene):
         self._detach()
         self._attach(self.editor.document)
 
-    def _add_node_item(self, node: Node, fallback: tuple[float, float] | None = None) -> NodeItem:
+    def _add_node_item(
+        self, node: Node, fallback: tuple[float, float] | None = None, bulk: bool = False
+    ) -> NodeItem:
+        """`bulk`: the caller adds the item to the node layer (with the others, in one go)."""
         item = _ITEM_TYPES[type(node)](node)
         pos = self.editor.document.position(node.id) or fallback or (0.0, 0.0)
         item.setPos(QPointF(pos[0], pos[1]))
         self._nodes[node.id] = item
         self.addItem(item)
-        self.node_layer.add_node(item)
+        if not bulk:
+            self.node_layer.add_node(item)
         self.node_item_moved(item)
         if node.id in self._findings:
             self._apply_findings(item, node.id)
         return item
 
-    def _add_binding_edge(self, binding: Binding) -> BindingEdge | None:
+    def _add_binding_edge(self, binding: Binding, bulk: bool = False) -> BindingEdge | None:
+        """`bulk`: the caller adds the edge to the edge layer (with the others, in one go)."""
         source, dest = self._nodes.get(binding.source), self._nodes.get(binding.destination)
         if source is None or dest is None:
             return None
@@ -611,7 +637,8 @@ class TopologyScene(QGraphicsScene):
         edge.update_from(binding, topology.node(binding.source), topology.node(binding.destination))
         self._bindings[binding.id] = edge
         self.addItem(edge)
-        self.edge_layer.add_edge(edge)
+        if not bulk:
+            self.edge_layer.add_edge(edge)
         return edge
 
     def _remove_edge(self, edge: EdgeItem) -> None:
@@ -692,6 +719,7 @@ class TopologyScene(QGraphicsScene):
         wanted = layout_mod.derived_links(self.editor.document.topology)
         for key in [k for k in self._derived if k not in wanted]:
             self._remove_edge(self._derived.pop(key))
+        added: list[DerivedEdge] = []
         for key, label in wanted.items():
             edge = self._derived.get(key)
             if edge is not None:
@@ -705,7 +733,9 @@ class TopologyScene(QGraphicsScene):
             edge = DerivedEdge(kind, source, dest, label)
             self._derived[key] = edge
             self.addItem(edge)
-            self.edge_layer.add_edge(edge)
+            added.append(edge)
+        if added:
+            self.edge_layer.add_members(added)
             if self._highlighted:
                 self.highlight_path(self._highlighted)
 

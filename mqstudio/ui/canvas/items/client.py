@@ -13,7 +13,7 @@ from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QPainter, QPainterPath
 
 from mqstudio.ui.canvas.constants import CLIENT_HEIGHT, CLIENT_WIDTH, GLYPH_SIZE, Theme
-from mqstudio.ui.canvas.items.node import Badge, NodeItem, arguments_tooltip
+from mqstudio.ui.canvas.items.node import Badge, NodeItem, Tooltip, arguments_tooltip
 
 
 @cache
@@ -110,7 +110,7 @@ class ProducerItem(_ClientItem):
     has_input = False
     role = "producer"
 
-    def describe(self, node: Any) -> tuple[str, str, str, list[Badge], str]:
+    def describe(self, node: Any) -> tuple[str, str, str, list[Badge], Tooltip]:
         rate = getattr(node, "rate", None)
         key = getattr(node, "routing_key", "") or ""
         parts = [f"{_fmt(rate)} msg/s" if rate is not None else "producer"]
@@ -129,7 +129,7 @@ class ConsumerItem(_ClientItem):
     has_output = False
     role = "consumer"
 
-    def describe(self, node: Any) -> tuple[str, str, str, list[Badge], str]:
+    def describe(self, node: Any) -> tuple[str, str, str, list[Badge], Tooltip]:
         prefetch = getattr(node, "prefetch", None)
         processing = getattr(node, "processing_ms", None)
         failure = getattr(node, "failure_rate", None)

@@ -10,6 +10,8 @@ to the destination's input port as a smooth cubic curve with an arrow head and f
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QLineF, QPointF, QRectF, Qt
@@ -37,6 +39,20 @@ ARROW_WIDTH = 5.0
 # long near-vertical edge), which is what made a drag step cost a second on a 1,000-node design.
 EDGE_WIDTH = 1.0
 OVERLAY_WIDTH = 4.0  # extra stroke width of an edge at live-overlay level 1 (ui.monitoring.overlays)
+
+# Enum members looked up once: each `Qt.X.Y` attribute access is a Python call, and building thousands of
+# edges at open would pay several per edge.
+_ROUND_CAP = Qt.PenCapStyle.RoundCap
+_ROUND_JOIN = Qt.PenJoinStyle.RoundJoin
+_SOLID = Qt.PenStyle.SolidLine
+_EDGE_FLAGS = QGraphicsItem.GraphicsItemFlag.ItemUsesExtendedStyleOption
+_BINDING_FLAGS = _EDGE_FLAGS | QGraphicsItem.GraphicsItemFlag.ItemIsSelectable
+# Shared initial values (never changed in place: an item replaces them, it does not edit them).
+_NO_PEN = QPen()
+_NO_BRUSH = QBrush()
+_EMPTY_PATH = QPainterPath()
+_EMPTY_ARROW = QPolygonF()
+_NULL_RECT = QRectF()
 
 
 def binding_label(binding: Binding, source: Any) -> str:
@@ -74,6 +90,46 @@ def _elide_label(text: str) -> tuple[str, float]:
     return hit
 
 
+_PEN_CACHE: dict[tuple[int, float, Qt.PenStyle], tuple[QPen, QBrush]] = {}
+
+
+def _pen_and_brush(color: QColor, width: float, style: Qt.PenStyle) -> tuple[QPen, QBrush]:
+    """A round-capped pen and a solid brush of `color`; shared: edges in one state draw with the same
+    objects (a design has a handful of edge styles, not one per edge)."""
+    key = (color.rgba(), width, style)
+    hit = _PEN_CACHE.get(key)
+    if hit is None:
+        if len(_PEN_CACHE) > 2_000:
+            _PEN_CACHE.clear()
+        hit = _PEN_CACHE[key] = (QPen(color, width, style, _ROUND_CAP, _ROUND_JOIN), QBrush(color))
+    return hit
+
+
+_LABEL_HEIGHT: dict[int, float] = {}
+
+
+def _label_height(theme: Theme) -> float:
+    """Height of an edge label box with the theme's label font (per theme, not per edge)."""
+    key = id(theme)
+    height = _LABEL_HEIGHT.get(key)
+    if height is None:
+        if len(_LABEL_HEIGHT) > 16:
+            _LABEL_HEIGHT.clear()
+        height = _LABEL_HEIGHT[key] = theme.label_metrics.height() + 2
+    return height
+
+
+def _segments_path(segments: list[tuple[tuple[float, float], ...]]) -> QPainterPath:
+    """The painter path of an edge's pieces (cubics and lines, each starting where the last ended)."""
+    path = QPainterPath(QPointF(*segments[0][0]))
+    for segment in segments:
+        if len(segment) == 2:
+            path.lineTo(QPointF(*segment[1]))
+        else:
+            path.cubicTo(QPointF(*segment[1]), QPointF(*segment[2]), QPointF(*segment[3]))
+    return path
+
+
 def _smoothstep_inverse(s: float) -> float:
     """t in [0, 1] with 3t² - 2t³ = s: where a forward edge (control points level with its ends) reaches
     the fraction `s` of its vertical run."""
@@ -99,11 +155,13 @@ def _sub_cubic(pts: tuple[tuple[float, float], ...], t0: float, t1: float) -> tu
 class EdgeItem(QGraphicsItem):
     """A curve from `source`'s output port to `dest`'s input port.
 
-    Geometry (path, arrow, label rect, bounds) is computed once per end move, the hit shape lazily once
-    per geometry. Zoomed out (the scene's edge layer is active) an edge has no contents of its own: the
-    `EdgeLayer` draws every edge as a straight line in one call, while the edge keeps its shape, so
-    selection, hover and tooltips still work. Zoomed in, an edge that is much longer than the exposed
-    area strokes only the part of its curve that crosses it (AA strokes cost by length, clipped or not).
+    Geometry (ends, label rect, bounds) is computed once per end move from plain floats; the painter
+    path, the arrow and the hit shape are built lazily, on first use after a move (zoomed out nothing
+    asks for them, and a layout moves every edge). Zoomed out (the scene's edge layer is active) an
+    edge has no contents of its own: the `EdgeLayer` draws every edge as a straight line in one call,
+    while the edge keeps its shape, so selection, hover and tooltips still work. Zoomed in, an edge that
+    is much longer than the exposed area strokes only the part of its curve that crosses it (AA strokes
+    cost by length, clipped or not).
     """
 
     def __init__(self, source: NodeItem, dest: NodeItem) -> None:
@@ -116,27 +174,29 @@ class EdgeItem(QGraphicsItem):
         self.highlighted = False
         self.severity: str | None = None
         self._hover = False
-        self._path = QPainterPath()
+        self._path: QPainterPath | None = _EMPTY_PATH  # None: build from _segments when asked
         # The path as pieces whose y runs monotonically: cubics whose control points are level with
         # their ends (y follows 3t² - 2t³ of the run) and horizontal lines. Long edges clip with them.
         self._segments: list[tuple[tuple[float, float], ...]] = []
         self._ends = (0.0, 0.0, 0.0, 0.0)
-        self._arrow = QPolygonF()
-        self._label_rect = QRectF()
+        self._arrow: QPolygonF | None = _EMPTY_ARROW  # None: build from _ends when asked
+        self._label_rect = _NULL_RECT
         self._elided_label = ""
         self._label_width = 0.0
-        self._bounds = QRectF()
+        self._bounds = _NULL_RECT
         self._shape: QPainterPath | None = None
-        self._pen = QPen()
-        self._selected_pen = QPen()
-        self._arrow_brush = QBrush()
-        self._selected_brush = QBrush()
-        self._tooltip = ""
+        self._pen = _NO_PEN
+        self._selected_pen = _NO_PEN
+        self._arrow_brush = _NO_BRUSH
+        self._selected_brush = _NO_BRUSH
+        self._tooltip: str | Callable[[], str] = ""  # a callable is called on first use (hover)
         self._tooltip_set = False
         self.layer: EdgeLayer | None = None
         self.setAcceptHoverEvents(True)
-        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemUsesExtendedStyleOption, True)
+        self.setFlags(self._flags)
         self.setZValue(Z_EDGE)
+
+    _flags = _EDGE_FLAGS
 
     # -- geometry ----------------------------------------------------------------------------
     def set_label(self, text: str, adjust: bool = True) -> None:
@@ -158,42 +218,40 @@ class EdgeItem(QGraphicsItem):
         x2, y2 = dp.x() - dest.width / 2 - PORT_RADIUS - 1, dp.y()
         self._ends = (x1, y1, x2, y2)
         dx = x2 - x1
-        p1, p2 = QPointF(x1, y1), QPointF(x2, y2)
-        path = QPainterPath(p1)
         if dx >= 40:
             bend = max(dx * 0.5, 40.0)
-            c1, c2 = (x1 + bend, y1), (x2 - bend, y2)
-            path.cubicTo(QPointF(*c1), QPointF(*c2), p2)
-            self._segments = [((x1, y1), c1, c2, (x2, y2))]
-            left, right = min(x1, c2[0]), max(x2, c1[0])
-            bounds = QRectF(left, min(y1, y2) - ARROW_WIDTH, right - left, abs(y2 - y1) + 2 * ARROW_WIDTH)
-            mid = QPointF((x1 + x2) / 2, (y1 + y2) / 2)
+            c1x, c2x = x1 + bend, x2 - bend
+            self._segments = [((x1, y1), (c1x, y1), (c2x, y2), (x2, y2))]
+            self._path = None  # built on first use
+            left, right = min(x1, c2x), max(x2, c1x)
+            top, bottom = min(y1, y2) - ARROW_WIDTH, max(y1, y2) + ARROW_WIDTH
+            mx, my = (x1 + x2) / 2, (y1 + y2) / 2
         else:
             # A backward edge loops out below both nodes instead of cutting across them.
             low = max(y1, y2) + max(source.height, dest.height) / 2 + 36
-            r = 36.0
-            path.cubicTo(QPointF(x1 + r * 1.6, y1), QPointF(x1 + r * 1.6, low), QPointF(x1, low))
-            path.lineTo(QPointF(x2, low))
-            path.cubicTo(QPointF(x2 - r * 1.6, low), QPointF(x2 - r * 1.6, y2), p2)
+            bulge = 36.0 * 1.6
             self._segments = [
-                ((x1, y1), (x1 + r * 1.6, y1), (x1 + r * 1.6, low), (x1, low)),
+                ((x1, y1), (x1 + bulge, y1), (x1 + bulge, low), (x1, low)),
                 ((x1, low), (x2, low)),
-                ((x2, low), (x2 - r * 1.6, low), (x2 - r * 1.6, y2), (x2, y2)),
+                ((x2, low), (x2 - bulge, low), (x2 - bulge, y2), (x2, y2)),
             ]
-            bounds = path.controlPointRect().adjusted(-ARROW_LENGTH, -ARROW_WIDTH, 0, ARROW_WIDTH)
+            path = self._path = _segments_path(self._segments)
+            xs, ys = (x1, x1 + bulge, x2, x2 - bulge), (y1, y2, low)
+            left, right = min(xs) - ARROW_LENGTH, max(xs)
+            top, bottom = min(ys) - ARROW_WIDTH, max(ys) + ARROW_WIDTH
             mid = path.pointAtPercent(0.5)
-        self._path = path
-        self._arrow = QPolygonF(
-            [p2, QPointF(x2 - ARROW_LENGTH, y2 - ARROW_WIDTH), QPointF(x2 - ARROW_LENGTH, y2 + ARROW_WIDTH)]
-        )
+            mx, my = mid.x(), mid.y()
+        self._arrow = None  # built on first use
         if self._elided_label:
             width = self._label_width + 10
-            height = Theme.current().label_metrics.height() + 2
-            self._label_rect = QRectF(mid.x() - width / 2, mid.y() - height / 2, width, height)
-            bounds = bounds.united(self._label_rect)
+            height = _label_height(Theme.current())
+            lx, ly = mx - width / 2, my - height / 2
+            self._label_rect = QRectF(lx, ly, width, height)
+            left, right = min(left, lx), max(right, lx + width)
+            top, bottom = min(top, ly), max(bottom, ly + height)
         else:
-            self._label_rect = QRectF()
-        self._bounds = bounds.adjusted(-6, -6, 6, 6)
+            self._label_rect = _NULL_RECT
+        self._bounds = QRectF(left - 6, top - 6, right - left + 12, bottom - top + 12)
         self._shape = None
         if layer is not None:
             layer.edge_moved(self)
@@ -206,14 +264,31 @@ class EdgeItem(QGraphicsItem):
             self.layer.remove_edge(self)
 
     def path(self) -> QPainterPath:
-        return self._path
+        path = self._path
+        if path is None:
+            path = self._path = _segments_path(self._segments)
+        return path
+
+    def arrow(self) -> QPolygonF:
+        """The arrow head at the destination's end (a triangle pointing at the input port)."""
+        arrow = self._arrow
+        if arrow is None:
+            _, _, x2, y2 = self._ends
+            arrow = self._arrow = QPolygonF(
+                [
+                    QPointF(x2, y2),
+                    QPointF(x2 - ARROW_LENGTH, y2 - ARROW_WIDTH),
+                    QPointF(x2 - ARROW_LENGTH, y2 + ARROW_WIDTH),
+                ]
+            )
+        return arrow
 
     def ends(self) -> tuple[float, float, float, float]:
         """(x1, y1, x2, y2): the output port end and the arrow tip, in scene coordinates."""
         return self._ends
 
     def midpoint(self) -> QPointF:
-        return self._path.pointAtPercent(0.5)
+        return self.path().pointAtPercent(0.5)
 
     # -- live overlay (set by ui.monitoring.overlays; additive: the model's label stays) ---------
     overlay_text = ""
@@ -257,12 +332,9 @@ class EdgeItem(QGraphicsItem):
             width += 1.0
             selected_width += 1.0
         style = self.pen_style()
-        cap, join = Qt.PenCapStyle.RoundCap, Qt.PenJoinStyle.RoundJoin
-        self._pen = QPen(color, width, style, cap, join)
-        self._arrow_brush = QBrush(color)
+        self._pen, self._arrow_brush = _pen_and_brush(color, width, style)
         selected_color = color if self.highlighted else theme.selection
-        self._selected_pen = QPen(selected_color, selected_width, style, cap, join)
-        self._selected_brush = QBrush(selected_color)
+        self._selected_pen, self._selected_brush = _pen_and_brush(selected_color, selected_width, style)
         self.repaint()
 
     def line_color(self) -> QColor:
@@ -284,13 +356,17 @@ class EdgeItem(QGraphicsItem):
         return Qt.PenStyle.SolidLine
 
     # -- tooltip (built on first hover: thousands of rich-text tooltips cost at open) ---------------
-    def set_tooltip_text(self, text: str) -> None:
+    def set_tooltip_text(self, text: str | Callable[[], str]) -> None:
+        """The tooltip, or a function that builds it (called on first hover, not at open)."""
         self._tooltip = text
         if self._tooltip_set:
-            self.setToolTip(text)
+            self.setToolTip(self.tooltip_text())
 
     def tooltip_text(self) -> str:
-        return self._tooltip
+        tooltip = self._tooltip
+        if not isinstance(tooltip, str):
+            tooltip = self._tooltip = tooltip()
+        return tooltip
 
     # -- QGraphicsItem -----------------------------------------------------------------------
     def boundingRect(self) -> QRectF:
@@ -300,7 +376,7 @@ class EdgeItem(QGraphicsItem):
         if self._shape is None:
             stroker = QPainterPathStroker()
             stroker.setWidth(10)
-            shape = stroker.createStroke(self._path)
+            shape = stroker.createStroke(self.path())
             if not self._label_rect.isNull():
                 shape.addRect(self._label_rect)
             self._shape = shape
@@ -309,7 +385,7 @@ class EdgeItem(QGraphicsItem):
     def hoverEnterEvent(self, event: Any) -> None:
         if not self._tooltip_set:
             self._tooltip_set = True
-            self.setToolTip(self._tooltip)
+            self.setToolTip(self.tooltip_text())
         self._hover = True
         self.update_style()
 
@@ -338,16 +414,17 @@ class EdgeItem(QGraphicsItem):
         painter.setPen(pen)
         painter.setBrush(Qt.BrushStyle.NoBrush)
         exposed = option.exposedRect
-        if pen.style() != Qt.PenStyle.SolidLine and self._bounds.height() > 2 * exposed.height() + 400:
+        if pen.style() != _SOLID and self._bounds.height() > 2 * exposed.height() + 400:
             # Dashes cost by their number along the whole path, clipped or not. (A solid one-pixel
             # stroke is cheaper drawn whole: the cosmetic stroker skips what lies outside the clip.)
             self._paint_exposed_stretch(painter, pen, exposed)
         else:
-            painter.drawPath(self._path)
-        if exposed.intersects(self._arrow.boundingRect()):
+            painter.drawPath(self.path())
+        arrow = self.arrow()
+        if exposed.intersects(arrow.boundingRect()):
             painter.setPen(theme.no_pen)
             painter.setBrush(self._selected_brush if selected else self._arrow_brush)
-            painter.drawPolygon(self._arrow)
+            painter.drawPolygon(arrow)
         if self._elided_label and exposed.intersects(self._label_rect):
             painter.setBrush(theme.label_brush)
             painter.setPen(self._label_pen(theme))
@@ -405,6 +482,12 @@ def _cubic_path(pts: tuple[tuple[float, float], ...]) -> QPainterPath:
     return path
 
 
+def _binding_tooltip(source: str, dest: str, routing_key: str, arguments: dict[str, Any]) -> str:
+    lines = [f"<b>binding</b> {source} → {dest}", f"routing key: {routing_key!r}"]
+    lines += [f"{k} = {v!r}" for k, v in arguments.items()]
+    return "<br>".join(lines)
+
+
 class BindingEdge(EdgeItem):
     """A model binding; selectable (Delete removes it with `Unbind`)."""
 
@@ -412,15 +495,16 @@ class BindingEdge(EdgeItem):
         super().__init__(source, dest)
         self.binding_id = binding.id
         self.exchange_to_exchange = False
-        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable, True)
+
+    _flags = _BINDING_FLAGS
 
     def update_from(self, binding: Binding, source: Any, dest: Any) -> None:
         self.exchange_to_exchange = isinstance(dest, Exchange)
         label = binding_label(binding, source)
-        lines = [f"<b>binding</b> {source.name} → {dest.name}", f"routing key: {binding.routing_key!r}"]
-        lines += [f"{k} = {v!r}" for k, v in binding.arguments.items()]
-        self.set_tooltip_text("<br>".join(lines))
-        if label != self.label or self._path.isEmpty():
+        self.set_tooltip_text(
+            partial(_binding_tooltip, source.name, dest.name, binding.routing_key, dict(binding.arguments))
+        )
+        if label != self.label or self._bounds.isNull():
             self.set_label(label)
         self.update_style()
 

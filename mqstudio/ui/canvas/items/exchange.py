@@ -12,7 +12,7 @@ from PySide6.QtGui import QPainter, QPainterPath, QPolygonF
 
 from mqstudio.core.model import Exchange, ExchangeType
 from mqstudio.ui.canvas.constants import EXCHANGE_HEIGHT, GLYPH_SIZE, Theme
-from mqstudio.ui.canvas.items.node import Badge, NodeItem, arguments_tooltip
+from mqstudio.ui.canvas.items.node import Badge, NodeItem, Tooltip, arguments_tooltip
 
 _SUBTITLES = {
     "direct": "direct exchange",
@@ -61,7 +61,7 @@ def exchange_glyph(kind: str) -> QPainterPath:
 class ExchangeItem(NodeItem):
     height = EXCHANGE_HEIGHT
 
-    def describe(self, node: Exchange) -> tuple[str, str, str, list[Badge], str]:
+    def describe(self, node: Exchange) -> tuple[str, str, str, list[Badge], Tooltip]:
         kind = str(node.type)
         if node.type == ExchangeType.DELAYED:
             subtitle = f"delayed → {node.delayed_type or '?'}"

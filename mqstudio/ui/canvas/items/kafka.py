@@ -10,13 +10,13 @@ from PySide6.QtGui import QPainter, QPainterPath
 
 from mqstudio.core.model import ConsumerGroup, Topic
 from mqstudio.ui.canvas.constants import GLYPH_SIZE, KAFKA_HEIGHT, Theme
-from mqstudio.ui.canvas.items.node import Badge, NodeItem, arguments_tooltip, format_duration
+from mqstudio.ui.canvas.items.node import Badge, NodeItem, Tooltip, arguments_tooltip, format_duration
 
 
 class TopicItem(NodeItem):
     height = KAFKA_HEIGHT
 
-    def describe(self, node: Topic) -> tuple[str, str, str, list[Badge], str]:
+    def describe(self, node: Topic) -> tuple[str, str, str, list[Badge], Tooltip]:
         plural = "s" if node.partitions != 1 else ""
         subtitle = f"topic · {node.partitions} partition{plural} · rf {node.replication_factor}"
         badges: list[Badge] = []
@@ -51,7 +51,7 @@ class TopicItem(NodeItem):
 class GroupItem(NodeItem):
     height = KAFKA_HEIGHT
 
-    def describe(self, node: ConsumerGroup) -> tuple[str, str, str, list[Badge], str]:
+    def describe(self, node: ConsumerGroup) -> tuple[str, str, str, list[Badge], Tooltip]:
         count = len(node.topics)
         subtitle = f"consumer group · {count} topic{'s' if count != 1 else ''}"
         tooltip = arguments_tooltip(f"consumer group {node.name}", [("topics", count)], {})

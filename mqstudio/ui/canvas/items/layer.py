@@ -15,6 +15,8 @@ from typing import Any
 from PySide6.QtCore import QRectF, Qt
 from PySide6.QtWidgets import QGraphicsItem
 
+_NO_CONTENTS = QGraphicsItem.GraphicsItemFlag.ItemHasNoContents
+
 
 class MemberLayer(QGraphicsItem):
     def __init__(self, z: float) -> None:
@@ -36,8 +38,25 @@ class MemberLayer(QGraphicsItem):
     def add_member(self, member: Any) -> None:
         member.layer = self
         self._members[member] = None
-        member.setFlag(QGraphicsItem.GraphicsItemFlag.ItemHasNoContents, self.active)
+        member.setFlag(_NO_CONTENTS, self.active)
         self.member_moved(member)
+
+    def add_members(self, members: Iterable[Any]) -> None:
+        """Add many members at once (opening a design): the bounds grow once, not once per member."""
+        active = self.active
+        bounds = QRectF(self._bounds)
+        for member in members:
+            member.layer = self
+            self._members[member] = None
+            member.setFlag(_NO_CONTENTS, active)
+            rect = self._member_rect(member)
+            bounds = bounds.united(rect) if not bounds.isNull() else QRectF(rect)
+        self._groups = None
+        if bounds != self._bounds:
+            self.prepareGeometryChange()
+            self._bounds = bounds
+        if active:
+            self.update()
 
     def remove_member(self, member: Any) -> None:
         if self._members.pop(member, 0) is None:

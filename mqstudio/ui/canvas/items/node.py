@@ -8,7 +8,9 @@ position; subclasses give the body shape, glyph, subtitle and badges. Imports Py
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QPointF, QRectF, Qt
@@ -52,8 +54,16 @@ def format_duration(ms: Any) -> str:
     return f"{ms:g}ms"
 
 
-def arguments_tooltip(title: str, rows: list[tuple[str, Any]], arguments: dict[str, Any]) -> str:
-    """Rich-text tooltip: a title, the node's properties, then every argument."""
+Tooltip = str | Callable[[], str]  # a callable builds the text on first use (hover), not at open
+
+
+def arguments_tooltip(title: str, rows: list[tuple[str, Any]], arguments: dict[str, Any]) -> Tooltip:
+    """Rich-text tooltip: a title, the node's properties, then every argument. Returned as a function
+    that builds the text when the tooltip is first shown: escaping a thousand tables at open costs."""
+    return partial(_arguments_html, title, rows, arguments)
+
+
+def _arguments_html(title: str, rows: list[tuple[str, Any]], arguments: dict[str, Any]) -> str:
     lines = [f"<b>{html.escape(title)}</b>", "<table cellspacing='0' cellpadding='1'>"]
     for key, value in rows:
         lines.append(f"<tr><td>{html.escape(key)}&nbsp;</td><td>{html.escape(str(value))}</td></tr>")
@@ -110,7 +120,50 @@ PortItem = Port  # the former name (ports were child items)
 
 _PORT_HIT = PORT_RADIUS + 4  # a generous hit area: ports are small
 _SHAPES: dict[type, QPainterPath] = {}
+_BODIES: dict[type, QPainterPath] = {}
 _ELIDE_CACHE: dict[tuple[int, int, str, float], str] = {}
+_ADVANCE_CACHE: dict[tuple[int, str], float] = {}
+_PEN_CACHE: dict[tuple[int, float], QPen] = {}
+_BRUSH_CACHE: dict[int, QBrush] = {}
+# Enum members looked up once (each `Qt.X.Y` access is a Python call; a thousand nodes pay it each).
+_SELECTABLE = QGraphicsItem.GraphicsItemFlag.ItemIsSelectable
+_DEVICE_CACHE = QGraphicsItem.CacheMode.DeviceCoordinateCache
+_ROUND_JOIN = Qt.PenJoinStyle.RoundJoin
+_ELIDE_MIDDLE = Qt.TextElideMode.ElideMiddle
+_ELIDE_RIGHT = Qt.TextElideMode.ElideRight
+
+
+def _badge_advance(theme: Theme, text: str) -> float:
+    """Width of a badge's text in the theme's badge font (cached: badge texts repeat across nodes)."""
+    key = (id(theme), text)
+    width = _ADVANCE_CACHE.get(key)
+    if width is None:
+        if len(_ADVANCE_CACHE) > 20_000:
+            _ADVANCE_CACHE.clear()
+        width = _ADVANCE_CACHE[key] = theme.badge_metrics.horizontalAdvance(text)
+    return width
+
+
+def _shared_pen(color: QColor, width: float) -> QPen:
+    """A round-joined pen, shared by every node drawn in that colour and width."""
+    key = (color.rgba(), width)
+    pen = _PEN_CACHE.get(key)
+    if pen is None:
+        if len(_PEN_CACHE) > 2_000:
+            _PEN_CACHE.clear()
+        pen = _PEN_CACHE[key] = QPen(color, width)
+        pen.setJoinStyle(_ROUND_JOIN)
+    return pen
+
+
+def _shared_brush(color: QColor) -> QBrush:
+    key = color.rgba()
+    brush = _BRUSH_CACHE.get(key)
+    if brush is None:
+        if len(_BRUSH_CACHE) > 2_000:
+            _BRUSH_CACHE.clear()
+        brush = _BRUSH_CACHE[key] = QBrush(color)
+    return brush
 
 
 def _elide(theme: Theme, metrics: Any, text: str, mode: Qt.TextElideMode, width: float) -> str:
@@ -142,14 +195,13 @@ class NodeItem(QGraphicsItem):
         self.severity_text = ""
         self.highlight_order: int | None = None
         self.title = ""
-        self._base_tooltip = ""
+        self._base_tooltip: Tooltip = ""
         self.subtitle = ""
         self.accent_key = ""
         self.badges: list[Badge] = []
-        self._elided_title = ""
-        self._elided_subtitle = ""
+        self._elided: tuple[str, str] | None = None  # (title, subtitle) elided; None: on next paint
         self._badge_rects: list[tuple[QRectF, str, QPen]] = []
-        self._body = self._body_path()
+        self._body = self._shared_body()
         self._bounds = QRectF()
         self.port_pen = QPen()
         self._outline_pen = QPen()
@@ -157,9 +209,9 @@ class NodeItem(QGraphicsItem):
         self._accent = QColor()
         self._tooltip_set = False
         self.layer: NodeLayer | None = None  # draws this node while zoomed out (see NodeLayer)
-        self.setFlags(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable)
+        self.setFlags(_SELECTABLE)
         self.setAcceptHoverEvents(True)
-        self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+        self.setCacheMode(_DEVICE_CACHE)
         self.setZValue(Z_NODE)
         w = self.width
         self.input_port = Port(self, "in", QPointF(-w / 2, 0)) if self.has_input else None
@@ -169,8 +221,9 @@ class NodeItem(QGraphicsItem):
         self.update_from(node)
 
     # -- model → item ------------------------------------------------------------------------
-    def describe(self, node: Any) -> tuple[str, str, str, list[Badge], str]:
-        """(title, subtitle, accent key, badges, tooltip) of `node`."""
+    def describe(self, node: Any) -> tuple[str, str, str, list[Badge], Tooltip]:
+        """(title, subtitle, accent key, badges, tooltip) of `node`; the tooltip may be a function that
+        builds it (see `arguments_tooltip`)."""
         raise NotImplementedError
 
     def update_from(self, node: Any) -> None:
@@ -183,23 +236,29 @@ class NodeItem(QGraphicsItem):
         self._layout_text()
         self._update_style()
 
+    def elided_text(self) -> tuple[str, str]:
+        """(title, subtitle) as drawn: elided to the text area with the theme's fonts."""
+        elided = self._elided
+        if elided is None:
+            theme = Theme.current()
+            width = self._text_right() - self._text_left()
+            elided = self._elided = (
+                _elide(theme, theme.title_metrics, self.title, _ELIDE_MIDDLE, width),
+                _elide(theme, theme.subtitle_metrics, self.subtitle, _ELIDE_RIGHT, width),
+            )
+        return elided
+
     def _layout_text(self) -> None:
         theme = Theme.current()
         w, h = self.width, self.height
-        text_width = self._text_right() - self._text_left()
-        self._elided_title = _elide(
-            theme, theme.title_metrics, self.title, Qt.TextElideMode.ElideMiddle, text_width
-        )
-        self._elided_subtitle = _elide(
-            theme, theme.subtitle_metrics, self.subtitle, Qt.TextElideMode.ElideRight, text_width
-        )
+        self._elided = None  # measured on the first detailed paint: zoomed out nothing shows the text
         self._badge_rects = []
-        widths = [theme.badge_metrics.horizontalAdvance(b.text) + 10 for b in self.badges]
+        widths = [_badge_advance(theme, b.text) + 10 for b in self.badges]
         total = sum(widths) + BADGE_GAP * max(0, len(widths) - 1)
         x = -total / 2
         y = h / 2 + BADGE_GAP + 1
         for width, badge in zip(widths, self.badges, strict=True):
-            pen = QPen(theme.badge_color(badge.color), 1.0)
+            pen = _shared_pen(theme.badge_color(badge.color), 1.0)
             self._badge_rects.append((QRectF(x, y, width, BADGE_HEIGHT), badge.text, pen))
             x += width + BADGE_GAP
         bounds = QRectF(-w / 2 - 10, -h / 2 - 12, w + 20, h + 24)
@@ -211,17 +270,16 @@ class NodeItem(QGraphicsItem):
         """Pens and brushes for the current state, built once per state change, not per paint."""
         theme = Theme.current()
         self._accent = theme.accent_for(self.accent_key)
-        self._fill = QBrush(theme.fill_for(self.accent_key))
+        self._fill = _shared_brush(theme.fill_for(self.accent_key))
         if self.drop_state is not None:
             color = theme.valid if self.drop_state == "valid" else theme.invalid
-            pen = QPen(color, 3.0)
+            pen = _shared_pen(color, 3.0)
         elif self.severity is not None:
-            pen = QPen(theme.severity[self.severity], 2.0)
+            pen = _shared_pen(theme.severity[self.severity], 2.0)
         else:
-            pen = QPen(self._accent, 2.0 if self.hovered else 1.3)
-        pen.setJoinStyle(Qt.PenJoinStyle.RoundJoin)
+            pen = _shared_pen(self._accent, 2.0 if self.hovered else 1.3)
         self._outline_pen = pen
-        self.port_pen = QPen(self._accent, 1.5)
+        self.port_pen = _shared_pen(self._accent, 1.5)
         self.update()
         if self.layer is not None:
             self.layer.node_restyled(self)
@@ -244,7 +302,10 @@ class NodeItem(QGraphicsItem):
     def tooltip_text(self) -> str:
         """The rich-text tooltip; handed to Qt on first hover (building thousands at open costs)."""
         extra = f"<hr>{self.severity_text}" if self.severity_text else ""
-        return self._base_tooltip + extra
+        base = self._base_tooltip
+        if not isinstance(base, str):
+            base = self._base_tooltip = base()
+        return base + extra
 
     def _apply_tooltip(self) -> None:
         if self._tooltip_set:
@@ -270,6 +331,14 @@ class NodeItem(QGraphicsItem):
 
     def shape(self) -> QPainterPath:
         return self._shape
+
+    def _shared_body(self) -> QPainterPath:
+        """The body outline: it depends on the class only (its width and height), so built once per
+        class, like the hit shape."""
+        body = _BODIES.get(type(self))
+        if body is None:
+            body = _BODIES[type(self)] = self._body_path()
+        return body
 
     def _hit_shape(self) -> QPainterPath:
         """The body plus the ports' hit areas (half of each port sticks out of the body); one per class."""
@@ -311,11 +380,17 @@ class NodeItem(QGraphicsItem):
         old_rect = self.sceneBoundingRect() if layer is not None and layer.active else None
         super().setPos(*args)
         if self.pos() != before:
-            for edge in self.edges:
-                edge.adjust()
+            scene = self.scene()
+            # Inside `TopologyScene.deferred_edges` (a layout moves every node) the scene collects the
+            # edges and re-routes each once at the end, instead of once per end that moved.
+            pending = getattr(scene, "pending_edges", None) if scene is not None else None
+            if pending is not None:
+                pending.update(dict.fromkeys(self.edges))
+            else:
+                for edge in self.edges:
+                    edge.adjust()
             if layer is not None:
                 layer.node_moved(self, old_rect)
-            scene = self.scene()
             if scene is not None and hasattr(scene, "node_item_moved"):
                 scene.node_item_moved(self)
 
@@ -404,26 +479,21 @@ class NodeItem(QGraphicsItem):
     def _paint_text(self, painter: QPainter, theme: Theme) -> None:
         left = self._text_left()
         right = self._text_right()
-        if self._elided_subtitle:
+        title, subtitle = self.elided_text()
+        if subtitle:
             title_rect = QRectF(left, -self.height / 2 + 6, right - left, self.height / 2 - 4)
             sub_rect = QRectF(left, 1, right - left, self.height / 2 - 7)
             painter.setFont(theme.subtitle_font)
             painter.setPen(theme.muted_pen)
-            painter.drawText(
-                sub_rect, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop, self._elided_subtitle
-            )
+            painter.drawText(sub_rect, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop, subtitle)
             painter.setFont(theme.title_font)
             painter.setPen(theme.text_pen)
-            painter.drawText(
-                title_rect, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignBottom, self._elided_title
-            )
+            painter.drawText(title_rect, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignBottom, title)
         else:
             rect = QRectF(left, -self.height / 2, right - left, self.height)
             painter.setFont(theme.title_font)
             painter.setPen(theme.text_pen)
-            painter.drawText(
-                rect, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, self._elided_title
-            )
+            painter.drawText(rect, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, title)
 
     def _paint_badges(self, painter: QPainter, theme: Theme) -> None:
         if not self._badge_rects:

@@ -13,7 +13,7 @@ from PySide6.QtGui import QPainter, QPainterPath
 
 from mqstudio.core.model import Queue, QueueType
 from mqstudio.ui.canvas.constants import GLYPH_SIZE, QUEUE_HEIGHT, Theme
-from mqstudio.ui.canvas.items.node import Badge, NodeItem, arguments_tooltip, format_duration
+from mqstudio.ui.canvas.items.node import Badge, NodeItem, Tooltip, arguments_tooltip, format_duration
 
 _OVERFLOW = {"reject-publish": "reject", "reject-publish-dlx": "reject→DLX", "drop-head": "drop-head"}
 
@@ -52,7 +52,7 @@ def queue_badges(queue: Queue) -> list[Badge]:
 class QueueItem(NodeItem):
     height = QUEUE_HEIGHT
 
-    def describe(self, node: Queue) -> tuple[str, str, str, list[Badge], str]:
+    def describe(self, node: Queue) -> tuple[str, str, str, list[Badge], Tooltip]:
         kind = node.queue_type.value
         flags = [f"{kind} queue"]
         if node.exclusive:
