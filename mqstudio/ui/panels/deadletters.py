@@ -51,9 +51,8 @@ from mqstudio.backends.base import Backend, BackendKind, BrokerMessage, Capabili
 from mqstudio.core.metrics import Snapshot
 from mqstudio.ops import deadletters as dl
 from mqstudio.ops import jsonl
-from mqstudio.ops.journal import JobRecord
-from mqstudio.ops.replay import ReplayJob, ReplayReport, selection_fingerprint
 from mqstudio.runtime.jobs import BackendSession, Job, SessionState
+from mqstudio.ui.panels.deadletter_actions import ReplayActions
 from mqstudio.ui.panels.deadletter_dialogs import MessageDetailView, PurgeDialog, ResubmitDialog
 from mqstudio.ui.panels.deadletter_models import (
     COLUMNS,
@@ -67,9 +66,7 @@ from mqstudio.ui.panels.deadletter_models import (
 from mqstudio.ui.panels.deadletter_replay import (
     JournalOpener,
     ReplayControl,
-    ReplayDialog,
     ResumeBar,
-    summary_lines,
 )
 from mqstudio.ui.qtbridge import JobBridge
 
@@ -120,7 +117,7 @@ def parse_filter(text: str, now: datetime | None = None) -> dict[str, Any]:
     return criteria
 
 
-class DeadLettersPanel(QWidget):
+class DeadLettersPanel(ReplayActions, QWidget):
     """Signals: ``message(str)`` for the status bar; ``busy_changed(bool)``."""
 
     message = Signal(str)
@@ -609,95 +606,6 @@ class DeadLettersPanel(QWidget):
     def reload(self) -> None:
         self.load_messages()
         self._poll_stats()
-
-    # -- replay ----------------------------------------------------------------------------------
-    def replay_dialog(self, scope: str) -> ReplayDialog | None:
-        """Open the replay dialog for the "selected", "filtered" or "all" messages of the queue."""
-        queue = self.current_queue
-        sources: dict[str, Callable[[], list[DeadRow]]] = {
-            "selected": self.selected_rows, "filtered": self.filtered_rows, "all": lambda: self.model.rows}
-        rows = sources[scope]()
-        if queue is None or not rows or self.busy:
-            return None
-        messages = [row.message for row in rows]
-        dialog = ReplayDialog(queue, messages, scope, kafka=self._kind is BackendKind.KAFKA,
-                              complete=scope == "selected" or not self.model.truncated, parent=self)
-        # "all" means the whole queue (also what the table did not load); the others, these messages
-        only = None if scope == "all" else [selection_fingerprint(m) for m in messages]
-        dialog.replay_requested.connect(lambda: self.start_replay(dialog, queue, only))
-        dialog.open()
-        return dialog
-
-    def start_replay(self, dialog: ReplayDialog, queue: str, only: list[str] | None) -> JobBridge | None:
-        target, rate, max_replays = dialog.target(), dialog.rate(), dialog.max_replays()
-        control, journal = ReplayControl(), self._journal
-
-        def replay(backend: Backend, job: Job[Any]) -> ReplayReport:
-            return control.attach(ReplayJob(backend, queue, target, rate=rate, journal=journal(),
-                                            max_replays=max_replays, only=only)).run(job)
-
-        bridge = self._long(replay, f"Replay from {queue}")
-        if bridge is None:
-            return None
-        self.replay_control = control
-        dialog.set_running(True)
-        dialog.pause_requested.connect(control.set_paused)
-        dialog.cancel_requested.connect(bridge.cancel)
-        bridge.progressed.connect(dialog.on_progress)
-        bridge.finished.connect(dialog.show_report)
-        bridge.cancelled.connect(lambda: dialog.show_report(control.report))
-        bridge.failed.connect(lambda msg: dialog.show_report(control.report, msg))
-        bridge.settled.connect(lambda: self._replayed(control.report))
-        return bridge
-
-    def _replayed(self, report: ReplayReport | None) -> None:
-        if report is not None:
-            self.status.setText(f"Replayed {report.replayed}; {len(report.failed) + len(report.refused)} "
-                                "kept in the DLQ" + (" (cancelled)" if report.cancelled else ""))
-            self.message.emit(summary_lines(report)[0])
-        self.reload()
-
-    def _check_journal(self) -> None:
-        """Once, on the first session: offer the journal's unfinished jobs (read on the session thread)."""
-        if self._journal_checked or self._session is None:
-            return
-        self._journal_checked = True
-        journal = self._journal
-        bridge = self._call(lambda _backend: journal().unfinished_jobs(), "Look for unfinished replays")
-        if bridge is not None:
-            bridge.finished.connect(self._on_unfinished)
-
-    def _on_unfinished(self, records: object) -> None:
-        assert isinstance(records, list)
-        self.resume_bar.offer([r for r in records if isinstance(r, JobRecord)])
-
-    def resume_replay(self, job_id: str) -> JobBridge | None:
-        control, journal = ReplayControl(), self._journal
-
-        def resume(backend: Backend, job: Job[Any]) -> ReplayReport:
-            return control.attach(ReplayJob.resumed(backend, journal(), job_id)).run(job)
-
-        bridge = self._long(resume, "Resume replay")
-        if bridge is not None:
-            self.replay_control = control
-            bridge.settled.connect(lambda: self._replayed(control.report))
-        return bridge
-
-    def abandon_replay(self, job_id: str) -> JobBridge | None:
-        """Mark a journaled job abandoned (`Journal.abandon_job`): nothing is sent or removed."""
-        journal = self._journal
-        bridge = self._call(lambda _backend: journal().abandon_job(job_id), "Abandon replay")
-        if bridge is not None:
-            bridge.finished.connect(lambda summary: self._say(
-                f"Abandoned the replay from {summary.job.source}: {summary.done} had been replayed; the "
-                f"rest is still in the DLQ" + (f" ({summary.in_flight + summary.published} of them may "
-                                               "also have a copy in the target)"
-                                               if summary.in_flight + summary.published else "")))
-        return bridge
-
-    def pause_replay(self, paused: bool) -> None:
-        if self.replay_control is not None:
-            self.replay_control.set_paused(paused)
 
     # -- jobs ------------------------------------------------------------------------------------
     def _call(
