@@ -142,7 +142,7 @@ def shortcut_text(action: QAction) -> str:
     typed = [
         s.toString(QKeySequence.SequenceFormat.NativeText)
         for s in action.shortcuts()
-        if not s.isEmpty() and s[0].key().value < _MEDIA_KEYS_START
+        if not s.isEmpty() and s[0].key().value < _MEDIA_KEYS_START  # type: ignore[index]
     ]
     return ", ".join(typed)
 
@@ -184,8 +184,8 @@ class ShortcutsDialog(QDialog):
         layout.addWidget(self.tree, 1)
         layout.addWidget(buttons)
         width = self.tree.columnWidth(0) + self.tree.columnWidth(1) + 48
-        rows = sum(1 + len(pairs) for pairs in self.rows().values())
-        height = rows * _ROW_HEIGHT + self.tree.header().sizeHint().height() + 72
+        count = sum(1 + len(pairs) for pairs in self.rows().values())
+        height = count * _ROW_HEIGHT + self.tree.header().sizeHint().height() + 72
         self.resize(max(520, width), min(max(420, height), 820))
 
     def _group(self, title: str, rows: Sequence[tuple[str, str]]) -> None:
