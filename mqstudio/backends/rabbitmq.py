@@ -71,6 +71,7 @@ from mqstudio.backends.rabbitmq_messages import (
     MAX_REPLAY_BATCH,
     PROPERTY_NAMES,
     Confirms,
+    Unacked,
     channel_error,
     check_settleable,
     nothing,
@@ -91,6 +92,7 @@ from mqstudio.core.plan import Plan, Step, plan
 _TAIL_POLL_S = 0.2
 _TAIL_REBIND_S = 5.0
 _STREAM_IDLE_S = 1.0
+_FRAMES_PER_WRITE = 300
 
 
 # -- AMQP -------------------------------------------------------------------------------------------
@@ -338,6 +340,8 @@ class RabbitMQBackend:
         )
         self._tail_params = (host, port, vhost, username, password, timeout, ssl_context)
         self._pipeline: _Confirms | None = None
+        self._unacked = Unacked()
+        self._taker: _Taker | None = None
 
     def __repr__(self) -> str:
         return f"RabbitMQBackend({self.description})"
@@ -485,16 +489,20 @@ class RabbitMQBackend:
         where = f"publish to vhost {self.vhost!r}"
         try:
             with self.amqp.errors(where):
+                body_max = conn._impl._body_max_length
+                frames: list[bytes] = []
                 for index, message in enumerate(messages):
                     props = _basic_properties(message)
                     state.sent(index, (message.target, message.key, message.body))
-                    ch._impl.basic_publish(
-                        message.target, message.key, message.body, props, mandatory=message.mandatory
-                    )
-                    while len(state.outstanding) >= window:
-                        _pump(conn, ch)
+                    frames += _publish_frames(ch.channel_number, message, props, body_max)
+                    if len(frames) >= _FRAMES_PER_WRITE or len(state.outstanding) >= window:
+                        _write(conn, ch, frames)
+                        frames = []
+                    if len(state.outstanding) >= window:
+                        _pump_until(conn, ch, lambda: len(state.outstanding) < window)
+                _write(conn, ch, frames)
                 while state.outstanding:
-                    _pump(conn, ch)
+                    _pump_until(conn, ch, lambda: not state.outstanding)
         except (ConflictError, NotFoundError, PermissionDeniedError, UnsupportedError) as exc:
             self._pipeline = None  # the channel is gone; what it did not confirm is unknown
             if not self.amqp.is_open:
@@ -599,48 +607,76 @@ class RabbitMQBackend:
         limit = max(0, min(limit, MAX_REPLAY_BATCH))
         ch = self.amqp.channel("replay")
         taker = (self.amqp.generation, self.amqp.channel_id("replay"))
+        unacked = self._unacked.for_channel(taker)
         out: list[BrokerMessage] = []
         with self.amqp.errors(f"take messages from queue {source!r} in vhost {self.vhost!r}"):
             while len(out) < limit:
                 method, props, body = ch.basic_get(source, auto_ack=False)
                 if method is None:
                     break
+                unacked.add(method.delivery_tag)
                 out.append(to_message(source, method, props, body, (*taker, method.delivery_tag)))
         return out
 
-    def take_for_replay(self, source: str, limit: int) -> list[BrokerMessage]:
-        """`consume_for_replay`, streamed: a consumer with prefetch = the messages ready (at most
-        `limit`) instead of one basic.get round trip per message; cancelled once they arrived (or
-        after a second without any: others took some). Deliveries that reach pika after that are
-        rejected with requeue by pika itself: nothing is held that was not returned."""
+    def take_for_replay(self, source: str, limit: int, *, ahead: int = 0) -> list[BrokerMessage]:
+        """`consume_for_replay`, streamed: a consumer with prefetch = the messages wanted instead of one
+        basic.get round trip per message; `settle_many` them.
+
+        A consumer is given a quota (its prefetch) and cancelled as soon as it delivered that many,
+        before any of them can be acked: so it never delivers more than its quota. The first one's
+        quota is the messages ready (at most `limit`); it is also cancelled when nothing arrived for a
+        second (others took some). `ahead` > 0 starts the next consumer, with that quota, before
+        returning: its deliveries arrive while the caller publishes this batch and are returned by the
+        next call. Whatever is taken and not returned yet is given back by `end_take`. Deliveries that
+        reach pika after a cancel are rejected with requeue by pika itself: nothing is held that was
+        not returned."""
         limit = max(0, min(limit, MAX_REPLAY_BATCH))
-        wanted = min(limit, self.message_count(source))
-        if wanted == 0:
-            return []
-        ch = self.amqp.channel("replay")
+        ahead = max(0, min(ahead, MAX_REPLAY_BATCH))
+        where = f"take messages from queue {source!r} in vhost {self.vhost!r}"
         conn = self.amqp.connection()
-        taker = (self.amqp.generation, self.amqp.channel_id("replay"))
-        out: list[BrokerMessage] = []
-
-        def on_message(_ch: Any, method: Basic.Deliver, props: BasicProperties, body: bytes) -> None:
-            out.append(to_message(source, method, props, body, (*taker, method.delivery_tag)))
-
-        with self.amqp.errors(f"take messages from queue {source!r} in vhost {self.vhost!r}"):
-            ch.basic_qos(prefetch_count=wanted)
-            tag = ch.basic_consume(source, on_message, auto_ack=False)
-            try:
-                seen, idle_since = 0, time.monotonic()
-                while len(out) < wanted and time.monotonic() - idle_since < _STREAM_IDLE_S:
-                    conn.process_data_events(time_limit=0.05)
-                    if len(out) != seen:
-                        seen, idle_since = len(out), time.monotonic()
-            finally:
-                if ch.is_open:
-                    ch.basic_cancel(tag)
+        ch = self.amqp.channel("replay")
+        key = (self.amqp.generation, self.amqp.channel_id("replay"))
+        taker = self._taker
+        if taker is not None and (taker.key != key or taker.source != source):
+            if taker.key == key:
+                self.end_take()  # another queue's leftovers: give them back
+            taker = None  # (a lost channel's leftovers went back with it)
+        if taker is None:
+            taker = self._taker = _Taker(key, source, self._unacked.for_channel(key))
+        with self.amqp.errors(where):
+            if len(taker.buffer) < limit and taker.tag is None:
+                wanted = min(limit - len(taker.buffer), self.message_count(source))
+                if wanted > 0:
+                    taker.start(conn, ch, wanted)
+            seen, idle_since = len(taker.buffer), time.monotonic()
+            while len(taker.buffer) < limit and taker.tag is not None:
+                _pump_until(conn, ch, lambda: len(taker.buffer) >= limit or taker.tag is None)
+                if len(taker.buffer) != seen:
+                    seen, idle_since = len(taker.buffer), time.monotonic()
+                elif time.monotonic() - idle_since >= _STREAM_IDLE_S:
+                    break
+            out = taker.buffer[:limit]
+            del taker.buffer[:limit]
+            taker.cancel(ch)  # idle, or more was coming than wanted: none of it may be acked first
+            if ahead > len(taker.buffer) and limit > 0 and len(out) == limit:
+                taker.start(conn, ch, ahead - len(taker.buffer))
         return out
 
+    def end_take(self) -> None:
+        """Stop taking ahead: cancel `take_for_replay`'s consumer and nack-requeue what it took and
+        did not return. No-op when the connection that took them is gone (they are back already)."""
+        taker, self._taker = self._taker, None
+        if taker is None or taker.key != (self.amqp.generation, self.amqp.channel_id("replay")):
+            return
+        ch = self.amqp.channel("replay")
+        with self.amqp.errors(f"stop taking messages from queue {taker.source!r}"):
+            taker.cancel(ch)
+        if taker.buffer:
+            self.settle_many(taker.buffer, ack=False, requeue=True)
+
     def settle_many(self, messages: list[BrokerMessage], *, ack: bool, requeue: bool = True) -> None:
-        """`settle` for several messages with one network flush (acks have no reply)."""
+        """`settle` for several messages with one network write (acks have no reply); a run of them
+        at the head of the channel's unsettled deliveries is settled by one ``multiple`` frame."""
         if not messages:
             return
         if self.amqp.is_open:
@@ -658,12 +694,19 @@ class RabbitMQBackend:
             )
         ch = self.amqp.channel("replay")
         conn = self.amqp.connection()
+        unacked = self._unacked.for_channel((self.amqp.generation, self.amqp.channel_id("replay")))
         with self.amqp.errors(f"settle messages of queue {messages[0].source!r}"):
-            for message in messages:
-                if ack:
-                    ch._impl.basic_ack(delivery_tag=message.handle[2])
-                else:
-                    ch._impl.basic_nack(delivery_tag=message.handle[2], requeue=requeue)
+            number = ch.channel_number
+            method: Callable[[int, bool], Any] = (
+                (lambda tag, multiple: Basic.Ack(delivery_tag=tag, multiple=multiple))
+                if ack
+                else (lambda tag, multiple: Basic.Nack(delivery_tag=tag, multiple=multiple, requeue=requeue))
+            )
+            frames = [
+                pika.frame.Method(number, method(tag, multiple)).marshal()
+                for tag, multiple in unacked.settle(m.handle[2] for m in messages)
+            ]
+            _write(conn, ch, frames)
             conn.process_data_events(time_limit=0)
 
     def settle(self, message: BrokerMessage, *, ack: bool, requeue: bool = True) -> None:
@@ -683,11 +726,13 @@ class RabbitMQBackend:
         )
         ch = self.amqp.channel("replay")
         conn = self.amqp.connection()
+        unacked = self._unacked.for_channel((self.amqp.generation, self.amqp.channel_id("replay")))
         with self.amqp.errors(f"settle a message of queue {message.source!r}"):
             if ack:
                 ch.basic_ack(delivery_tag=tag)
             else:
                 ch.basic_nack(delivery_tag=tag, requeue=requeue)
+            unacked.settle([tag])
             # basic.ack has no reply: reading what is pending makes a lost link show here, not later.
             conn.process_data_events(time_limit=0)
 
@@ -753,13 +798,98 @@ class RabbitMQBackend:
         return snapshot(self.http, self.vhost)
 
 
-def _pump(conn: pika.BlockingConnection, ch: BlockingChannel) -> None:
-    conn.process_data_events(time_limit=0.05)
+def _pump_until(
+    conn: pika.BlockingConnection, ch: BlockingChannel, done: Callable[[], bool], limit: float = 0.05
+) -> None:
+    """Process I/O until `done()` or `limit` seconds passed; raise if the channel closed.
+
+    ``process_data_events(time_limit)`` would always wait the whole time limit here: the callbacks
+    registered on ``ch._impl`` do not count as events for it. Waiting only as long as needed is what
+    lets a batch go out the moment its last confirm arrived.
+    """
+    fired: list[bool] = []
+    loop = conn._impl.ioloop
+    timer = loop.call_later(limit, lambda: fired.append(True))
+    try:
+        ch._flush_output(lambda: bool(fired), done)
+    finally:
+        if not fired:
+            loop.remove_timeout(timer)
     if not ch.is_open:
         reason = getattr(ch._impl, "_closing_reason", None)
         if isinstance(reason, pex.ChannelClosedByBroker):
             raise reason
         raise pex.ChannelWrongStateError(f"the channel closed: {reason}")
+
+
+def _publish_frames(
+    number: int, message: OutgoingMessage, props: BasicProperties, body_max: int
+) -> list[bytes]:
+    """The marshalled method, header and body frames of one ``basic.publish`` on channel `number`."""
+    body = message.body
+    frames = [
+        pika.frame.Method(
+            number,
+            Basic.Publish(exchange=message.target, routing_key=message.key, mandatory=message.mandatory),
+        ).marshal(),
+        pika.frame.Header(number, len(body), props).marshal(),
+    ]
+    frames += [
+        pika.frame.Body(number, body[i : i + body_max]).marshal() for i in range(0, len(body), body_max)
+    ]
+    return frames
+
+
+def _write(conn: pika.BlockingConnection, ch: BlockingChannel, frames: list[bytes]) -> None:
+    """Queue marshalled frames as one write: pika sends each frame it is given with a syscall of its
+    own (three per publish), which costs more than the encoding on a busy machine."""
+    if not frames:
+        return
+    if not ch.is_open:
+        raise pex.ChannelWrongStateError("Channel is closed.")
+    if not conn._impl.is_open:
+        raise pex.ConnectionWrongStateError("Attempted to send a frame on closed connection.")
+    conn._impl._output_marshaled_frames([b"".join(frames)])
+
+
+class _Taker:
+    """`take_for_replay`'s consumer on the replay channel `key` and what it took but did not return."""
+
+    def __init__(self, key: tuple[int, int | None], source: str, unacked: Unacked) -> None:
+        self.key, self.source, self.unacked = key, source, unacked
+        self.buffer: list[BrokerMessage] = []
+        self.tag: str | None = None
+        self.consuming = False  # basic.consume sent, its consume-ok not received yet
+        self.quota = 0
+        self.delivered = 0
+
+    def start(self, conn: pika.BlockingConnection, ch: BlockingChannel, quota: int) -> None:
+        """A consumer that may deliver `quota` messages (its prefetch; cancelled once it did)."""
+        while self.consuming:  # the previous basic.consume-ok is still to come (see below)
+            _pump_until(conn, ch, lambda: not self.consuming)
+        # BlockingChannel latches every basic.consume-ok of its channel and refuses a second one
+        # unless reset: its own basic_consume resets it, and this consumer is made on ch._impl.
+        ch._basic_consume_ok_result.reset()
+        self.quota, self.delivered, self.consuming = quota, 0, True
+        ch._impl.basic_qos(prefetch_count=quota)
+        self.tag = ch._impl.basic_consume(self.source, self._on_message, auto_ack=False, callback=self._on_ok)
+
+    def _on_ok(self, _frame: Any) -> None:
+        self.consuming = False
+
+    def cancel(self, ch: BlockingChannel) -> None:
+        tag, self.tag = self.tag, None
+        if tag is not None and ch.is_open:
+            ch._impl.basic_cancel(tag)  # nowait: later deliveries are rejected (requeued) by pika
+
+    def _on_message(self, ch: Any, method: Basic.Deliver, props: BasicProperties, body: bytes) -> None:
+        self.unacked.add(method.delivery_tag)
+        self.buffer.append(to_message(self.source, method, props, body, (*self.key, method.delivery_tag)))
+        if method.consumer_tag == self.tag:
+            self.delivered += 1
+            if self.delivered >= self.quota:
+                self.tag = None
+                ch.basic_cancel(method.consumer_tag)
 
 
 class _Confirms(Confirms):

@@ -5,7 +5,8 @@ Owns: the limits and hints `rabbitmq.py` shares with its callers (`MAX_PEEK`, `M
 to a `BrokerMessage`, the texts that explain broker failures (channel close codes, the root cause
 under a client library's wrappers, what a peek does to a queue) and the checks of a replay handle
 before it is settled, which exchanges a tail may observe (`tail_exchange_info`, through the management
-client it is given) and the publisher-confirm bookkeeping of a pipelined publish (`Confirms`).
+client it is given), the publisher-confirm bookkeeping of a pipelined publish (`Confirms`) and the
+unsettled deliveries of the replay channel that tell when one ``multiple`` ack may settle many (`Unacked`).
 
 Must not import pika (``rabbitmq.py`` is the only module that does, ARCHITECTURE.md), httpx, Qt,
 `mqstudio.broker`, `mqstudio.ui` or `mqstudio.runtime`. Deliveries are read by attribute, so any
@@ -14,6 +15,7 @@ object shaped like pika's method frame and `BasicProperties` will do.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from mqstudio.backends.base import (
@@ -270,3 +272,57 @@ class Confirms:
                 self.results[index] = PublishResult(True, False, why)
             else:
                 self.results[index] = PublishResult(True, True)
+
+
+# -- acknowledgements -------------------------------------------------------------------------------
+class Unacked:
+    """The delivery tags of the ``replay`` channel that are not settled yet, in delivery order.
+
+    ``basic.ack(multiple=True)`` settles *every* unsettled delivery up to its tag on the channel, so
+    it may only be used for a run of tags at the head of this list that are all being settled: a
+    message held further back (filtered, refused, failed, not yet confirmed) must never be caught by
+    it. Every delivery of the channel has to be `add`ed before it is handed out, or a ``multiple``
+    could settle a message nobody looked at. A new channel (`for_channel`) starts empty: the old
+    one's deliveries went back to their queue with it.
+    """
+
+    def __init__(self) -> None:
+        self.channel: tuple[int, int | None] | None = None
+        self._tags: dict[int, None] = {}  # insertion order = delivery order (tags only grow)
+
+    def for_channel(self, channel: tuple[int, int | None]) -> Unacked:
+        """This list for `channel` (connection generation, channel id); emptied when it changed."""
+        if channel != self.channel:
+            self.channel = channel
+            self._tags.clear()
+        return self
+
+    def add(self, tag: int) -> None:
+        self._tags[tag] = None
+
+    def __len__(self) -> int:
+        return len(self._tags)
+
+    def __contains__(self, tag: object) -> bool:
+        return tag in self._tags
+
+    def settle(self, tags: Iterable[int]) -> list[tuple[int, bool]]:
+        """The (delivery tag, multiple) frames that settle exactly `tags`, which stop being unsettled:
+        one ``multiple`` frame for the longest run at the head that is all in `tags`, then one frame
+        per remaining tag."""
+        wanted = set(tags)
+        frames: list[tuple[int, bool]] = []
+        run: list[int] = []
+        for tag in self._tags:
+            if tag not in wanted:
+                break
+            run.append(tag)
+        if run:
+            frames.append((run[-1], len(run) > 1))
+            for tag in run:
+                del self._tags[tag]
+            wanted.difference_update(run)
+        for tag in sorted(wanted):
+            self._tags.pop(tag, None)
+            frames.append((tag, False))
+        return frames
