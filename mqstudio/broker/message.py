@@ -108,6 +108,19 @@ class Message:
         return f"Message(exchange={self.exchange!r}, routing_key={self.routing_key!r}, size={self.size})"
 
 
+class NewMessage(Message):
+    """A `Message` whose fields the caller sets one by one: the publish hot path builds these.
+
+    Why: CPython 3.11 runs a class's Python `__init__` in a nested interpreter call that costs about
+    as much as the whole rest of the object's construction (measured with callgrind: ~950 machine
+    instructions per object, ~6% of a publish→deliver→ack). Using object's own `__init__` skips
+    it. Every slot must be set before the object is used; everything else treats it as a `Message`.
+    """
+
+    __slots__ = ()
+    __init__ = object.__init__
+
+
 class QueuedMessage:
     """One message's stay in one queue, and the delivery event made from it.
 
@@ -201,6 +214,14 @@ class QueuedMessage:
             f"QueuedMessage(seq={self.seq}, tag={self.delivery_tag}, consumer={self.consumer_tag!r}, "
             f"redelivered={self.redelivered}, {self.message!r})"
         )
+
+
+class NewQueuedMessage(QueuedMessage):
+    """A `QueuedMessage` whose fields the caller sets one by one (`Queue.publish`'s hot path), for
+    the reason `NewMessage` gives. Every slot must be set before the object is used."""
+
+    __slots__ = ()
+    __init__ = object.__init__
 
 
 # What basic.deliver / basic.get-ok carry: the envelope itself (see QueuedMessage).

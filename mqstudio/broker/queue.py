@@ -49,7 +49,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from mqstudio.broker.deadletter import DeadLetterReason
-from mqstudio.broker.message import Delivery, Message, QueuedMessage
+from mqstudio.broker.message import Delivery, Message, NewQueuedMessage, QueuedMessage
 from mqstudio.broker.queueargs import (
     DEFAULT_QUORUM_DELIVERY_LIMIT,
     EQUIVALENCE_ARGS,
@@ -358,10 +358,24 @@ class Queue(QueueCounters):
             return self._publish_full(message, msg_ttl, now)
         # Hot path: no TTL, no length limit, no priorities. Same rules as `_publish_full`, inlined.
         seq = self._seq = self._seq + 1
-        qm = QueuedMessage(message, seq, now, None, 0, self)
+        # QueuedMessage(message, seq, now, None, 0, self) without the __init__ call (see
+        # NewQueuedMessage); the delivery fields are set below, once, by whichever way it goes.
+        qm = NewQueuedMessage()
+        qm.message = message
+        qm.seq = seq
+        qm.enqueued_ms = now
+        qm.expires_ms = None
+        qm.priority = 0
+        qm.queue = self
+        qm.redelivered = False
+        qm.delivery_count = 0
+        qm.message_count = 0
         self.published += 1
         journal = self.journal
         if journal is not None:
+            qm.consumer = None  # the hook gets a complete envelope (still ready)
+            qm.consumer_tag = ""
+            qm.delivery_tag = 0
             journal.enqueued(qm)
         consumers = self.consumers
         if not self.ready_count and consumers:
@@ -371,6 +385,7 @@ class Queue(QueueCounters):
                 if c.no_ack:
                     tag = session.next_tag
                     session.next_tag = tag + 1
+                    qm.consumer = None
                 elif (not c.prefetch or c.unacked < c.prefetch) and (
                     not session.global_prefetch or session.consumer_unacked < session.global_prefetch
                 ):
@@ -395,10 +410,16 @@ class Queue(QueueCounters):
                             journal.delivered(qm)
                     return True
             else:
+                qm.consumer = None
+                qm.consumer_tag = ""
+                qm.delivery_tag = 0
                 consumer = self._next_consumer()
                 if consumer is not None:
                     self._deliver(consumer, qm)
                     return True
+        qm.consumer = None
+        qm.consumer_tag = ""
+        qm.delivery_tag = 0
         self._level0.ready.append(qm)
         self.ready_count += 1
         self.ready_bytes += message.size

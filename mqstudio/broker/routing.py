@@ -30,7 +30,14 @@ from mqstudio.broker.exchanges import (
     Exchange,
     ExchangeType,
 )
-from mqstudio.broker.message import EMPTY_PROPERTIES, Message, Properties, parse_expiration
+from mqstudio.broker.message import (
+    EMPTY_PROPERTIES,
+    NO_DEATHS,
+    Message,
+    NewMessage,
+    Properties,
+    parse_expiration,
+)
 from mqstudio.broker.queue import Queue
 from mqstudio.broker.stats import ExchangeCounters
 
@@ -222,7 +229,15 @@ class Router:
                     c.published_in += 1
                     c.published_out += 1
                     q = route.single
-                    if q.publish(Message(body, props, exchange, routing_key), None, self._clock.now_ms()):
+                    # Message(body, props, exchange, routing_key) without the __init__ call (see NewMessage).
+                    m = NewMessage()
+                    m.body = body
+                    m.properties = props
+                    m.exchange = exchange
+                    m.routing_key = routing_key
+                    m.deaths = NO_DEATHS
+                    m.size = len(body)
+                    if q.publish(m, None, self._clock.now_ms()):
                         return route.ok
                     return RouteResult((), False, False, (q.name,))
         x = self.exchanges.get(exchange)
