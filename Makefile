@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: run test lint typecheck contracts pytest bench clean services screenshots
+.PHONY: run test lint typecheck contracts pytest bench clean services screenshots bundle
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -41,6 +41,12 @@ bench: $(STAMP) services
 # docs/screenshots/<example>.png: the main window with each bundled example, rendered offscreen at 1280x800
 screenshots: $(STAMP)
 	MQSTUDIO=$(VENV)/bin/mqstudio ./scripts/make-screenshots
+
+# dist/mqstudio/: a one-folder PyInstaller bundle (the `build` extra), smoke-tested offscreen; a minute or
+# two, so not part of `make test`
+bundle: $(STAMP)
+	$(PY) -c "import PyInstaller" 2>/dev/null || $(PY) -m pip install --quiet -e '.[build]'
+	PY=$(PY) ./packaging/build-bundle.sh
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
