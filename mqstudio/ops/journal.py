@@ -321,6 +321,31 @@ class Journal:
                 [(state.value, detail, now, row) for row, state, detail in updates],
             )
 
+    def record(
+        self,
+        job_id: str,
+        new: Sequence[tuple[str, str, ItemState, str]],
+        updates: Iterable[tuple[int, ItemState, str]] = (),
+    ) -> list[int]:
+        """In one commit: set (row id, state, detail) of earlier attempts, then record new attempts
+        (key, position, state, detail); returns the new rows' ids, in order. The replay engine writes
+        a batch with this: its in-flight rows together with the outcome of the batch before."""
+        now = time.time()
+        with self._tx() as db:
+            db.executemany(
+                "UPDATE items SET state = ?, detail = ?, updated = ? WHERE id = ?",
+                [(state.value, detail, now, row) for row, state, detail in updates],
+            )
+            if not new:
+                return []
+            db.executemany(
+                "INSERT INTO items (job_id, key, position, state, detail, updated) VALUES (?, ?, ?, ?, ?, ?)",
+                [(job_id, key, position, state.value, detail, now) for key, position, state, detail in new],
+            )
+            # One writer holds the file (BEGIN IMMEDIATE): the new rows got consecutive ids.
+            last = int(db.execute("SELECT last_insert_rowid()").fetchone()[0])
+        return list(range(last - len(new) + 1, last + 1))
+
     def unsettled_keys(self, job_id: str) -> dict[str, ItemState]:
         """Keys of this job's attempts left in_flight or published (a copy may exist in the target)."""
         with self._lock:
