@@ -211,11 +211,39 @@ def _queue_plan(topology: Topology, queue: Queue, *, publish: bool, consumer: Co
     plan.consume = Consume(queue=queue, prefetch=max(prefetch, 0))
     plan.dead_letter_exchange = collector.dead_letter_exchange(queue)
     if plan.dead_letter_exchange is not None:
-        plan.consume.dead_letter_queues = [
-            q.name for b in topology.bindings_from(plan.dead_letter_exchange.id)
-            if isinstance(q := topology.get(b.destination), Queue)
-        ]
+        plan.consume.dead_letter_queues = _dead_letter_queues(topology, queue, plan.dead_letter_exchange)
     return collector.into(plan)
+
+
+def topic_matches(pattern: str, key: str) -> bool:
+    """AMQP topic matching, word by word: ``*`` is one word, ``#`` zero or more."""
+
+    def match(p: list[str], k: list[str]) -> bool:
+        if not p:
+            return not k
+        if p[0] == "#":
+            return any(match(p[1:], k[i:]) for i in range(len(k) + 1))
+        return bool(k) and (p[0] in ("*", k[0])) and match(p[1:], k[1:])
+
+    return match(pattern.split("."), key.split("."))
+
+
+def _dead_letter_queues(topology: Topology, queue: Queue, dlx: Exchange) -> list[str]:
+    """Queues bound to `dlx` that a message dead-lettered from `queue` reaches (by the queue's
+    dead-letter routing key when it has one; any binding's queue otherwise, since the key is then the
+    message's own)."""
+    key = queue.dead_letter_routing_key
+    names: list[str] = []
+    for binding in topology.bindings_from(dlx.id):
+        target = topology.get(binding.destination)
+        if not isinstance(target, Queue) or target.name in names:
+            continue
+        if key is not None and dlx.type == ExchangeType.DIRECT and binding.routing_key != key:
+            continue
+        if key is not None and dlx.type == ExchangeType.TOPIC and not topic_matches(binding.routing_key, key):
+            continue
+        names.append(target.name)
+    return names
 
 
 def _exchange_plan(topology: Topology, exchange: Exchange, producer: Producer | None) -> AmqpPlan:

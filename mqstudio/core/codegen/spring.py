@@ -11,6 +11,7 @@ arguments). Failures go to the broker's dead-lettering (``republishToDlq: false`
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from mqstudio.core.codegen.literals import yaml_document
@@ -48,11 +49,17 @@ def _dlq_properties(arguments: dict[str, Any], props: dict[str, Any]) -> list[st
             props["dlqLazy"] = value == "lazy"
             continue
         name = _QUEUE_PROPERTIES.get(key)
-        if name is None or name.startswith("quorum."):
+        if name is None or name.startswith("quorum.") or not _scalar(value):
             unmapped.append(f"{key} (dead-letter queue)")
         else:
             _set(props, "dlq" + name[0].upper() + name[1:], value)
     return unmapped
+
+
+def _scalar(value: Any) -> bool:
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return isinstance(value, str | int)  # bool is an int
 
 
 def _set(tree: dict[str, Any], dotted: str, value: Any) -> None:
@@ -97,8 +104,10 @@ def rabbit(plan: AmqpPlan) -> str:
             exchange = next((e for e in plan.exchanges if e.name == source.source), None)
             props["exchangeType"] = str(exchange.type) if exchange else "direct"
             props["bindingRoutingKey"] = source.routing_key
-            if source.arguments:
-                props["queueBindingArguments"] = {f"[{k}]": v for k, v in source.arguments.items()}
+            binding_args = {f"[{k}]": v for k, v in source.arguments.items() if _scalar(v)}
+            if binding_args:
+                props["queueBindingArguments"] = binding_args
+            unmapped += [f"{k} (binding)" for k, v in source.arguments.items() if not _scalar(v)]
         else:
             header.append("The queue is reached through the default exchange: nothing to declare or bind.")
             props["declareExchange"] = False
@@ -114,7 +123,7 @@ def rabbit(plan: AmqpPlan) -> str:
                 props["lazy"] = value == "lazy"
                 continue
             name = _QUEUE_PROPERTIES.get(key)
-            if name is None:
+            if name is None or not _scalar(value):
                 unmapped.append(key)
             else:
                 _set(props, name, value)
@@ -186,7 +195,7 @@ def kafka(plan: KafkaPlan) -> str:
         bindings[OUT] = {"destination": topic.name}
         producer: dict[str, Any] = {}
         if topic.configs:
-            producer["topic"] = {"properties": {f"[{k}]": v for k, v in topic.configs.items()}}
+            producer["topic"] = {"properties": {f"[{k}]": str(v) for k, v in topic.configs.items()}}
         if plan.key:
             producer["messageKeyExpression"] = "headers['kafka_messageKey']"
             header.append("Set the key per message with the header kafka_messageKey (design key: "
