@@ -81,7 +81,7 @@ class Message:
     release notes), so a copied header can neither inflate counts nor trigger cycle detection.
     """
 
-    __slots__ = ("body", "deaths", "exchange", "properties", "routing_key", "size")
+    __slots__ = ("body", "deaths", "exchange", "properties", "routing_key")
 
     def __init__(
         self,
@@ -96,8 +96,13 @@ class Message:
         self.exchange = exchange
         self.routing_key = routing_key
         self.deaths = deaths
-        # x-max-length-bytes counts message bodies only (RabbitMQ maxlength docs).
-        self.size = len(body)
+
+    @property
+    def size(self) -> int:
+        """What x-max-length-bytes counts: the body only (RabbitMQ maxlength docs). Derived, not
+        stored: most messages are delivered without ever being counted (the engine itself reads
+        `len(message.body)`, cheaper than a property call)."""
+        return len(self.body)
 
     @property
     def headers(self) -> dict[str, Any]:

@@ -306,12 +306,12 @@ class Queue(QueueCounters):
         if self._prio:
             self._mask |= 1 << qm.priority
         self.ready_count += 1
-        self.ready_bytes += qm.message.size
+        self.ready_bytes += len(qm.message.body)
 
     def _pop_from(self, level: _Level) -> QueuedMessage:
         qm = level.pop()
         self.ready_count -= 1
-        self.ready_bytes -= qm.message.size
+        self.ready_bytes -= len(qm.message.body)
         if level.returns:
             if self._has_ttl:
                 self._note(level.returns[0].expires_ms)
@@ -422,7 +422,7 @@ class Queue(QueueCounters):
         qm.delivery_tag = 0
         self._level0.ready.append(qm)
         self.ready_count += 1
-        self.ready_bytes += message.size
+        self.ready_bytes += len(message.body)
         if consumers:
             self.dispatch()
         return True
@@ -435,7 +435,7 @@ class Queue(QueueCounters):
             max_len = args.max_length
             max_bytes = args.max_length_bytes
             if (max_len is not None and self.ready_count + 1 > max_len) or (
-                max_bytes is not None and self.ready_bytes + message.size > max_bytes
+                max_bytes is not None and self.ready_bytes + len(message.body) > max_bytes
             ):
                 if args.overflow is Overflow.REJECT_PUBLISH_DLX:
                     self._host.dead_letter(self, message, DeadLetterReason.MAXLEN)
@@ -733,7 +733,7 @@ class Queue(QueueCounters):
         if self._prio:
             self._mask |= 1 << qm.priority
         self.ready_count += 1
-        self.ready_bytes += qm.message.size
+        self.ready_bytes += len(qm.message.body)
         if qm.expires_ms is not None:
             # It keeps its original expiry and goes back to (near) the head of its level.
             self._has_ttl = True

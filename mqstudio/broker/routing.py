@@ -236,7 +236,6 @@ class Router:
                     m.exchange = exchange
                     m.routing_key = routing_key
                     m.deaths = NO_DEATHS
-                    m.size = len(body)
                     if q.publish(m, None, self._clock.now_ms()):
                         return route.ok
                     return RouteResult((), False, False, (q.name,))
