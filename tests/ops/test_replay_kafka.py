@@ -16,13 +16,21 @@ from mqstudio.ops.provenance import H_COUNT, H_FROM, H_JOB
 from mqstudio.ops.replay import ReplayJob
 from tests.fixtures.kafka import CONSUMER_OPTIONS, Tansu
 
-N = 2000
-"""Records in the DLT. Replay publishes record by record with acks=all (the Kafka backend has no
-batch publish), a few ms each on Tansu: 2,000 keeps the test near ten seconds."""
+N = 10_000
+"""Records in the DLT: the issue's 10,000. Seeding them is one batched producer (well under a second);
+the replay publishes record by record with acks=all (the Kafka backend has no batch publish), a few
+ms each on Tansu: about 25 s of this test on a loaded 2-core machine."""
 
 
 def fill_dlt(tansu: Tansu, dlt: str, origin: str, n: int) -> None:
-    producer = KafkaProducer(bootstrap_servers=tansu.bootstrap, acks="all", linger_ms=5)
+    # Many send()s into large batches, then one flush: no round trip per record.
+    producer = KafkaProducer(
+        bootstrap_servers=tansu.bootstrap,
+        acks="all",
+        linger_ms=20,
+        batch_size=1 << 20,
+        max_request_size=4 << 20,
+    )
     for i in range(n):
         producer.send(
             dlt,
