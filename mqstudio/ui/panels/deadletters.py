@@ -6,9 +6,11 @@ rates from `stats()`. Middle: the messages of the chosen queue (peeked, at most 
 by reason / origin / exception and filtered (text, ``header=value``, ``since:`` / ``until:``). Right:
 the selected message (`MessageDetailView`). Actions: Edit and Resubmit, Delete selected
 (`delete_from_middle`, its side effects spelled out first), Purge (type the name; "Export first…"),
-Export/Import JSONL, and Replay Selected / Filtered / All (`ReplayDialog`: dry run, then a journaled
-`ops.replay.ReplayJob` — chosen messages by `selection_fingerprint` — with progress, Pause/Resume and
-Cancel). On the first session, unfinished journaled replays are offered in a non-modal `ResumeBar`.
+Export/Import JSONL, an Inflow tab (`DeadLetterInflowChart`: dead letters per second by reason
+or origin, from the monitoring ring buffers), and Replay Selected / Filtered / All (`ReplayDialog`:
+dry run, then a journaled `ops.replay.ReplayJob` — chosen messages by `selection_fingerprint` — with
+progress, Pause/Resume and Cancel; `deadletter_actions`). On the first session, unfinished journaled
+replays are offered in a non-modal `ResumeBar` (Resume / Abandon / Later).
 
 Every broker call runs on the active `BackendSession` (from `session_provider()`) as a job and comes
 back through `ui.qtbridge.JobBridge`: the GUI thread never waits on the network. A 2 s timer polls
@@ -40,6 +42,7 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QSplitter,
+    QTabWidget,
     QTreeView,
     QTreeWidget,
     QTreeWidgetItem,
@@ -53,6 +56,7 @@ from mqstudio.ops import deadletters as dl
 from mqstudio.ops import jsonl
 from mqstudio.runtime.jobs import BackendSession, Job, SessionState
 from mqstudio.ui.panels.deadletter_actions import ReplayActions
+from mqstudio.ui.panels.deadletter_chart import DeadLetterInflowChart
 from mqstudio.ui.panels.deadletter_dialogs import MessageDetailView, PurgeDialog, ResubmitDialog
 from mqstudio.ui.panels.deadletter_models import (
     COLUMNS,
@@ -248,9 +252,16 @@ class DeadLettersPanel(ReplayActions, QWidget):
         middle_layout.addLayout(progress_row)
         middle_layout.addLayout(actions)
 
+        self.chart = DeadLetterInflowChart(self)
+        self.tabs = QTabWidget(self)
+        self.tabs.setDocumentMode(True)
+        self.tabs.addTab(middle, "Messages")
+        self.tabs.addTab(self.chart, "Inflow")
+        self.tabs.setTabToolTip(1, "Dead letters per second over time, by reason or by origin")
         self.detail = MessageDetailView(self)
+        self.tabs.currentChanged.connect(lambda i: self.detail.setVisible(i == 0))  # the chart takes its room
         self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
-        for widget in (left, middle, self.detail):
+        for widget in (left, self.tabs, self.detail):
             self.splitter.addWidget(widget)
         self.splitter.setStretchFactor(0, 1)
         self.splitter.setStretchFactor(1, 3)
@@ -305,6 +316,7 @@ class DeadLettersPanel(ReplayActions, QWidget):
             self.dlqs, self.counts = {}, {}
             self.queue_list.clear()
             self.model.clear()
+            self.chart.reset()
             self.refresh()
             self._check_journal()
             return
@@ -334,6 +346,7 @@ class DeadLettersPanel(ReplayActions, QWidget):
         self._kind, self._capabilities, infos = result
         current = self.current_queue
         self.dlqs = {info.name: info for info in infos}
+        self.chart.set_dead_letter_queues((info.kind, info.name) for info in infos)
         self.queue_list.blockSignals(True)
         self.queue_list.clear()
         for info in infos:
@@ -370,6 +383,7 @@ class DeadLettersPanel(ReplayActions, QWidget):
 
     def _on_stats(self, snapshot: object) -> None:
         assert isinstance(snapshot, Snapshot)
+        self.chart.feed(snapshot)
         published: dict[str, int] = {}
         for i in range(self.queue_list.topLevelItemCount()):
             item = self.queue_list.topLevelItem(i)
@@ -699,5 +713,8 @@ def install(window: Any) -> DeadLettersPanel:
     if docks_menu is not None:
         docks_menu.addAction(dock.toggleViewAction())
     panel.message.connect(window.show_message)
+    monitoring = getattr(window, "monitoring", None)
+    if monitoring is not None:  # chart from the window's monitoring ring buffers (an hour of history)
+        panel.chart.use_store(lambda: monitoring.panel.store)
     dock.visibilityChanged.connect(lambda visible: panel.poll() if visible else None)
     return panel
