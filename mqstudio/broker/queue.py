@@ -180,6 +180,7 @@ class Queue(QueueCounters):
         "_rr",
         "_seq",
         "_simple",
+        "_sole",
         "args",
         "arguments",
         "auto_delete",
@@ -243,6 +244,8 @@ class Queue(QueueCounters):
             and not a.single_active_consumer
         )
         self.consumers: list[Consumer] = []
+        # The only consumer while there is exactly one (see `consumers_changed`), else None.
+        self._sole: Consumer | None = None
         self.ready_count = 0
         self.ready_bytes = 0
         self.unacked_count = 0
@@ -377,10 +380,10 @@ class Queue(QueueCounters):
             qm.consumer_tag = ""
             qm.delivery_tag = 0
             journal.enqueued(qm)
-        consumers = self.consumers
-        if not self.ready_count and consumers:
-            if len(consumers) == 1:
-                c = consumers[0]
+        if not self.ready_count:
+            c = self._sole
+            if c is not None:
+                # One consumer (the usual case): delivered here, unless its window is full.
                 session = c.session
                 if c.no_ack:
                     tag = session.next_tag
@@ -409,7 +412,7 @@ class Queue(QueueCounters):
                         else:
                             journal.delivered(qm)
                     return True
-            else:
+            elif self.consumers:
                 qm.consumer = None
                 qm.consumer_tag = ""
                 qm.delivery_tag = 0
@@ -423,7 +426,7 @@ class Queue(QueueCounters):
         self._level0.ready.append(qm)
         self.ready_count += 1
         self.ready_bytes += len(message.body)
-        if consumers:
+        if self.consumers:
             self.dispatch()
         return True
 
@@ -631,8 +634,14 @@ class Queue(QueueCounters):
             n += 1
         return n
 
+    def consumers_changed(self) -> None:
+        """Call after changing `consumers`: keeps `_sole` (the publish fast path's consumer) right."""
+        consumers = self.consumers
+        self._sole = consumers[0] if len(consumers) == 1 else None
+
     def add_consumer(self, consumer: Consumer) -> None:
         self.consumers.append(consumer)
+        self.consumers_changed()
         self.had_consumers = True
         self.touch(self._host.now_ms())
         self.dispatch()
@@ -644,6 +653,7 @@ class Queue(QueueCounters):
         except ValueError:
             return
         del self.consumers[idx]
+        self.consumers_changed()
         if self._rr > idx:
             self._rr -= 1
         if self.consumers:

@@ -404,6 +404,7 @@ class VHost(Router):
         for consumer in list(q.consumers):
             consumer.session.server_cancel(consumer)
         q.consumers.clear()
+        q.consumers_changed()
         self._unbind_everywhere(Destination(DestinationKind.QUEUE, q.name))
         self._invalidate_routes()
         return count

@@ -92,3 +92,20 @@ def test_hot_path_objects_are_messages_and_envelopes() -> None:
     s.nack(d.delivery_tag)
     (again,) = s.poll()
     assert again.redelivered and again.message is d.message and again.delivery_count == 1
+
+
+def test_fast_path_follows_consumers_coming_and_going() -> None:
+    kit, (a, b) = _kit(2, False, 0)
+    kit.publish("k", b"1", exchange="x")
+    kit.publish("k", b"2", exchange="x")
+    assert ([d.body for d in a.poll()], [d.body for d in b.poll()]) == ([b"1"], [b"2"])
+    a.basic_cancel("c0")  # b is now the only consumer: the single-consumer branch serves it
+    kit.publish("k", b"3", exchange="x")
+    assert ([d.body for d in a.poll()], [d.body for d in b.poll()]) == ([], [b"3"])
+    b.basic_cancel("c1")  # none left: the message waits
+    kit.publish("k", b"4", exchange="x")
+    assert b.poll() == [] and kit.stats("q").ready == 1
+    b.basic_consume("q", "c2")
+    assert [d.body for d in b.poll()] == [b"4"]
+    kit.broker.delete_queue("/", "q")
+    assert b.cancelled == ["c2"]
