@@ -149,3 +149,17 @@ def test_brokers_without_dead_letter_counters_chart_each_dead_letter_queues_infl
     assert "do not count dead letters by reason" in note
     _, note = inflow_series(recorder.store, InflowMode.ORIGIN, 300, [("queue", "parked")])
     assert "by origin" in note
+
+
+def test_in_the_main_window_the_chart_reads_the_throughput_panels_store(qtbot: QtBot, tmp_path: Path) -> None:
+    from PySide6.QtCore import QSettings
+
+    from mqstudio.ui.mainwindow import MainWindow
+    from tests.ui.test_mainwindow import close_quietly
+
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    window = MainWindow(settings=settings, autosave_dir=tmp_path / "autosave")
+    try:
+        assert window.dead_letters.chart.store is window.monitoring.panel.store
+    finally:
+        close_quietly(window)
