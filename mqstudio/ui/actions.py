@@ -63,6 +63,10 @@ class WindowActions(QObject):
         self.delete = act("&Delete", "edit-delete", Key.Delete, "Delete the selection (and its bindings)")
         self.select_all = act("Select &All", "select-all", Key.SelectAll, "Select every node and binding")
         self.rename = act("&Rename", "edit-rename", "F2", "Rename the selected node")
+        self.generate_code = act(
+            "&Generate Code…", "code-generate", "Ctrl+Shift+G",
+            "Write ready-to-run client code (pika, aio-pika, kafka-python, Spring) for the selected node",
+        )
 
         # View
         self.zoom_in = act("Zoom &In", "zoom-in", Key.ZoomIn, "Zoom in on the canvas")

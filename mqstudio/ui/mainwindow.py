@@ -28,12 +28,14 @@ from PySide6.QtWidgets import (
 )
 
 from mqstudio.backends.base import BackendKind
+from mqstudio.core.codegen import supports
 from mqstudio.ui.about import show_about
 from mqstudio.ui.actions import WindowActions
 from mqstudio.ui.broker_menu import BrokerController
 from mqstudio.ui.canvas.minimap import MiniMap
 from mqstudio.ui.canvas.scene import TopologyScene
 from mqstudio.ui.canvas.view import TopologyView
+from mqstudio.ui.dialogs.codegen import CodegenDialog, open_codegen_dialog
 from mqstudio.ui.dialogs.connections import ConnectionsDialog
 from mqstudio.ui.editor import DocumentEditor
 from mqstudio.ui.files import FileController
@@ -188,6 +190,8 @@ class MainWindow(QMainWindow):
         self.edit_menu.addActions([a.cut, a.copy, a.paste, a.delete])
         self.edit_menu.addSeparator()
         self.edit_menu.addActions([a.select_all, a.rename])
+        self.edit_menu.addSeparator()
+        self.edit_menu.addAction(a.generate_code)
 
         file_menu.insertAction(a.quit, a.export_image)
         file_menu.insertSeparator(a.quit)
@@ -266,6 +270,7 @@ class MainWindow(QMainWindow):
         a.copy.triggered.connect(self.scene.copy_selection)
         a.paste.triggered.connect(self.paste)
         a.rename.triggered.connect(self.rename)
+        a.generate_code.triggered.connect(self.generate_code)
         a.zoom_in.triggered.connect(self.view.zoom_in)
         a.zoom_out.triggered.connect(self.view.zoom_out)
         a.zoom_reset.triggered.connect(self.view.reset_zoom)
@@ -297,6 +302,7 @@ class MainWindow(QMainWindow):
         editor.undo_stack.cleanChanged.connect(self._update_title)
         editor.undo_stack.indexChanged.connect(self._update_counts)
         editor.selection_changed.connect(self._update_edit_actions)
+        editor.undo_stack.indexChanged.connect(self._update_edit_actions)  # a client gains a target …
         editor.refused.connect(lambda reason: self.show_message(reason, 6000))
 
     # -- public --------------------------------------------------------------------------------
@@ -330,6 +336,19 @@ class MainWindow(QMainWindow):
     def rename(self) -> None:
         if not self.scene.rename_selected():
             self.show_message("Select one node to rename it")
+
+    def generate_code(self) -> None:
+        """Edit ▸ Generate Code…: client snippets for the one selected node (ui.dialogs.codegen)."""
+        topology = self.editor.document.topology
+        nodes = [i for i in self.editor.selection if any(n.id == i for n in topology.nodes)]
+        if len(nodes) != 1:
+            self.show_message("Select one node to generate code for it")
+            return
+        result = open_codegen_dialog(self, topology, nodes[0])
+        if isinstance(result, str):
+            self.show_message(result, 6000)
+        else:
+            self.codegen_dialog: CodegenDialog | None = result
 
     def auto_layout(self) -> None:
         if self.scene.auto_layout():
@@ -423,6 +442,7 @@ class MainWindow(QMainWindow):
         self.action_set.cut.setEnabled(bool(nodes))
         self.action_set.copy.setEnabled(bool(nodes))
         self.action_set.rename.setEnabled(len(nodes) == 1)
+        self.action_set.generate_code.setEnabled(len(nodes) == 1 and supports(topology, nodes[0]))
 
     def _refresh_recent(self) -> None:
         recent = self.files.recent_files()
