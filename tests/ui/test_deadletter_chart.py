@@ -21,7 +21,7 @@ from mqstudio.runtime.profiles import ConnectionProfile
 from mqstudio.runtime.sampler import Sampler
 from mqstudio.ui.monitoring.series import SeriesStore, SnapshotRecorder
 from mqstudio.ui.monitoring.throughput import ThroughputPanel
-from mqstudio.ui.panels.deadletter_chart import InflowMode, inflow_series
+from mqstudio.ui.panels.deadletter_chart import InflowMode, Series, inflow_series
 from mqstudio.ui.panels.deadletters import DeadLettersPanel
 
 WAIT = 30_000
@@ -71,8 +71,8 @@ def _shot(widget: object, name: str, tmp_path: Path) -> Path:
     return path
 
 
-def _peaks(series: dict[str, tuple[object, object]]) -> dict[str, float]:
-    return {label: float(y.max()) if len(y) else 0.0 for label, (_t, y) in series.items()}  # type: ignore[attr-defined]
+def _peaks(series: Series) -> dict[str, float]:
+    return {label: float(y.max()) if len(y) else 0.0 for label, (_t, y) in series.items()}
 
 
 def test_the_inflow_chart_shows_both_reasons_and_both_origins_from_the_monitoring_store(

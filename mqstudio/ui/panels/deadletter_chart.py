@@ -40,7 +40,7 @@ from PySide6.QtWidgets import (
 from mqstudio.core.metrics import Snapshot
 from mqstudio.ui.monitoring.series import SeriesStore, SnapshotRecorder
 
-__all__ = ["DeadLetterInflowChart", "InflowMode", "inflow_series"]
+__all__ = ["DeadLetterInflowChart", "InflowMode", "Series", "inflow_series"]
 
 REFRESH_MS = 1000
 WINDOWS = (("5 min", 300), ("15 min", 900), ("1 h", 3600))
