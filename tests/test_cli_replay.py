@@ -269,3 +269,31 @@ def test_a_killed_replay_abandoned_from_the_command_line_loses_nothing(
         assert len(set(in_work) & set(in_dlq)) <= 200
     finally:
         backend.close()
+
+
+def test_kafka_dlt_replay_and_refusals_from_the_command_line(
+    tansu: object, kafka_backend: object, kafka_prefix: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mqstudio.backends.kafka import KafkaBackend
+    from mqstudio.core.model import Topic
+    from tests.fixtures.kafka import Tansu
+    from tests.ops.test_replay_kafka import fill_dlt, read_all
+
+    assert isinstance(tansu, Tansu) and isinstance(kafka_backend, KafkaBackend)
+    origin, dlt = f"{kafka_prefix}orders", f"{kafka_prefix}orders.DLT"
+    kafka_backend.create_topic(Topic(origin, partitions=3))
+    kafka_backend.create_topic(Topic(dlt, partitions=1))
+    fill_dlt(tansu, dlt, origin, 30)
+    url = ["--url", f"kafka://{tansu.bootstrap}"]
+    for args, expected in (
+        (["--from", dlt, "--to", dlt], f"refusing to replay topic {dlt!r} into itself"),
+        (["--from", f"{kafka_prefix}nope.DLT"], f"no topic '{kafka_prefix}nope.DLT'"),
+        (["--from", dlt, "--to", f"{kafka_prefix}missing"], f"no topic '{kafka_prefix}missing'"),
+    ):
+        code, _, err = run(capsys, "replay", *url, *args)
+        assert code == 2 and expected in err, err
+    code, out, err = run(capsys, "replay", *url, "--from", dlt)
+    assert code == 0, err
+    assert "replayed 30 of" in out
+    records = read_all(tansu, origin, 30)
+    assert sorted(dict(r.headers)["rid"] for r in records) == sorted(b"r%d" % i for i in range(30))  # type: ignore[attr-defined]
