@@ -54,6 +54,13 @@ for url in "amqp://guest@127.0.0.1:1/ --http http://127.0.0.1:1" "kafka://127.0.
   fi
 done
 
+echo "== smoke test: install-desktop points the menu entry at the bundle"
+in_scratch "$bundle" install-desktop
+entry="$scratch/data/applications/io.github.mqstudio.MqStudio.desktop"
+if ! grep -qxF "Exec=$bundle %f" "$entry"; then
+  echo "build-bundle: $entry does not launch $bundle:" >&2; grep Exec "$entry" >&2; exit 1
+fi
+
 echo "== smoke test: $bundle --screenshot --wait 3 (offscreen; the live demo on the embedded broker)"
 in_scratch "$bundle" --screenshot "$scratch/bundle.png" --wait 3
 "$PY" - "$scratch/bundle.png" <<'PYEOF'
