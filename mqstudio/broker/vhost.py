@@ -512,6 +512,7 @@ class VHost(Router):
     # -- stats ------------------------------------------------------------------------------------
 
     def snapshot(self) -> VHostStats:
+        self._fold_route_hits()
         return VHostStats(
             name=self.name,
             exchanges=tuple(
@@ -533,4 +534,5 @@ class VHost(Router):
         )
 
     def exchange_counters(self, name: str) -> ExchangeCounters:
+        self._fold_route_hits()
         return self._xcounters[name]

@@ -109,3 +109,18 @@ def test_fast_path_follows_consumers_coming_and_going() -> None:
     assert [d.body for d in b.poll()] == [b"4"]
     kit.broker.delete_queue("/", "q")
     assert b.cancelled == ["c2"]
+
+
+def test_exchange_counters_include_fast_path_publishes_across_cache_resets() -> None:
+    kit, _ = _kit(0, False, 0)
+    vhost = kit.broker.vhost("/")
+    for _ in range(3):
+        kit.publish("k", exchange="x")  # cached single-queue route: counted per route
+    assert (vhost.exchange_counters("x").published_in, vhost.exchange_counters("x").published_out) == (3, 3)
+    kit.publish("k", exchange="x")
+    kit.queue("other")  # a declaration clears the route cache: pending hits must not be lost
+    kit.publish("k", exchange="x")
+    kit.publish("nowhere", exchange="x")
+    x = kit.broker.snapshot().exchange("x")
+    assert (x.published_in, x.published_out, x.unroutable) == (6, 5, 1)
+    assert kit.stats("q").published == 5
