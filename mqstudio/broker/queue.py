@@ -179,6 +179,7 @@ class Queue(QueueCounters):
         "_prio",
         "_rr",
         "_seq",
+        "_seq_base",
         "_simple",
         "_sole",
         "args",
@@ -232,7 +233,10 @@ class Queue(QueueCounters):
         self._has_ttl = self.args.message_ttl is not None
         # When the vhost's deadline heap wakes this queue (see the module docstring); None: never.
         self.wake_ms: int | None = None
+        # Arrival order of accepted messages; recovered messages keep theirs (see `restore`), so
+        # `_seq - _seq_base` counts the messages accepted since the queue was built: `published`.
         self._seq = 0
+        self._seq_base = 0
         self._rr = 0
         a = self.args
         # Queues without TTL, length limits or priorities take the inlined publish path.
@@ -261,6 +265,11 @@ class Queue(QueueCounters):
     def message_count(self) -> int:
         """Ready messages, as queue.declare-ok and basic.get-ok report them."""
         return self.ready_count
+
+    @property
+    def published(self) -> int:
+        """Messages this queue accepted (counter; recovered messages are not counted)."""
+        return self._seq - self._seq_base
 
     @property
     def consumer_count(self) -> int:
@@ -373,7 +382,6 @@ class Queue(QueueCounters):
         qm.redelivered = False
         qm.delivery_count = 0
         qm.message_count = 0
-        self.published += 1
         journal = self.journal
         if journal is not None:
             qm.consumer = None  # the hook gets a complete envelope (still ready)
@@ -455,7 +463,6 @@ class Queue(QueueCounters):
             priority = p if p < args.max_priority else args.max_priority
         seq = self._seq = self._seq + 1
         qm = QueuedMessage(message, seq, now, None if ttl is None else now + ttl, priority, self)
-        self.published += 1
         if self.journal is not None:
             self.journal.enqueued(qm)
         if not self.ready_count and self.consumers:
@@ -774,7 +781,9 @@ class Queue(QueueCounters):
     def restore(self, messages: Iterable[QueuedMessage]) -> None:
         """Put messages recovered from a store back as ready, in seq order within each priority."""
         top = len(self._levels) - 1
+        published = self.published
         for qm in sorted(messages, key=lambda m: m.seq):
             qm.priority = min(qm.priority, top)
             self._enqueue(qm, self._levels[qm.priority])
             self._seq = max(self._seq, qm.seq)
+        self._seq_base = self._seq - published  # recovered messages were not published here

@@ -26,19 +26,20 @@ from dataclasses import dataclass, field
 
 
 class QueueCounters:
+    """A queue's event counters. `published` is not here: `Queue` derives it from its arrival
+    sequence number, which it increments for every accepted message anyway."""
+
     __slots__ = (
         "acked",
         "dead_lettered",
         "delivered",
         "dropped",
         "expired",
-        "published",
         "redelivered",
         "rejected",
     )
 
     def __init__(self) -> None:
-        self.published = 0
         self.delivered = 0
         self.redelivered = 0
         self.acked = 0
@@ -145,7 +146,14 @@ class BrokerStats:
 
 
 def queue_snapshot(
-    vhost: str, name: str, counters: QueueCounters, *, ready: int, unacked: int, consumers: int
+    vhost: str,
+    name: str,
+    counters: QueueCounters,
+    *,
+    published: int,
+    ready: int,
+    unacked: int,
+    consumers: int,
 ) -> QueueStats:
     c = counters
     return QueueStats(
@@ -154,7 +162,7 @@ def queue_snapshot(
         ready=ready,
         unacked=unacked,
         consumers=consumers,
-        published=c.published,
+        published=published,
         delivered=c.delivered,
         redelivered=c.redelivered,
         acked=c.acked,

@@ -524,6 +524,7 @@ class VHost(Router):
                     self.name,
                     name,
                     q,
+                    published=q.published,
                     ready=q.ready_count,
                     unacked=q.unacked_count,
                     consumers=len(q.consumers),

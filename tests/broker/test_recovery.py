@@ -613,3 +613,17 @@ def test_queue_lookup_after_recovery_of_missing_queue_is_404(env: Env) -> None:
     b = env.restart()
     with pytest.raises(NotFound):
         b.queue("/", "nope")
+
+
+def test_recovered_messages_are_not_counted_as_published_and_new_ones_queue_behind(env: Env) -> None:
+    env.b.declare_queue("/", "q")
+    for body in (b"a", b"b", b"c"):
+        env.pub("q", body)
+    assert env.b.snapshot().queue("q").published == 3
+    b = env.restart()
+    q = b.queue("/", "q")
+    assert (b.snapshot().queue("q").published, q.ready_count) == (0, 3)
+    env.pub("q", b"d")
+    assert b.snapshot().queue("q").published == 1
+    assert env.bodies("q") == [b"a", b"b", b"c", b"d"]
+    assert [m.seq for m in q.messages()] == sorted({m.seq for m in q.messages()})
