@@ -30,6 +30,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib import metadata
 
+from pamqp import body as pamqp_body
 from pamqp import commands, common
 from pamqp import header as pamqp_header
 from pamqp import heartbeat as pamqp_heartbeat
@@ -60,6 +61,7 @@ from mqstudio.amqp.framing import (
     FRAME_MIN_SIZE,
     PROTOCOL_HEADER,
     AmqpError,
+    Command,
     ContentAssembler,
     Frame,
     FrameBuffer,
@@ -117,6 +119,9 @@ _RABBIT_STATE = {
 _CHANNEL_LEVEL: frozenset[type] = frozenset(
     cls for index, cls in commands.INDEX_MAPPING.items() if index >> 16 in (10, 20)
 )
+#: Methods without content that the assembler passes on unchanged (settlements: the hot path
+#: of a consuming connection).
+_SETTLE_METHODS: frozenset[type] = frozenset({commands.Basic.Ack, commands.Basic.Nack, commands.Basic.Reject})
 _HANDSHAKE = frozenset({State.AWAIT_HEADER, State.AWAIT_START_OK, State.AWAIT_TUNE_OK, State.AWAIT_OPEN})
 
 #: Capabilities announced in Connection.Start's server-properties, as RabbitMQ does.
@@ -131,6 +136,18 @@ SERVER_CAPABILITIES = (
     "per_consumer_qos",
     "direct_reply_to",
 )
+
+
+def _unfused(command: Command) -> list[Frame]:
+    """The frames a `FrameBuffer` fused into `command`: method, content header, body (if any)."""
+    frames: list[Frame] = [command.method]
+    if command.header is not None:
+        frames.append(command.header)
+        if command.body:
+            body: pamqp_body.ContentBody = object.__new__(pamqp_body.ContentBody)
+            body.value = command.body
+            frames.append(body)
+    return frames
 
 
 def _version() -> str:
@@ -225,7 +242,7 @@ class Connection:
         #: adapter schedule a flush for data produced outside `receive_data`.
         self.output_ready: Callable[[], None] | None = None
 
-        self._frames = FrameBuffer(FRAME_MIN_SIZE)
+        self._frames = FrameBuffer(FRAME_MIN_SIZE, fuse_content=True)
         self._assembler = ContentAssembler(self.config.max_body_size)
         self._channels: dict[int, _Channel] = {}
         self._out = bytearray()
@@ -253,15 +270,34 @@ class Connection:
             frames = self._frames.feed(data)
             open_state = State.OPEN
             closed = State.CLOSED
+            channel_open = _ChannelState.OPEN
+            channels = self._channels
+            assembling = self._assembler.pending
+            append_event = self._events.append
+            max_body = self.config.max_body_size
             for channel, frame in frames:
-                # Hot path first: a frame on an open channel of an open connection.
-                if channel and self.state is open_state and type(frame) is not pamqp_heartbeat.Heartbeat:
-                    try:
-                        self._on_channel_frame(channel, frame)
-                    except AmqpError as exc:
-                        self.handle_error(channel, exc)
-                else:
-                    self._handle_frame(channel, frame)
+                kind = type(frame)
+                # Hot paths first: whole publishes and acks on an open channel of an open
+                # connection that is not assembling content (what the assembler would pass on).
+                if channel and self.state is open_state and (kind is Command or kind in _SETTLE_METHODS):
+                    ch = channels.get(channel)
+                    if ch is not None and ch.state is channel_open and not assembling(channel):
+                        if kind is not Command:
+                            append_event(MethodReceived(channel, frame))  # type: ignore[arg-type]
+                            continue
+                        command: Command = frame  # type: ignore[assignment]
+                        header = command.header
+                        if header is not None and (max_body is None or header.body_size <= max_body):
+                            append_event(MethodReceived(channel, command.method, header, command.body))
+                            continue
+                if kind is Command:
+                    # Anything unusual: the three frames one by one, as they arrived.
+                    for part in _unfused(frame):  # type: ignore[arg-type]
+                        self._receive_frame(channel, part)
+                        if self.state is closed:
+                            return
+                    continue
+                self._receive_frame(channel, frame)  # type: ignore[arg-type]
                 if self.state is closed:
                     return
             if self._frames.error_pending:
@@ -280,6 +316,15 @@ class Connection:
                 return
             self._send_close(exc.reply_code, exc.reply_text, exc.class_id, exc.method_id)
             self._terminate(ConnectionClosed(exc.reply_code, exc.reply_text, "server"))
+
+    def _receive_frame(self, channel: int, frame: Frame) -> None:
+        if channel and self.state is State.OPEN and type(frame) is not pamqp_heartbeat.Heartbeat:
+            try:
+                self._on_channel_frame(channel, frame)
+            except AmqpError as exc:
+                self.handle_error(channel, exc)
+        else:
+            self._handle_frame(channel, frame)
 
     def data_to_send(self) -> bytes:
         """Everything queued for the peer since the last call."""

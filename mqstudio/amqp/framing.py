@@ -214,12 +214,22 @@ class FrameBuffer:
     The first thing a client sends is the protocol header; `feed` yields it as a
     `pamqp.header.ProtocolHeader` on channel 0, or raises `ProtocolHeaderError`.
 
+    With `fuse_content`, a basic.publish whose content header and single body frame arrived
+    in the same buffer is yielded as one `Command` (method, header, body) instead of three
+    frames; only when all three frames are well formed, so anything unusual (a bad frame, a
+    body split over several frames or reads, a header for another class or with a weight)
+    still comes out frame by frame and fails exactly where it did. The caller must treat a
+    fused command as the three frames in a row (`ContentAssembler` rules included).
+
     After an exception from `feed` the buffer is desynchronised: the caller must close the
     connection and stop feeding.
     """
 
-    def __init__(self, frame_max: int = FRAME_MIN_SIZE, expect_header: bool = True) -> None:
+    def __init__(
+        self, frame_max: int = FRAME_MIN_SIZE, expect_header: bool = True, *, fuse_content: bool = False
+    ) -> None:
         self.frame_max = frame_max
+        self.fuse_content = fuse_content
         self._expect_header = expect_header
         self._buffer = bytearray()
         self._error: FrameError | ProtocolHeaderError | None = None
@@ -237,7 +247,7 @@ class FrameBuffer:
         """An error was found behind the frames the last `feed` returned; the next call raises it."""
         return self._error is not None
 
-    def feed(self, data: bytes) -> list[tuple[int, Frame]]:
+    def feed(self, data: bytes) -> list[tuple[int, Frame | Command]]:
         """Append `data`; return every whole frame now available, in order.
 
         If the stream turns bad after some good frames, those frames are returned first and the
@@ -255,7 +265,7 @@ class FrameBuffer:
             # The common case: the read ended on a frame boundary, so the frames are parsed out
             # of the received bytes themselves and each payload slice is its one and only copy.
             src = data if type(data) is bytes else bytes(data)
-        frames: list[tuple[int, Frame]] = []
+        frames: list[tuple[int, Frame | Command]] = []
         pos = 0
         try:
             if self._expect_header:
@@ -288,7 +298,7 @@ class FrameBuffer:
             self._buffer = bytearray()
         self._need = need
 
-    def _take_frames(self, src: bytes, pos: int, frames: list[tuple[int, Frame]]) -> int:
+    def _take_frames(self, src: bytes, pos: int, frames: list[tuple[int, Frame | Command]]) -> int:
         """Append every whole frame of src[pos:] to `frames`; keep the rest for the next feed."""
         n = len(src)
         frame_max = self.frame_max
@@ -296,6 +306,7 @@ class FrameBuffer:
         unpack_index = _METHOD_INDEX.unpack_from
         decoders = METHOD_DECODERS
         append = frames.append
+        fuse = self.fuse_content
         while True:
             if n - pos < FRAME_HEADER_SIZE:
                 self._keep(src, pos, FRAME_HEADER_SIZE)
@@ -330,9 +341,13 @@ class FrameBuffer:
             elif frame_type == 1:  # FrameType.METHOD
                 fast = None
                 if size >= 4:
-                    decoder = decoders.get(unpack_index(src, start)[0])
+                    index = unpack_index(src, start)[0]
+                    decoder = decoders.get(index)
                     if decoder is not None:
                         fast = decoder(src, start + 4, end)
+                        if fuse and fast is not None and index == _PUBLISH_INDEX:
+                            pos = self._fuse_content(src, end + 1, channel, fast, frames)
+                            continue
                 frame = fast or self._decode(frame_type, channel, src, start, end)
             elif frame_type == 2:  # FrameType.HEADER
                 frame = self._decode(frame_type, channel, src, start, end)
@@ -343,6 +358,64 @@ class FrameBuffer:
                 frame = pamqp_heartbeat.Heartbeat()
             append((channel, frame))
             pos = end + 1
+
+    def _fuse_content(
+        self, src: bytes, pos: int, channel: int, method: Method, frames: list[tuple[int, Frame | Command]]
+    ) -> int:
+        """Append the content method that ended at pos - 1, fused with its header and body when
+        both follow whole and well formed; return where parsing goes on.
+
+        Anything else is left to the frame-by-frame loop (which raises its errors where they
+        belong); a header already decoded here is appended as a frame so it is not decoded twice.
+        """
+        n = len(src)
+        frame_max = self.frame_max
+        if n - pos < FRAME_HEADER_SIZE:
+            frames.append((channel, method))
+            return pos
+        frame_type: int
+        size: int
+        frame_type, header_channel, size = _FRAME_HEADER.unpack_from(src, pos)
+        start = pos + FRAME_HEADER_SIZE
+        end = start + size
+        if (
+            frame_type != 2
+            or header_channel != channel
+            or (frame_max and size > frame_max)
+            or end >= n
+            or src[end] != FRAME_END
+        ):
+            frames.append((channel, method))
+            return pos
+        try:
+            header = self._headers.decode(src, start, end)
+        except _DECODE_ERRORS:
+            frames.append((channel, method))
+            return pos  # the loop decodes it again and raises FrameError there
+        body_size = header.body_size
+        if header.weight != 0 or header.class_id != _BASIC_CLASS_ID:
+            frames += ((channel, method), (channel, header))  # the assembler's 505
+            return end + 1
+        if body_size == 0:
+            frames.append((channel, Command(method, header, b"")))
+            return end + 1
+        pos = end + 1
+        if n - pos >= FRAME_HEADER_SIZE:
+            frame_type, body_channel, size = _FRAME_HEADER.unpack_from(src, pos)
+            start = pos + FRAME_HEADER_SIZE
+            end = start + size
+            if (
+                frame_type == 3
+                and body_channel == channel
+                and size == body_size
+                and not (frame_max and size > frame_max)
+                and end < n
+                and src[end] == FRAME_END
+            ):
+                frames.append((channel, Command(method, header, src[start:end])))
+                return end + 1
+        frames += ((channel, method), (channel, header))
+        return pos
 
     def _decode(self, frame_type: int, channel: int, src: bytes, start: int, end: int) -> Frame:
         try:
@@ -377,6 +450,8 @@ _new = object.__new__
 _FRAME_HEADER = struct.Struct(">BHI")
 _METHOD_INDEX = struct.Struct(">I")
 _KNOWN_FRAME_TYPES = frozenset(int(t) for t in FrameType)
+_PUBLISH_INDEX = commands.Basic.Publish.index
+_BASIC_CLASS_ID = commands.Basic.frame_id
 
 
 # --------------------------------------------------------------------------------------------
