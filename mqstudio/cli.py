@@ -135,8 +135,9 @@ def build_parser() -> argparse.ArgumentParser:
     desktop = commands.add_parser(
         "install-desktop",
         help="add mqstudio to this user's application menu (Linux)",
-        description="Install the desktop entry, AppStream metainfo and icon into $XDG_DATA_HOME "
-        "(default ~/.local/share), launching this installation's mqstudio-gui. --uninstall removes them.",
+        description="Install the desktop entry, AppStream metainfo, icon and project file type into "
+        "$XDG_DATA_HOME (default ~/.local/share), launching this installation's mqstudio-gui. "
+        "--uninstall removes them.",
     )
     desktop.add_argument("--uninstall", action="store_true", help="remove what install-desktop wrote")
     desktop.set_defaults(handler=_install_desktop)
@@ -401,6 +402,9 @@ def _install_desktop(args: argparse.Namespace, out: TextIO) -> int:
         print(f"{verb} {path}", file=out)
     if args.uninstall and not paths:
         print(f"nothing to remove under {desktop.data_home()}", file=out)
+    elif paths:
+        for note in desktop.refresh_caches():
+            print(note, file=out)
     return EXIT_OK
 
 
@@ -579,7 +583,7 @@ def _apply_on(args: argparse.Namespace, backend: Backend, out: TextIO) -> int:
 
 
 def _replay(args: argparse.Namespace, out: TextIO) -> int:
-    from mqstudio.ops.journal import Journal, JournalError
+    from mqstudio.ops.journal import Journal, JournalError, active_elsewhere
 
     if args.list or args.abandon:
         with Journal() as journal:
@@ -615,6 +619,9 @@ def _replay(args: argparse.Namespace, out: TextIO) -> int:
             if record.state.value in ("done", "abandoned"):
                 raise _Refused(EXIT_UNUSABLE, f"replay job {args.resume!r} is {record.state.value}: "
                                "nothing to resume")
+            if active_elsewhere(record):
+                raise _Refused(EXIT_UNUSABLE, f"replay job {args.resume!r} is running now in process "
+                               f"{record.owner_pid} on this machine")
         backend = _connect(args)
         try:
             return _run_replay(args, backend, journal, out)
@@ -625,15 +632,18 @@ def _replay(args: argparse.Namespace, out: TextIO) -> int:
 def _list_replays(journal: Any, out: TextIO) -> int:
     from datetime import datetime
 
-    jobs = journal.unfinished_jobs()
+    from mqstudio.ops.journal import active_elsewhere
+
+    jobs = journal.unfinished_jobs(include_active=True)
     if not jobs:
         print(f"no unfinished replay jobs in {journal.path}", file=out)
     for job in jobs:
         when = datetime.fromtimestamp(job.updated).strftime("%Y-%m-%d %H:%M:%S")
         tally = sorted(journal.counts(job.id).items())
         counts = ", ".join(f"{n} {state}" for state, n in tally) or "nothing sent"
+        now = f" (running now in process {job.owner_pid})" if active_elsewhere(job) else ""
         print(f"{job.id}  {job.state.value:<11} {when}  from {job.source!r} to "
-              f"{job.target or 'their origins'} on {job.backend or '?'} ({counts})", file=out)
+              f"{job.target or 'their origins'} on {job.backend or '?'} ({counts}){now}", file=out)
     return EXIT_OK
 
 

@@ -1,15 +1,18 @@
-"""Linux desktop integration for the current user: the .desktop entry, AppStream metainfo and the icon.
+"""Linux desktop integration for the current user: the .desktop entry, AppStream metainfo, the icon and
+the project file type (``*.mqs.json``, so file managers open projects with mqstudio).
 
 Owns: where the packaging files are (inside the installed wheel as ``mqstudio/resources/linux``, in a
 source checkout as ``packaging/linux``), the reverse-DNS application id and X11 window class the GUI must
-use (`mqstudio.app` takes them from here), and `install()` / `uninstall()` into the XDG data directory
-(``$XDG_DATA_HOME``, by default ``~/.local/share``). Stdlib only: no Qt.
+use (`mqstudio.app` takes them from here), `install()` / `uninstall()` into the XDG data directory
+(``$XDG_DATA_HOME``, by default ``~/.local/share``) and `refresh_caches()` (the freedesktop tools that
+index MIME types and desktop entries, where installed). Stdlib only: no Qt.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +24,7 @@ APP_ID = "io.github.mqstudio.MqStudio"
 # StartupWMClass must equal it, or docks show a second, icon-less entry for the running window.
 WM_CLASS = "mqstudio"
 GUI_COMMAND = "mqstudio-gui"
+PROJECT_MIME_TYPE = "application/x-mqstudio-project"
 
 _PACKAGE = Path(mqstudio.__file__).resolve().parent
 
@@ -53,6 +57,13 @@ def metainfo_source() -> Path:
     )
 
 
+def mime_source() -> Path:
+    name = f"{APP_ID}.mime.xml"
+    return _first_existing(
+        _PACKAGE / "resources" / "linux" / name, _PACKAGE.parent / "packaging" / "linux" / name
+    )
+
+
 def icon_source() -> Path:
     return _first_existing(
         _PACKAGE / "resources" / "icons" / "mqstudio.svg",
@@ -75,9 +86,10 @@ class Targets:
     desktop_entry: Path
     metainfo: Path
     icon: Path
+    mime: Path
 
-    def all(self) -> tuple[Path, Path, Path]:
-        return (self.desktop_entry, self.metainfo, self.icon)
+    def all(self) -> tuple[Path, Path, Path, Path]:
+        return (self.desktop_entry, self.metainfo, self.icon, self.mime)
 
 
 def targets(base: Path) -> Targets:
@@ -85,6 +97,7 @@ def targets(base: Path) -> Targets:
         desktop_entry=base / "applications" / f"{APP_ID}.desktop",
         metainfo=base / "metainfo" / f"{APP_ID}.metainfo.xml",
         icon=base / "icons" / "hicolor" / "scalable" / "apps" / f"{APP_ID}.svg",
+        mime=base / "mime" / "packages" / f"{APP_ID}.xml",
     )
 
 
@@ -127,16 +140,17 @@ def desktop_entry_text(program: str) -> str:
 
 
 def install(base: Path | None = None, program: str | None = None) -> list[Path]:
-    """Write the desktop entry, metainfo and icon under `base` (the XDG data home); return the paths."""
+    """Write the desktop entry, metainfo, icon and MIME type under `base` (the XDG data home); return
+    the paths."""
     where = targets(data_home() if base is None else base)
     entry = desktop_entry_text(launcher() if program is None else program)
-    sources = (metainfo_source(), icon_source())
+    copies = ((metainfo_source(), where.metainfo), (icon_source(), where.icon), (mime_source(), where.mime))
     try:
         for path in where.all():
             path.parent.mkdir(parents=True, exist_ok=True)
         where.desktop_entry.write_text(entry, encoding="utf-8")
-        shutil.copyfile(sources[0], where.metainfo)
-        shutil.copyfile(sources[1], where.icon)
+        for source, target in copies:
+            shutil.copyfile(source, target)
     except OSError as exc:
         raise DesktopError(f"cannot write {exc.filename or 'the desktop files'}: {exc.strerror}") from exc
     return list(where.all())
@@ -154,3 +168,32 @@ def uninstall(base: Path | None = None) -> list[Path]:
             raise DesktopError(f"cannot remove {path}: {exc.strerror}") from exc
         removed.append(path)
     return removed
+
+
+def refresh_caches(base: Path | None = None) -> list[str]:
+    """Re-index the MIME database and the desktop entries' MIME associations under `base`, with the
+    freedesktop tools where installed (desktops also notice the files by themselves, later). Returns
+    one line per tool: what it did, or why it failed; a failure here leaves the installed files intact.
+    """
+    root = data_home() if base is None else base
+    notes: list[str] = []
+    for tool, folder in (
+        ("update-mime-database", root / "mime"),
+        ("update-desktop-database", root / "applications"),
+    ):
+        executable = shutil.which(tool)
+        if executable is None or not folder.is_dir():
+            continue
+        try:
+            result = subprocess.run(
+                [executable, str(folder)], capture_output=True, text=True, check=False, timeout=60
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            notes.append(f"{tool} {folder} failed: {exc}")
+            continue
+        if result.returncode == 0:
+            notes.append(f"updated {folder} ({tool})")
+        else:
+            detail = (result.stderr or result.stdout).strip().splitlines()
+            notes.append(f"{tool} {folder} failed: {detail[-1] if detail else f'exit {result.returncode}'}")
+    return notes

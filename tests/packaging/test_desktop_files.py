@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 LINUX = ROOT / "packaging" / "linux"
 ENTRY = LINUX / f"{desktop.APP_ID}.desktop"
 METAINFO = LINUX / f"{desktop.APP_ID}.metainfo.xml"
+MIME = LINUX / f"{desktop.APP_ID}.mime.xml"
 
 
 def entry() -> configparser.SectionProxy:
@@ -41,6 +42,7 @@ def homepage() -> str:
 def test_the_packaged_files_are_the_ones_install_desktop_uses() -> None:
     assert desktop.desktop_entry_source().resolve() == ENTRY.resolve()
     assert desktop.metainfo_source().resolve() == METAINFO.resolve()
+    assert desktop.mime_source().resolve() == MIME.resolve()
 
 
 @pytest.mark.skipif(shutil.which("desktop-file-validate") is None, reason="desktop-file-utils not installed")
@@ -72,6 +74,18 @@ def test_desktop_entry_names_the_application_id_icon_and_window_class() -> None:
     assert values["StartupWMClass"] == desktop.WM_CLASS
     assert values["Exec"].split()[0] == desktop.GUI_COMMAND
     assert values["Exec"].endswith(" %f")
+    assert values["MimeType"] == f"{desktop.PROJECT_MIME_TYPE};"
+
+
+def test_the_project_mime_type_matches_project_files_and_is_provided_by_the_metainfo() -> None:
+    namespace = {"m": "http://www.freedesktop.org/standards/shared-mime-info"}
+    (mime_type,) = ET.parse(MIME).getroot().iterfind("m:mime-type", namespace)
+    assert mime_type.get("type") == desktop.PROJECT_MIME_TYPE
+    globs = {glob.get("pattern") for glob in mime_type.iterfind("m:glob", namespace)}
+    assert "*.mqs.json" in globs
+    examples = list((ROOT / "resources" / "examples").iterdir())
+    assert examples and all(example.name.endswith(".mqs.json") for example in examples)
+    assert metainfo().findtext("provides/mediatype") == desktop.PROJECT_MIME_TYPE
 
 
 def test_metainfo_describes_the_same_application_and_release() -> None:

@@ -1,5 +1,6 @@
-"""`mqstudio install-desktop`: the entry, metainfo and icon land in $XDG_DATA_HOME, launch this
-installation, and `--uninstall` takes them away again."""
+"""`mqstudio install-desktop`: the entry, metainfo, icon and project MIME type land in $XDG_DATA_HOME,
+launch this installation, the freedesktop caches are refreshed where the tools exist, and
+`--uninstall` takes it all away again."""
 
 from __future__ import annotations
 
@@ -15,6 +16,9 @@ ROOT = Path(__file__).resolve().parents[2]
 ENTRY = f"applications/{desktop.APP_ID}.desktop"
 METAINFO = f"metainfo/{desktop.APP_ID}.metainfo.xml"
 ICON = f"icons/hicolor/scalable/apps/{desktop.APP_ID}.svg"
+MIME = f"mime/packages/{desktop.APP_ID}.xml"
+FILES = (ENTRY, METAINFO, ICON, MIME)
+REFRESHERS = ("update-mime-database", "update-desktop-database")
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -27,13 +31,22 @@ def keys(text: str) -> dict[str, str]:
     return dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
 
 
-def test_install_writes_the_three_files_under_xdg_data_home_and_says_so(
+def refreshed(tmp_path: Path) -> list[str]:
+    """The lines install-desktop prints after refreshing the caches with the tools this machine has."""
+    folders = {
+        "update-mime-database": tmp_path / "mime",
+        "update-desktop-database": tmp_path / "applications",
+    }
+    return [f"updated {folders[tool]} ({tool})" for tool in REFRESHERS if shutil.which(tool)]
+
+
+def test_install_writes_the_four_files_under_xdg_data_home_and_says_so(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
     code, out, err = run(capsys, "install-desktop")
     assert (code, err) == (0, "")
-    assert out.splitlines() == [f"wrote {tmp_path / rel}" for rel in (ENTRY, METAINFO, ICON)]
+    assert out.splitlines() == [f"wrote {tmp_path / rel}" for rel in FILES] + refreshed(tmp_path)
     assert (tmp_path / ICON).read_bytes() == (ROOT / "resources" / "icons" / "mqstudio.svg").read_bytes()
     packaged = ROOT / "packaging" / "linux" / Path(METAINFO).name
     assert (tmp_path / METAINFO).read_bytes() == packaged.read_bytes()
@@ -55,8 +68,8 @@ def test_uninstall_removes_what_install_wrote_and_nothing_else(
     assert run(capsys, "install-desktop")[0] == 0
     code, out, _ = run(capsys, "install-desktop", "--uninstall")
     assert code == 0
-    assert out.splitlines() == [f"removed {tmp_path / rel}" for rel in (ENTRY, METAINFO, ICON)]
-    assert not any((tmp_path / rel).exists() for rel in (ENTRY, METAINFO, ICON))
+    assert out.splitlines() == [f"removed {tmp_path / rel}" for rel in FILES] + refreshed(tmp_path)
+    assert not any((tmp_path / rel).exists() for rel in FILES)
     assert neighbour.exists()
     code, out, _ = run(capsys, "install-desktop", "--uninstall")
     assert (code, out) == (0, f"nothing to remove under {tmp_path}\n")
@@ -104,3 +117,42 @@ def test_a_launcher_path_with_reserved_characters_is_quoted_per_the_spec(
             ["desktop-file-validate", str(written[0])], capture_output=True, text=True, check=False
         )
         assert result.returncode == 0 and "error" not in result.stdout, result.stdout
+
+
+@pytest.mark.skipif(
+    any(shutil.which(tool) is None for tool in REFRESHERS),
+    reason="needs shared-mime-info and desktop-file-utils",
+)
+def test_projects_open_with_mqstudio_once_installed_and_not_after_uninstall(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    assert run(capsys, "install-desktop")[0] == 0
+    globs = (tmp_path / "mime" / "globs2").read_text(encoding="utf-8").splitlines()
+    assert f"50:{desktop.PROJECT_MIME_TYPE}:*.mqs.json" in globs
+    associations = (tmp_path / "applications" / "mimeinfo.cache").read_text(encoding="utf-8")
+    assert f"{desktop.PROJECT_MIME_TYPE}={desktop.APP_ID}.desktop;" in associations.splitlines()
+    assert run(capsys, "install-desktop", "--uninstall")[0] == 0
+    assert "*.mqs.json" not in (tmp_path / "mime" / "globs2").read_text(encoding="utf-8")
+    assert desktop.PROJECT_MIME_TYPE not in (tmp_path / "applications" / "mimeinfo.cache").read_text()
+
+
+def test_a_failing_cache_tool_is_reported_and_the_files_stay(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    for tool in REFRESHERS:
+        script = tools / tool
+        script.write_text("#!/bin/sh\necho 'broken cache' >&2\nexit 3\n", encoding="utf-8")
+        script.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tools))
+    data = tmp_path / "share"
+    monkeypatch.setenv("XDG_DATA_HOME", str(data))
+    code, out, _ = run(capsys, "install-desktop")
+    assert code == 0
+    assert out.splitlines()[-2:] == [
+        f"update-mime-database {data / 'mime'} failed: broken cache",
+        f"update-desktop-database {data / 'applications'} failed: broken cache",
+    ]
+    assert all((data / rel).is_file() for rel in FILES)

@@ -91,9 +91,9 @@ def installed(built: Built, tmp_path_factory: pytest.TempPathFactory) -> Install
             check=True,
         ).stdout.strip()
     )
+    pip = [sys.executable, "-m", "pip", "--python", str(python)]
     subprocess.run(
-        [sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet", "--no-deps",
-         "--no-index", "--no-compile", str(built.wheel)],
+        [*pip, "install", "--quiet", "--no-deps", "--no-index", "--no-compile", str(built.wheel)],
         check=True,
         timeout=300,
     )
@@ -152,6 +152,7 @@ def test_build_warns_about_nothing_and_the_sdist_holds_sources_not_clutter(built
         "resources/icons/mqstudio.svg",
         f"packaging/linux/{desktop.APP_ID}.desktop",
         f"packaging/linux/{desktop.APP_ID}.metainfo.xml",
+        f"packaging/linux/{desktop.APP_ID}.mime.xml",
         "packaging/pyinstaller/mqstudio.spec",
         "packaging/build-bundle.sh",
     ):
@@ -168,6 +169,7 @@ def test_the_wheel_carries_icons_styles_examples_desktop_files_and_both_commands
         "mqstudio/resources/examples/demo.mqs.json",
         f"mqstudio/resources/linux/{desktop.APP_ID}.desktop",
         f"mqstudio/resources/linux/{desktop.APP_ID}.metainfo.xml",
+        f"mqstudio/resources/linux/{desktop.APP_ID}.mime.xml",
     ):
         assert needed in names, f"{needed} is missing from the wheel"
     assert not [name for name in names if name.startswith(("tests/", "resources/", "packaging/"))]
@@ -209,4 +211,5 @@ def test_installed_install_desktop_points_the_entry_at_the_installed_launcher(
     assert f"Exec={installed.bin / 'mqstudio-gui'} %f" in entry.splitlines()
     assert (data / "icons" / "hicolor" / "scalable" / "apps" / f"{desktop.APP_ID}.svg").is_file()
     assert str(installed.package / "resources" / "linux" / f"{desktop.APP_ID}.metainfo.xml") in opened
+    assert (data / "mime" / "packages" / f"{desktop.APP_ID}.xml").is_file()
     assert from_checkout(opened) == []

@@ -67,9 +67,7 @@ def window_classes(display: str) -> list[str]:
     return classes
 
 
-def test_the_main_window_class_is_the_desktop_entrys_startup_wm_class(
-    display: str, tmp_path: Path
-) -> None:
+def test_the_main_window_class_is_the_desktop_entrys_startup_wm_class(display: str, tmp_path: Path) -> None:
     entry = (ROOT / "packaging" / "linux" / f"{desktop.APP_ID}.desktop").read_text(encoding="utf-8")
     startup_class = re.search(r"^StartupWMClass=(.*)$", entry, re.MULTILINE)
     assert startup_class is not None
