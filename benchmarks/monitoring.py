@@ -14,6 +14,17 @@ A last line measures the panel as it runs live: the same 100 ms timer, one new s
 
 Reports CPU share (``time.process_time`` / wall, 1.0 = one core busy), frames painted, and the panel's
 CPU relative to the baseline measured in the same run. Goals: ratio <= 1.0x, 20 series <= 20 % of a core.
+Also reported: CPU milliseconds per painted frame, and their ratio. On a shared, loaded machine the
+timers slip and either side may paint fewer frames than ticks (which lowers its CPU share without
+making it cheaper); the per-frame cost is the steadier comparison then. The load average is printed
+before and after.
+
+Is the baseline the same plotting work? Both draw the same number of 600-point curves, one new sample
+per tick, into a widget of the same size, with pyqtgraph's defaults (1 px cosmetic pens, no
+antialiasing). The baseline additionally auto-ranges both axes every frame and checks its data for
+non-finite values (a little more work); the panel additionally has what makes it a panel: a second
+(depth) plot when depth series are charted, legends, a grid, a date axis, a status line, and the
+snapshot → rate → ring-buffer pipeline. The ratio is what those cost on top of the curves.
 
 Usage: python benchmarks/monitoring.py [--seconds N]
 """
@@ -157,6 +168,13 @@ def bench_bare(app: QApplication, series: int, seconds: float) -> tuple[float, i
     return share, frames
 
 
+def _load() -> str:
+    try:
+        return " ".join(f"{v:.2f}" for v in os.getloadavg())
+    except OSError:
+        return "unknown"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5.0, help="wall time per measurement")
@@ -165,13 +183,18 @@ def main() -> int:
     assert isinstance(app, QApplication)
     print(f"Throughput panel vs bare pyqtgraph, {POINTS} points per series, {1000 // TICK_MS} Hz, "
           f"{args.seconds:g} s each, offscreen {WIDTH}x{HEIGHT}")
-    print(f"{'series':>6}  {'bare CPU':>9}  {'panel CPU':>9}  {'ratio':>6}  {'frames bare/panel':>17}")
+    print(f"load average before: {_load()}")
+    print(f"{'series':>6}  {'bare CPU':>9}  {'panel CPU':>9}  {'ratio':>6}  {'frames bare/panel':>17}"
+          f"  {'ms CPU/frame bare/panel':>23}  {'ratio':>6}")
     ok = True
     for series in (20, 100):
         bare, bare_frames = bench_bare(app, series, args.seconds)
         panel, panel_frames = bench_panel(app, series, args.seconds)
         ratio = panel / bare if bare else float("inf")
-        print(f"{series:>6}  {bare:>8.1%}  {panel:>8.1%}  {ratio:>5.2f}x  {bare_frames:>8}/{panel_frames:<8}")
+        bare_ms = bare * args.seconds * 1000 / max(bare_frames, 1)
+        panel_ms = panel * args.seconds * 1000 / max(panel_frames, 1)
+        print(f"{series:>6}  {bare:>8.1%}  {panel:>8.1%}  {ratio:>5.2f}x  {bare_frames:>8}/{panel_frames:<8}"
+              f"  {bare_ms:>11.1f}/{panel_ms:<11.1f}  {panel_ms / bare_ms:>5.2f}x")
         ok &= ratio <= GOAL_RATIO
         if series == 20:
             ok &= panel <= GOAL_SHARE_20
@@ -180,6 +203,7 @@ def main() -> int:
           f"{frames} frames")
     print(f"goals: ratio <= {GOAL_RATIO:.1f}x, 20 series <= {GOAL_SHARE_20:.0%} of one core: "
           f"{'met' if ok else 'NOT met'}")
+    print(f"load average after: {_load()} ({os.cpu_count()} cores)")
     return 0
 
 

@@ -9,8 +9,13 @@ Performance contract (ARCHITECTURE.md, "Live panels poll snapshots on a timer"):
 picks up the sampler's new snapshots with `Sampler.since` (a lock held for microseconds, never a wait on
 the broker), records them into a `SeriesStore`, and redraws only when the store moved. Curves are
 created once per series and only ever updated with ``setData`` on views of the store's rings; clipping
-to the view, automatic peak downsampling and the skipped finite check are set once on each curve
-(passing them to every ``setData`` would mark its style dirty and restyle it each frame).
+to the view, automatic peak downsampling, no antialiasing and the skipped finite check are set once on
+each curve (passing them to every ``setData`` would mark its style dirty and restyle it each frame).
+A frame sets both ranges first (y from the peaks of the visible curves, with hysteresis, so the axes
+relabel only when the scale really changes), holding the curves' own reaction to it, then calls
+``setData`` once per visible curve: each curve is built once per frame. The grid is a `GridLines` item
+(the axes' grid would repaint them with every curve update), and the depth plot is hidden while no
+depth series is charted (the rates plot then shows the time labels).
 
 Imports PySide6, pyqtgraph, numpy, mqstudio.core, mqstudio.runtime and mqstudio.ui.
 """
@@ -43,6 +48,7 @@ from PySide6.QtWidgets import (
 
 from mqstudio.runtime.sampler import Sampler
 from mqstudio.ui.editor import DocumentEditor
+from mqstudio.ui.monitoring.plotparts import GridLines, LiveCurve, TimeAxis
 from mqstudio.ui.monitoring.series import ObjectKey, SeriesKey, SeriesStore, SnapshotRecorder, object_key_for
 
 BROKER: ObjectKey = ("broker", "", "")
@@ -63,7 +69,13 @@ PALETTE = ("#3d8fd8", "#27a35a", "#e08a1c", "#d64545", "#9a5fd0", "#17a2a2", "#c
            "#5b6ee1", "#d0743c")
 _CURVE_OPTIONS: dict[str, Any] = {
     "clipToView": True, "autoDownsample": True, "downsampleMethod": "peak", "skipFiniteCheck": True,
+    "antialias": False,
+    # Rates and depths never reach the magnitudes this guards against (it exists for zooming into
+    # huge values); left on, every y-range change would rebuild every curve once more.
+    "dynamicRangeLimit": None,
 }
+_UNLIMITED = 16_777_215.0  # QWIDGETSIZE_MAX
+GRID_STRENGTH = 0.12  # grid lines look like 12 % of the text colour over the background
 
 
 class Scope(StrEnum):
@@ -216,13 +228,14 @@ class ThroughputPanel(QWidget):
         self.rates_plot = self._plot(0, "msg/s")
         self.depth_plot = self._plot(1, "messages")
         self.depth_plot.setXLink(self.rates_plot)
-        self.rates_plot.getAxis("bottom").setStyle(showValues=False)
-        self.rates_plot.getAxis("bottom").setHeight(6)
+        self._grids = [GridLines(self.rates_plot), GridLines(self.depth_plot)]
         self.rates_legend = self._legend(0)
         self.depth_legend = self._legend(1)
+        self._depth_shown: bool | None = None
         self.graphics.ci.layout.setColumnStretchFactor(0, 1)
         self.graphics.ci.layout.setRowStretchFactor(0, 3)
         self.graphics.ci.layout.setRowStretchFactor(1, 2)
+        self._show_depth_plot(True)
         self._lines = [pg.InfiniteLine(angle=90, movable=False) for _ in range(2)]
         for plot, line in zip((self.rates_plot, self.depth_plot), self._lines, strict=True):
             line.setZValue(20)
@@ -253,10 +266,13 @@ class ThroughputPanel(QWidget):
         return button
 
     def _plot(self, row: int, units: str) -> pg.PlotItem:
-        plot = self.graphics.addPlot(row=row, col=0, axisItems={"bottom": pg.DateAxisItem()})
+        plot = self.graphics.addPlot(row=row, col=0, axisItems={"bottom": TimeAxis()})
         plot.setMenuEnabled(False)
         plot.hideButtons()
-        plot.showGrid(x=True, y=True, alpha=0.12)
+        # On the plot, not only on each curve: PlotItem.addItem overwrites a curve's own clip-to-view
+        # and downsampling with the plot's settings (off by default).
+        plot.setClipToView(True)
+        plot.setDownsampling(auto=True, mode="peak")
         plot.setLabel("left", units)
         plot.getAxis("left").setWidth(58)
         plot.setMouseEnabled(x=True, y=False)
@@ -411,19 +427,28 @@ class ThroughputPanel(QWidget):
         store = self.store
         window = self._window_s
         peaks = {id(self.rates_plot): 0.0, id(self.depth_plot): 0.0}
+        data: list[tuple[pg.PlotDataItem, Any, Any]] = []
         for key in self._shown:
             curve = self._curves[key]
             if curve.isVisible():
                 t, y = store.window(key, window)
-                curve.setData(t, y)
+                data.append((curve, t, y))
                 plot = self.depth_plot if key[3] in DEPTH_METRICS else self.rates_plot
                 if len(y):
                     peaks[id(plot)] = max(peaks[id(plot)], float(y.max()))
-        if len(store):
-            last = store.last_time
-            self.rates_plot.setXRange(last - window, last, padding=0)
-        for plot in (self.rates_plot, self.depth_plot):
-            self._fit_y(plot, peaks[id(plot)])
+        # Ranges first, with the curves' reaction held: setData then builds each curve once, for the
+        # new ranges (else the range change would rebuild them all, and setData again).
+        LiveCurve.holding = True
+        try:
+            if len(store):
+                last = store.last_time
+                self.rates_plot.setXRange(last - window, last, padding=0)
+            for plot in (self.rates_plot, self.depth_plot):
+                self._fit_y(plot, peaks[id(plot)])
+        finally:
+            LiveCurve.holding = False
+        for curve, t, y in data:
+            curve.setData(t, y)
         self._drawn_version = store.version
         self.draws += 1
 
@@ -478,12 +503,27 @@ class ThroughputPanel(QWidget):
         finally:
             self._restyling = False
         self._shown = wanted
+        self._show_depth_plot(bool(depths))
         self._keys_seen = store.key_count
         self._layout_dirty = False
         self._update_status(force=True)
 
+    def _show_depth_plot(self, shown: bool) -> None:
+        """The depth plot only while depth series are charted; the time labels go under the lower plot."""
+        if shown == self._depth_shown:
+            return
+        self._depth_shown = shown
+        self.depth_plot.setVisible(shown)
+        self.depth_legend.setVisible(shown)
+        layout = self.graphics.ci.layout
+        layout.setRowStretchFactor(1, 2 if shown else 0)
+        layout.setRowMaximumHeight(1, _UNLIMITED if shown else 0)  # a hidden item keeps its row
+        bottom = self.rates_plot.getAxis("bottom")
+        bottom.setStyle(showValues=not shown)
+        bottom.setHeight(6 if shown else None)
+
     def _make_curve(self, key: SeriesKey) -> pg.PlotDataItem:
-        curve = pg.PlotDataItem(**_CURVE_OPTIONS)
+        curve = LiveCurve(**_CURVE_OPTIONS)
         plot = self.depth_plot if key[3] in DEPTH_METRICS else self.rates_plot
         plot.addItem(curve)
         curve.visibleChanged.connect(lambda k=key, c=curve: self._on_curve_visibility(k, c))
@@ -658,6 +698,8 @@ class ThroughputPanel(QWidget):
                 axis.setTextPen(pg.mkPen(text))
         for legend in (self.rates_legend, self.depth_legend):
             legend.setLabelTextColor(text)
+        for grid in self._grids:
+            grid.set_colors(base, text, GRID_STRENGTH)
         line_pen = pg.mkPen(muted, width=1, style=Qt.PenStyle.DashLine)
         for line in self._lines:
             line.setPen(line_pen)
