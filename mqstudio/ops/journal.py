@@ -9,8 +9,12 @@ in-flight state of a batch *before* publishing it, ``published`` after the broke
 ``done`` after the source message was acknowledged; so after a crash every message that may have a
 copy in the target is recorded as ``in_flight`` or ``published``.
 
+A job records its `owner` (``pid@host``) whenever it starts or resumes: a job still RUNNING whose
+process is alive on this machine is being run right now by another mqstudio (the GUI and the command
+line share the file), so it is neither offered for resuming nor abandoned (`active_elsewhere`).
+
 Tables:
-  jobs(id, source, target, backend, created, updated, state, options, total)
+  jobs(id, source, target, backend, created, updated, state, options, total, owner)
   items(id, job_id, key, position, state, detail, updated)   -- one row per attempt
 `key` is the message id (or a body hash), `position` a Kafka ``topic/partition/offset`` (see
 `mqstudio.ops.provenance.item_key`).
@@ -34,6 +38,8 @@ Its rows stay in the file as history (`items`, `counts`).
 from __future__ import annotations
 
 import json
+import os
+import socket
 import sqlite3
 import threading
 import time
@@ -51,6 +57,7 @@ __all__ = [
     "JobStatus",
     "Journal",
     "JournalError",
+    "active_elsewhere",
     "default_journal_path",
 ]
 
@@ -78,6 +85,9 @@ CREATE TABLE IF NOT EXISTS items (
 CREATE INDEX IF NOT EXISTS items_job_key ON items(job_id, key);
 CREATE INDEX IF NOT EXISTS items_position ON items(position) WHERE position != '';
 """
+
+
+_JOB_COLUMNS = "id, source, target, backend, created, updated, state, options, total, owner"
 
 
 class JobStatus(StrEnum):
@@ -117,6 +127,12 @@ class JobRecord:
     state: JobStatus
     options: dict[str, Any]
     total: int | None
+    owner: str = ""  # pid@host of the process that last started or resumed it
+
+    @property
+    def owner_pid(self) -> int | None:
+        pid, _, host = self.owner.partition("@")
+        return int(pid) if pid.isdigit() and host == socket.gethostname() else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +186,9 @@ class Journal:
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.executescript(_SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(jobs)")}
+        if "owner" not in columns:  # a journal written before owners were recorded
+            self._db.execute("ALTER TABLE jobs ADD COLUMN owner TEXT NOT NULL DEFAULT ''")
 
     def close(self) -> None:
         with self._lock:
@@ -209,8 +228,8 @@ class Journal:
             row = db.execute("SELECT id FROM jobs WHERE id = ?", (job_id,)).fetchone()
             if row is None:
                 db.execute(
-                    "INSERT INTO jobs (id, source, target, backend, created, updated, state, options, total)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO jobs (id, source, target, backend, created, updated, state, options, total,"
+                    " owner) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         job_id,
                         source,
@@ -221,12 +240,13 @@ class Journal:
                         JobStatus.RUNNING.value,
                         json.dumps(options or {}, default=str),
                         total,
+                        _me(),
                     ),
                 )
             else:
                 db.execute(
-                    "UPDATE jobs SET state = ?, updated = ? WHERE id = ?",
-                    (JobStatus.RUNNING.value, now, job_id),
+                    "UPDATE jobs SET state = ?, updated = ?, owner = ? WHERE id = ?",
+                    (JobStatus.RUNNING.value, now, _me(), job_id),
                 )
         record = self.job(job_id)
         assert record is not None
@@ -241,7 +261,7 @@ class Journal:
     def job(self, job_id: str) -> JobRecord | None:
         with self._lock:
             row = self._db.execute(
-                "SELECT id, source, target, backend, created, updated, state, options, total FROM jobs "
+                f"SELECT {_JOB_COLUMNS} FROM jobs "
                 "WHERE id = ?",
                 (job_id,),
             ).fetchone()
@@ -250,29 +270,35 @@ class Journal:
     def jobs(self) -> list[JobRecord]:
         with self._lock:
             rows = self._db.execute(
-                "SELECT id, source, target, backend, created, updated, state, options, total FROM jobs "
+                f"SELECT {_JOB_COLUMNS} FROM jobs "
                 "ORDER BY created"
             ).fetchall()
         return [_job(r) for r in rows]
 
-    def unfinished_jobs(self) -> list[JobRecord]:
+    def unfinished_jobs(self, *, include_active: bool = False) -> list[JobRecord]:
         """Jobs neither DONE nor ABANDONED (running when the process died, interrupted, or
-        cancelled), oldest first. A job recorded RUNNING whose process is gone is one of these:
-        resume or abandon it."""
-        return [j for j in self.jobs() if j.state not in FINISHED]
+        cancelled), oldest first: resume or abandon them. Jobs another live process is running now
+        (`active_elsewhere`) only with `include_active`."""
+        return [j for j in self.jobs() if j.state not in FINISHED
+                and (include_active or not active_elsewhere(j))]
 
     def abandon_job(self, job_id: str) -> AbandonSummary:
         """Mark an unfinished job ABANDONED (see the module docstring: the journal only, no message
         is touched) and say what it left behind. `JournalError` for an unknown or finished job."""
         with self._tx() as db:
             row = db.execute(
-                "SELECT id, source, target, backend, created, updated, state, options, total FROM jobs "
+                f"SELECT {_JOB_COLUMNS} FROM jobs "
                 "WHERE id = ?",
                 (job_id,),
             ).fetchone()
             if row is None:
                 raise JournalError(f"no replay job {job_id!r} in {self.path}")
             record = _job(row)
+            if active_elsewhere(record):
+                raise JournalError(
+                    f"replay job {job_id!r} is running now in process {record.owner_pid} on this machine: "
+                    "stop it there first"
+                )
             if record.state in FINISHED:
                 raise JournalError(
                     f"replay job {job_id!r} is already {record.state.value}: nothing to abandon"
@@ -397,8 +423,30 @@ class Journal:
         return [(str(k), str(p), str(s), str(d)) for k, p, s, d in rows]
 
 
+def _me() -> str:
+    return f"{os.getpid()}@{socket.gethostname()}"
+
+
+def active_elsewhere(job: JobRecord) -> bool:
+    """The job is RUNNING in another process that is alive on this machine (not this process: a
+    process that finds its own id there is the one that died and was restarted with the same pid, or
+    runs the job itself)."""
+    pid = job.owner_pid
+    if job.state is not JobStatus.RUNNING or pid is None or pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    except OSError:
+        return False
+    return True
+
+
 def _job(row: tuple[Any, ...]) -> JobRecord:
-    job_id, source, target, backend, created, updated, state, options, total = row
+    job_id, source, target, backend, created, updated, state, options, total, owner = row
     return JobRecord(
         str(job_id),
         str(source),
@@ -409,4 +457,5 @@ def _job(row: tuple[Any, ...]) -> JobRecord:
         JobStatus(state),
         dict(json.loads(options or "{}")),
         None if total is None else int(total),
+        str(owner or ""),
     )

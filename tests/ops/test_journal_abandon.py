@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mqstudio.ops.journal import ItemState, JobStatus, Journal, JournalError
+from mqstudio.ops.journal import ItemState, JobStatus, Journal, JournalError, active_elsewhere
 
 
 def test_abandoned_jobs_are_no_longer_unfinished_and_report_what_they_left(tmp_path: Path) -> None:
@@ -73,3 +73,56 @@ def test_a_kafka_position_confirmed_by_an_abandoned_job_is_still_known_as_replay
         journal.set_items([(rows[0], ItemState.PUBLISHED, "")])
         journal.abandon_job("k")
         assert journal.published_positions(["t.DLT/0/1", "t.DLT/0/2"]) == {"t.DLT/0/1"}
+
+
+def test_a_job_running_in_another_live_process_is_neither_offered_nor_abandoned(tmp_path: Path) -> None:
+    """The GUI and the command line share the journal: a job another process is running right now is
+    not "unfinished" (offering it would start a second run), until that process is gone."""
+    import subprocess
+    import sys
+    import textwrap
+
+    path = tmp_path / "j.sqlite3"
+    child = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(f"""
+            import sys, time
+            from mqstudio.ops.journal import Journal
+            Journal({str(path)!r}).start_job("busy", source="dlq", target="")
+            print("started", flush=True)
+            time.sleep(60)
+        """)],
+        stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[2],
+    )
+    try:
+        assert child.stdout is not None and child.stdout.readline().strip() == "started"
+        with Journal(path) as journal:
+            record = journal.job("busy")
+            assert record is not None and record.owner_pid == child.pid and active_elsewhere(record)
+            assert journal.unfinished_jobs() == []
+            assert [j.id for j in journal.unfinished_jobs(include_active=True)] == ["busy"]
+            with pytest.raises(JournalError, match=f"running now in process {child.pid}"):
+                journal.abandon_job("busy")
+    finally:
+        child.kill()
+        child.wait(10)
+    with Journal(path) as journal:  # its process is gone: an ordinary unfinished job again
+        assert [j.id for j in journal.unfinished_jobs()] == ["busy"]
+        assert journal.abandon_job("busy").job.id == "busy"
+
+
+def test_a_journal_written_before_owners_were_recorded_still_opens(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "old.sqlite3"
+    db = sqlite3.connect(path)
+    db.executescript(
+        "CREATE TABLE jobs (id TEXT PRIMARY KEY, source TEXT NOT NULL, target TEXT NOT NULL, "
+        "backend TEXT NOT NULL DEFAULT '', created REAL NOT NULL, updated REAL NOT NULL, "
+        "state TEXT NOT NULL, options TEXT NOT NULL DEFAULT '{}', total INTEGER);"
+        "INSERT INTO jobs VALUES ('old', 'dlq', '', '', 1, 1, 'running', '{}', NULL);"
+    )
+    db.commit()
+    db.close()
+    with Journal(path) as journal:
+        (record,) = journal.unfinished_jobs()
+        assert record.id == "old" and record.owner == "" and not active_elsewhere(record)
