@@ -71,6 +71,7 @@ from mqstudio.backends.rabbitmq_messages import (
     MAX_REPLAY_BATCH,
     PROPERTY_NAMES,
     Confirms,
+    PublishGroup,
     Unacked,
     channel_error,
     check_settleable,
@@ -474,47 +475,76 @@ class RabbitMQBackend:
         reported not confirmed with the reason: they may or may not have been routed. A lost
         connection raises `UnreachableError` (nothing is known about the unconfirmed ones).
         """
+        return self.publish_wait(self.publish_start(messages, window=window))
+
+    def publish_start(self, messages: list[OutgoingMessage], *, window: int = 4096) -> PublishGroup:
+        """`publish_many` without waiting for the confirms (only while `window` messages are
+        unconfirmed on the channel): the caller can prepare the next batch meanwhile. `publish_wait`
+        returns the results. Messages with a property AMQP does not have are not published at all."""
+        group = PublishGroup(len(messages))
+        try:
+            props = [_basic_properties(m) for m in messages]
+        except UnsupportedError as exc:
+            for index in range(len(messages)):
+                group.set(index, PublishResult(False, False, f"not published: {exc}"))
+            return group
         conn = self.amqp.connection()
         ch = self.amqp.channel("pipeline")
         state = self._pipeline
         if state is None or state.channel_id != self.amqp.channel_id("pipeline"):
-            state = self._pipeline = _Confirms(self.amqp.channel_id("pipeline"))
+            state = _Confirms(self.amqp.channel_id("pipeline"))
+            self._pipeline = state
             with self.amqp.errors("turn on publisher confirms"):
                 ch._impl.confirm_delivery(state.on_confirm, callback=state.on_select_ok)
                 ch._impl.add_on_return_callback(state.on_return)
                 while not state.selected:
                     conn.process_data_events(time_limit=0.05)
-        results: list[PublishResult | None] = [None] * len(messages)
-        state.begin(results)
-        where = f"publish to vhost {self.vhost!r}"
+        group.link = (conn, ch, state)
+        with self._publishing(state):
+            body_max = conn._impl._body_max_length
+            frames: list[bytes] = []
+            for index, message in enumerate(messages):
+                state.sent(group, index, (message.target, message.key, message.body))
+                frames += _publish_frames(ch.channel_number, message, props[index], body_max)
+                if len(frames) >= _FRAMES_PER_WRITE or len(state.outstanding) >= window:
+                    _write(conn, ch, frames)
+                    frames = []
+                if len(state.outstanding) >= window:
+                    _pump_until(conn, ch, lambda: len(state.outstanding) < window)
+            _write(conn, ch, frames)
+            conn.process_data_events(time_limit=0)  # sends them now
+        return group
+
+    def publish_wait(self, group: PublishGroup) -> list[PublishResult]:
+        """The results of a `publish_start`, once every message of it was confirmed (or refused)."""
+        link, group.link = group.link, None
+        if group.pending and link is not None:
+            conn, ch, state = link
+            if not conn.is_open or id(state) != id(self._pipeline):
+                raise UnreachableError(
+                    f"lost the connection to RabbitMQ at {self.amqp.address} before the confirms arrived",
+                    AMQP_HINT,
+                )
+            with self._publishing(state):
+                while group.pending:
+                    _pump_until(conn, ch, lambda: not group.pending)
+        return group.final()
+
+    @contextlib.contextmanager
+    def _publishing(self, state: _Confirms) -> Iterator[None]:
         try:
-            with self.amqp.errors(where):
-                body_max = conn._impl._body_max_length
-                frames: list[bytes] = []
-                for index, message in enumerate(messages):
-                    props = _basic_properties(message)
-                    state.sent(index, (message.target, message.key, message.body))
-                    frames += _publish_frames(ch.channel_number, message, props, body_max)
-                    if len(frames) >= _FRAMES_PER_WRITE or len(state.outstanding) >= window:
-                        _write(conn, ch, frames)
-                        frames = []
-                    if len(state.outstanding) >= window:
-                        _pump_until(conn, ch, lambda: len(state.outstanding) < window)
-                _write(conn, ch, frames)
-                while state.outstanding:
-                    _pump_until(conn, ch, lambda: not state.outstanding)
+            with self.amqp.errors(f"publish to vhost {self.vhost!r}"):
+                yield
         except (ConflictError, NotFoundError, PermissionDeniedError, UnsupportedError) as exc:
-            self._pipeline = None  # the channel is gone; what it did not confirm is unknown
+            if self._pipeline is state:
+                self._pipeline = None  # the channel is gone; what it did not confirm is unknown
             if not self.amqp.is_open:
                 self.amqp.close()
                 raise UnreachableError(
                     f"lost the connection to RabbitMQ at {self.amqp.address} while publishing: {exc}",
                     AMQP_HINT,
                 ) from None
-            for index, result in enumerate(results):
-                if result is None:
-                    results[index] = PublishResult(False, False, f"not confirmed: {exc}")
-        return [r if r is not None else PublishResult(False, False, "not confirmed") for r in results]
+            state.fail_all(f"not confirmed: {exc}")
 
     def message_count(self, queue: str) -> int:
         """Messages ready in `queue` now (AMQP queue.declare passive; exact, unlike the management API)."""

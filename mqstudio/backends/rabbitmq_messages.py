@@ -221,38 +221,53 @@ def tail_exchange_info(http: ManagementClient, vhost: str, target: str) -> dict[
 
 
 # -- publisher confirms -----------------------------------------------------------------------------
+class PublishGroup:
+    """The results of messages published together, filled in as their confirms arrive."""
+
+    def __init__(self, size: int) -> None:
+        self.results: list[PublishResult | None] = [None] * size
+        self.pending = size
+        self.link: Any = None  # the publisher's connection, channel and confirm state, until waited for
+
+    def set(self, index: int, result: PublishResult) -> None:
+        if self.results[index] is None:
+            self.pending -= 1
+        self.results[index] = result
+
+    def final(self) -> list[PublishResult]:
+        """One result per message, in order (not confirmed where no confirm arrived)."""
+        return [r if r is not None else PublishResult(False, False, "not confirmed") for r in self.results]
+
+
 class Confirms:
     """Publisher-confirm bookkeeping of the ``pipeline`` channel (`rabbitmq.RabbitMQBackend.publish_many`).
 
     Confirms carry the channel's publish sequence number (``multiple`` covers every lower one); a
     ``basic.return`` carries no number, but RabbitMQ sends it before the confirm of the same message,
     so it is matched to the oldest unconfirmed message with the same exchange, key and body. The pika
-    frame of a confirm is read by `rabbitmq._Confirms.on_confirm`, which calls `confirmed`.
+    frame of a confirm is read by `rabbitmq._Confirms.on_confirm`, which calls `confirmed`. Several
+    `PublishGroup`s may be unconfirmed at once (a pipelined replay publishes the next batch before the
+    confirms of the one before arrived).
     """
 
     def __init__(self, channel_id: int | None) -> None:
         self.channel_id = channel_id
         self.selected = False
         self.seq = 0
-        self.outstanding: dict[int, tuple[int, tuple[str, str, bytes]]] = {}
+        # sequence number -> (group, index in it, (exchange, key, body)); in sequence order
+        self.outstanding: dict[int, tuple[PublishGroup, int, tuple[str, str, bytes]]] = {}
         self.returned: dict[int, str] = {}
-        self.results: list[PublishResult | None] = []
 
     def on_select_ok(self, _frame: Any) -> None:
         self.selected = True
 
-    def begin(self, results: list[PublishResult | None]) -> None:
-        self.results = results
-        self.outstanding.clear()
-        self.returned.clear()
-
-    def sent(self, index: int, ident: tuple[str, str, bytes]) -> None:
+    def sent(self, group: PublishGroup, index: int, ident: tuple[str, str, bytes]) -> None:
         self.seq += 1
-        self.outstanding[self.seq] = (index, ident)
+        self.outstanding[self.seq] = (group, index, ident)
 
     def on_return(self, _ch: Any, method: Any, _props: Any, body: bytes) -> None:
         ident = (str(method.exchange), str(method.routing_key), bytes(body))
-        for seq, (_index, sent) in sorted(self.outstanding.items()):
+        for seq, (_group, _index, sent) in self.outstanding.items():
             if sent == ident and seq not in self.returned:
                 self.returned[seq] = f"returned by RabbitMQ: ({method.reply_code}) {method.reply_text}"
                 return
@@ -264,14 +279,21 @@ class Confirms:
             entry = self.outstanding.pop(seq, None)
             if entry is None:
                 continue
-            index = entry[0]
+            group, index = entry[0], entry[1]
             why = self.returned.pop(seq, "")
             if not ack:
-                self.results[index] = PublishResult(False, False, "RabbitMQ nacked the message")
+                group.set(index, PublishResult(False, False, "RabbitMQ nacked the message"))
             elif why:
-                self.results[index] = PublishResult(True, False, why)
+                group.set(index, PublishResult(True, False, why))
             else:
-                self.results[index] = PublishResult(True, True)
+                group.set(index, PublishResult(True, True))
+
+    def fail_all(self, detail: str) -> None:
+        """The channel is gone: whatever it did not confirm is reported not confirmed, with `detail`."""
+        for group, index, _ident in self.outstanding.values():
+            group.set(index, PublishResult(False, False, detail))
+        self.outstanding.clear()
+        self.returned.clear()
 
 
 # -- acknowledgements -------------------------------------------------------------------------------

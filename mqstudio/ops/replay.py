@@ -46,6 +46,7 @@ delivery limit each requeue counts as a delivery attempt (RabbitMQ's rule, see t
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 import uuid
@@ -400,6 +401,18 @@ class _Control(Protocol):
     def progress(self, done: int, total: int, what: str = "") -> None: ...
 
 
+@dataclass(slots=True)
+class _Flight:
+    """A published batch: its items, journal rows, which keys this job had not sent before, and the
+    publish results (None while `group`, a pipelined publish, awaits its confirms)."""
+
+    items: list[ReplayItem]
+    rows: list[int]
+    fresh: list[bool]
+    results: list[PublishResult] | None
+    group: Any = None
+
+
 class ReplayJob:
     """Replays the dead letters of `source` (a queue or Kafka DLT) to their origins or to `target`.
 
@@ -454,12 +467,22 @@ class ReplayJob:
         self._cancel: CancelToken = NeverCancelled()
         self._progress: Progress | None = None
         self._held: list[BrokerMessage] = []
+        self._unwritten: list[tuple[int, ItemState, str]] = []  # outcomes for the next journal commit
         self._sent: set[str] = set()
         self._acked = 0
         self.only: list[str] | None = None if only is None else list(only)
         self._only_left: Counter[str] | None = None if only is None else Counter(self.only)
         self._only_pending: list[str] = []  # chosen in the batch being sent, not settled yet
         self._scan: int | None = None  # messages the job takes at most (the source's count at start)
+        self._in_flight: _Flight | None = None  # pipelined: published, confirms not yet handled
+        self._pipelined = (
+            callable(getattr(backend, "publish_start", None))
+            and callable(getattr(backend, "publish_wait", None))
+            and self._bucket is None
+            and self.only is None
+            and not dry_run
+            and self.batch_size >= 2
+        )
 
     @classmethod
     def resumed(cls, backend: Backend, journal: Journal, job_id: str, **overrides: Any) -> ReplayJob:
@@ -537,6 +560,7 @@ class ReplayJob:
                     self._rounds()
                     break
                 except UnreachableError:
+                    self._in_flight = None  # not acked: the broker put them back too
                     self._held.clear()  # the broker put them back when the connection went
                     self._restore_pending()  # chosen but maybe not acked: look for them again
                     if report.reconnects >= self.retries or self._cancel.cancelled:
@@ -548,6 +572,7 @@ class ReplayJob:
             status = JobStatus.CANCELLED if report.cancelled else JobStatus.DONE
         finally:
             if self.journal is not None and not self.dry_run:
+                self._write_journal([])
                 self.journal.finish_job(self.id, status)
         if report.cancelled and job is not None:
             raise CancelledError("the replay was cancelled: " + "; ".join(report.describe()))
@@ -572,9 +597,15 @@ class ReplayJob:
 
     def _rounds(self) -> None:
         """Take and replay batches on one connection (until done, cancelled, stopped or the link drops)."""
+        self._take_rounds()
+        self._land()  # (not when the link dropped: then its sources are back in the DLQ already)
+
+    def _take_rounds(self) -> None:
         report = self.report
         budget = None if self._scan is None else self._scan - self._acked
         taken = 0
+        # Pipelined, two half batches are in flight at once: still at most `batch_size` unacked copies.
+        size = self.batch_size // 2 if self._pipelined else self.batch_size
         while True:
             self._wait_if_paused()
             if self._cancel.cancelled:
@@ -584,14 +615,19 @@ class ReplayJob:
                 return
             if self._only_left is not None and not +self._only_left:
                 return  # every chosen message was found: no need to scan the rest
-            want = self.batch_size if budget is None else min(self.batch_size, budget - taken)
+            want = size if budget is None else min(size, budget - taken)
             if self.rate:
                 want = min(want, max(1, int(self.rate / 4)))
             if want <= 0:
                 return
             take = getattr(self.backend, "take_for_replay", None)
+            # The next batch is taken while this one is published (not when choosing messages by
+            # `only`: what is taken ahead after the last chosen one was found would be requeued).
+            ahead = 0
+            if budget is not None and self._only_left is None:
+                ahead = max(0, min(size, budget - taken - want))
             batch: list[BrokerMessage] = (
-                take(self.source, want)
+                take(self.source, want, ahead=ahead)
                 if callable(take)
                 else self.backend.consume_for_replay(self.source, want)
             )
@@ -602,6 +638,9 @@ class ReplayJob:
             self._report_progress()
 
     def _wait_if_paused(self) -> None:
+        if not self._running.is_set():
+            self._land()
+            self._end_take()  # what was taken ahead goes back to the DLQ for the pause
         while not self._running.wait(0.1):
             if self._cancel.cancelled:
                 return
@@ -645,18 +684,16 @@ class ReplayJob:
                 self._held.append(message)
                 continue
             sendable.append(item)
-        if self.journal is not None and refused and not self.dry_run:
-            rows = self.journal.add_items(self.id, [(i.key, i.position) for i in refused], ItemState.FAILED)
-            self.journal.set_items(
-                (r, ItemState.FAILED, "refused: " + i.refused) for r, i in zip(rows, refused, strict=True)
-            )
         if self.dry_run:
             report.planned += [ItemOutcome(i.key, _dest(i)) for i in sendable]
             self._held.extend(i.message for i in sendable)
             return
+        failed = [(i.key, i.position, ItemState.FAILED, "refused: " + i.refused) for i in refused]
         sendable = self._skip_replayed_records(sendable)
         if sendable:
-            self._send(sendable)
+            self._send(sendable, failed)
+        elif failed:
+            self._write_journal(failed)
         self._only_pending.clear()  # settled: acked, or held until the end of the job
 
     def _restore_pending(self) -> None:
@@ -679,34 +716,76 @@ class ReplayJob:
                 rest.append(item)
         return rest
 
-    def _send(self, items: list[ReplayItem]) -> None:
-        report, journal = self.report, self.journal
+    def _write_journal(self, new: list[tuple[str, str, ItemState, str]]) -> list[int]:
+        """One commit: the outcomes not written yet (`_unwritten`) and the `new` attempts."""
+        if self.journal is None:
+            return []
+        updates, self._unwritten = self._unwritten, []
+        try:
+            return self.journal.record(self.id, new, updates)
+        except BaseException:
+            self._unwritten[:0] = updates
+            raise
+
+    def _send(self, items: list[ReplayItem], failed: list[tuple[str, str, ItemState, str]]) -> None:
+        """Journal `items` in flight (with `failed`, the batch's refused ones, and the outcomes not
+        written yet: one commit), publish them, and ack the sources of the confirmed and routed copies.
+        Pipelined, the acks of this batch wait until the next batch was published (`_land`).
+        Outcomes (done / failed) are journaled with a later batch's commit, or by `run` at the end:
+        until then the journal says in flight, which is what a crash must find."""
+        report = self.report
         rows: list[int] = []
-        if journal is not None:
-            rows = journal.add_items(self.id, [(i.key, i.position) for i in items], ItemState.IN_FLIGHT)
+        if self.journal is not None:
+            new = [(i.key, i.position, ItemState.IN_FLIGHT, "") for i in items]
+            rows = self._write_journal(new + failed)[: len(items)]
         fresh = [item.key not in self._sent for item in items]
-        for item, new in zip(items, fresh, strict=True):
-            if not new:
+        for item, new_key in zip(items, fresh, strict=True):
+            if not new_key:
                 report.possible_duplicates.append(item.key)
             self._sent.add(item.key)
         copies = [build_copy(i, source=self.source, job_id=self.id) for i in items]
-        results = self._publish(copies)
+        if not self._pipelined:
+            self._settle(_Flight(items, rows, fresh, self._publish(copies)))
+            return
+        start = self.backend.publish_start  # type: ignore[attr-defined]
+        flight = _Flight(items, rows, fresh, [] if self._cancel.cancelled else None)
+        if flight.results is None:
+            flight.group = start(copies)
+        previous, self._in_flight = self._in_flight, flight
+        if previous is not None:
+            self._land(previous)
+
+    def _land(self, flight: _Flight | None = None) -> None:
+        """Wait for the confirms of `flight` (default: the batch in flight) and settle it."""
+        if flight is None:
+            flight, self._in_flight = self._in_flight, None
+        if flight is not None:
+            if flight.results is None:
+                flight.results = self.backend.publish_wait(flight.group)  # type: ignore[attr-defined]
+            self._settle(flight)
+
+    def _settle(self, flight: _Flight) -> None:
+        """Ack the sources of the confirmed and routed copies (one write); hold the others."""
+        report, journal = self.report, self.journal
+        items, rows, fresh, results = flight.items, flight.rows, flight.fresh, flight.results or []
         sent = len(results)
+        updates: list[tuple[int, ItemState, str]] = []
         if sent < len(items):  # cancelled between publishes: the rest was never sent
             report.cancelled = True
             self._held.extend(i.message for i in items[sent:])
             self._sent.difference_update(
                 i.key for i, new in zip(items[sent:], fresh[sent:], strict=True) if new
             )
-            if journal is not None:
-                journal.set_items((r, ItemState.FAILED, "cancelled before publishing") for r in rows[sent:])
+            updates += [(r, ItemState.FAILED, "cancelled before publishing") for r in rows[sent:]]
         ok = [r.confirmed and r.routed for r in results]
-        if journal is not None:
+        if journal is not None and any(i.position for i in items):
+            # Kafka: a later job acknowledges a confirmed position without publishing it again,
+            # so its confirm is journaled before the offset is committed. (A queue message is always
+            # published again, so for it this commit would protect nothing.)
             journal.set_items((rows[n], ItemState.PUBLISHED, "") for n in range(sent) if ok[n])
-        updates: list[tuple[int, ItemState, str]] = []
         settle_many = getattr(self.backend, "settle_many", None)
         try:
-            if callable(settle_many):  # one flush for the whole batch's acks
+            if callable(settle_many):  # one write for the whole batch's acks
                 settle_many([i.message for n, i in enumerate(items[:sent]) if ok[n]], ack=True)
             for n, (item, result) in enumerate(zip(items[:sent], results, strict=True)):
                 if ok[n]:
@@ -725,8 +804,7 @@ class ReplayJob:
                     if rows:
                         updates.append((rows[n], ItemState.FAILED, why))
         finally:
-            if journal is not None and updates:
-                journal.set_items(updates)
+            self._unwritten += updates
 
     def _publish(self, copies: list[OutgoingMessage]) -> list[PublishResult]:
         """Publish with confirms (pipelined when the backend can); stops early only on cancel."""
@@ -751,13 +829,32 @@ class ReplayJob:
         return out
 
     def _release(self) -> None:
-        """Nack-requeue every held message (they stay in the DLQ). Never acks, never drops."""
+        """Nack-requeue every held message and what was taken ahead (they stay in the DLQ). Never
+        acks, never drops."""
+        self._end_take()
+        if self._in_flight is not None:  # an error left it unsettled: it stays in the DLQ
+            self._held.extend(i.message for i in self._in_flight.items)
+            self._in_flight = None
         held, self._held = self._held, []
+        settle_many = getattr(self.backend, "settle_many", None)
+        if callable(settle_many) and held:
+            try:
+                settle_many(held, ack=False, requeue=True)
+                return
+            except BackendError:
+                pass  # one of them is from a connection that is gone: one by one then
         for message in held:
             try:
                 self.backend.settle(message, ack=False, requeue=True)
             except BackendError:
                 continue  # the connection that held it is gone: the broker has requeued it already
+
+    def _end_take(self) -> None:
+        end_take = getattr(self.backend, "end_take", None)
+        if callable(end_take):
+            # BackendError: the connection that took them is gone, the broker has requeued them already
+            with contextlib.suppress(BackendError):
+                end_take()
 
 
 def _dest(item: ReplayItem) -> str:
