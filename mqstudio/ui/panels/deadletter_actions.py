@@ -105,7 +105,12 @@ class ReplayActions:
 
     def _on_unfinished(self, records: object) -> None:
         assert isinstance(records, list)
-        self.resume_bar.offer([r for r in records if isinstance(r, JobRecord)])
+        jobs = [r for r in records if isinstance(r, JobRecord)]
+        self.resume_bar.offer(jobs)
+        if jobs:  # the dock may be closed: say so in the status bar too
+            many = f"{len(jobs)} unfinished replays" if len(jobs) > 1 else "An unfinished replay"
+            self.message.emit(f"{many} from an earlier run: Resume, Abandon or Later in the Dead Letters "
+                              "panel")
 
     def resume_replay(self, job_id: str) -> JobBridge | None:
         control, journal = ReplayControl(), self._journal

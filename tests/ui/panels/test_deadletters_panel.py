@@ -406,10 +406,13 @@ def test_unfinished_journaled_replays_are_offered_and_can_be_abandoned(
         journal.start_job("later", source="parked", target="work:order.created", backend="embedded")
     widget = DeadLettersPanel(lambda: session, journal_path=path)
     qtbot.addWidget(widget)
+    said: list[str] = []
+    widget.message.connect(said.append)
     widget.resize(1400, 420)
     widget.show()
     qtbot.waitUntil(widget.resume_bar.isVisible, timeout=WAIT)
     assert "parked" in widget.resume_bar.label.text() and "1 more after it" in widget.resume_bar.label.text()
+    assert "2 unfinished replays from an earlier run" in said[-1]
     _shot(widget, "deadletters-resume-bar")
     widget.resume_bar.abandon_button.click()
     qtbot.waitUntil(lambda: "Abandoned" in widget.status.text(), timeout=WAIT)
