@@ -2,7 +2,8 @@
 
 Owns the hot paths of the wire layer, each a drop-in for pamqp's generic codec on its frame:
 - decoding basic.publish, basic.ack, basic.nack and basic.reject method payloads (fixed layouts),
-- decoding content headers, with the property list decoded once per distinct byte string,
+  basic.publish once per distinct payload,
+- decoding content headers, each distinct header (and property list) decoded once,
 - encoding basic.deliver + content header + body frames from cached per-consumer templates.
 
 pamqp walks every field through a by-name type dispatch; on a connection publishing or consuming
@@ -15,8 +16,8 @@ back to pamqp, which then produces whatever value or error it always did. The en
 cached pieces by cutting a frame pamqp marshalled, so pamqp's validation still applies to them.
 
 Decoded objects are real pamqp objects, built without running their constructors (which
-validate; pamqp's own unmarshal does not). Content headers with the same property bytes share
-one `Basic.Properties` object: consumers treat decoded properties as read-only.
+validate; pamqp's own unmarshal does not). Identical publish methods, content headers and
+property lists share one object each: consumers treat decoded frames as read-only.
 
 Must not import: sockets, asyncio, Qt, or any mqstudio package other than mqstudio.broker.
 """
@@ -37,6 +38,7 @@ __all__ = [
     "DeliverTemplate",
     "DeliverTemplates",
     "HeaderDecoder",
+    "PublishDecoder",
     "encode_delivery",
 ]
 
@@ -134,39 +136,78 @@ METHOD_DECODERS: dict[int, MethodDecoder] = {
 # --------------------------------------------------------------------------------------------
 
 
-class HeaderDecoder:
-    """Content header frames, with the property list decoded once per distinct byte string.
+class PublishDecoder:
+    """basic.publish method frames, decoded once per distinct payload.
 
-    Publishers mostly send the same properties again and again; the fixed part (class, weight,
-    body size) is unpacked by hand and the properties come from a small per-connection cache
-    keyed by their exact octets, so a cached entry is always what pamqp would decode.
+    A publisher sends the same exchange, routing key and flags again and again; the decoded
+    method is kept per exact payload octets (class/method index included), so a cached entry is
+    always what `decode_publish` returns for those octets. Shared: treat the methods as read-only.
     """
 
-    __slots__ = ("_cache", "max_entries", "max_key")
+    __slots__ = ("_cache", "max_entries")
+
+    def __init__(self, max_entries: int = 256) -> None:
+        self._cache: dict[bytes, Method] = {}
+        self.max_entries = max_entries
+
+    def decode(self, buf: bytes | bytearray, start: int, end: int) -> Method | None:
+        """The method frame payload buf[start:end] (index first), or None: let pamqp decide."""
+        key = bytes(buf[start:end])
+        method = self._cache.get(key)
+        if method is None:
+            method = decode_publish(buf, start + 4, end)
+            if method is not None:
+                cache = self._cache
+                if len(cache) >= self.max_entries:
+                    cache.clear()
+                cache[key] = method
+        return method
+
+
+class HeaderDecoder:
+    """Content header frames, decoded once per distinct byte string.
+
+    Publishers mostly send the same properties again and again, often with bodies of one size.
+    Whole headers are kept per exact payload octets; on a miss the fixed part (class, weight,
+    body size) is unpacked by hand and the properties come from a second cache keyed by their
+    exact octets, so a cached entry is always what pamqp would decode. Shared: headers and their
+    properties are read-only for everyone downstream.
+    """
+
+    __slots__ = ("_cache", "_whole", "max_entries", "max_key")
 
     def __init__(self, max_entries: int = 64, max_key: int = 512) -> None:
         self._cache: dict[bytes, commands.Basic.Properties] = {}
+        self._whole: dict[bytes, pamqp_header.ContentHeader] = {}
         self.max_entries = max_entries
         self.max_key = max_key
 
     def decode(self, buf: bytes | bytearray, start: int, end: int) -> pamqp_header.ContentHeader:
         """The header in buf[start:end]; raises what pamqp raises on a malformed one."""
         size = end - start
-        cacheable = 14 <= size <= self.max_key + 12
-        if cacheable:
-            props = self._cache.get(bytes(buf[start + 12 : end]))
-            if props is not None:
-                fast: pamqp_header.ContentHeader = _new(pamqp_header.ContentHeader)
-                fast.class_id, fast.weight, fast.body_size = _HEADER_FIXED.unpack_from(buf, start)
-                fast.properties = props
-                return fast
-        header = pamqp_header.ContentHeader()
-        header.unmarshal(bytes(buf[start:end]))
-        if cacheable:
-            cache = self._cache
+        if not 14 <= size <= self.max_key + 12:
+            header = pamqp_header.ContentHeader()
+            header.unmarshal(bytes(buf[start:end]))
+            return header
+        key = bytes(buf[start:end])
+        whole = self._whole.get(key)
+        if whole is not None:
+            return whole
+        cache = self._cache
+        props = cache.get(key[12:])
+        if props is not None:
+            header = _new(pamqp_header.ContentHeader)
+            header.class_id, header.weight, header.body_size = _HEADER_FIXED.unpack_from(key)
+            header.properties = props
+        else:
+            header = pamqp_header.ContentHeader()
+            header.unmarshal(key)
             if len(cache) >= self.max_entries:
                 cache.clear()
-            cache[bytes(buf[start + 12 : end])] = header.properties
+            cache[key[12:]] = header.properties
+        if len(self._whole) >= self.max_entries:
+            self._whole.clear()
+        self._whole[key] = header
         return header
 
 

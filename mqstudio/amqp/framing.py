@@ -27,7 +27,7 @@ from pamqp import header as pamqp_header
 from pamqp import heartbeat as pamqp_heartbeat
 from pamqp.base import Frame as Method
 
-from mqstudio.amqp.fastcodec import METHOD_DECODERS, HeaderDecoder
+from mqstudio.amqp.fastcodec import METHOD_DECODERS, HeaderDecoder, PublishDecoder
 
 __all__ = [
     "CONTENT_METHODS",
@@ -234,6 +234,7 @@ class FrameBuffer:
         self._buffer = bytearray()
         self._error: FrameError | ProtocolHeaderError | None = None
         self._headers = HeaderDecoder()
+        self._publishes = PublishDecoder()
         #: Octets the buffered partial frame needs before parsing is worth trying again.
         self._need = 0
 
@@ -305,6 +306,7 @@ class FrameBuffer:
         unpack_header = _FRAME_HEADER.unpack_from
         unpack_index = _METHOD_INDEX.unpack_from
         decoders = METHOD_DECODERS
+        decode_publish = self._publishes.decode
         append = frames.append
         fuse = self.fuse_content
         while True:
@@ -342,12 +344,15 @@ class FrameBuffer:
                 fast = None
                 if size >= 4:
                     index = unpack_index(src, start)[0]
-                    decoder = decoders.get(index)
-                    if decoder is not None:
-                        fast = decoder(src, start + 4, end)
-                        if fuse and fast is not None and index == _PUBLISH_INDEX:
+                    if index == _PUBLISH_INDEX:
+                        fast = decode_publish(src, start, end)
+                        if fuse and fast is not None:
                             pos = self._fuse_content(src, end + 1, channel, fast, frames)
                             continue
+                    else:
+                        decoder = decoders.get(index)
+                        if decoder is not None:
+                            fast = decoder(src, start + 4, end)
                 frame = fast or self._decode(frame_type, channel, src, start, end)
             elif frame_type == 2:  # FrameType.HEADER
                 frame = self._decode(frame_type, channel, src, start, end)

@@ -18,6 +18,7 @@ from mqstudio.amqp.fastcodec import (
     METHOD_DECODERS,
     DeliverTemplates,
     HeaderDecoder,
+    PublishDecoder,
     decode_publish,
     encode_delivery,
 )
@@ -150,6 +151,57 @@ def test_any_hot_method_payload_decodes_like_pamqp(index: int, tail: bytes) -> N
     fast = METHOD_DECODERS[index](payload, 4, len(payload))
     if fast is not None:  # the hand decoder only answers for what pamqp decodes identically
         assert fields(fast) == fields(expected)
+
+
+@SETTINGS
+@given(tail=st.binary(max_size=40))
+def test_publish_payloads_decode_like_pamqp_cached_or_not(tail: bytes) -> None:
+    payload = struct.pack(">I", commands.Basic.Publish.index) + tail
+    expected = pamqp_decode(payload)
+    raw = struct.pack(">BHI", 1, 1, len(payload)) + payload + b"\xce"
+    buffer = FrameBuffer(0, expect_header=False)
+    for _ in range(2):  # a miss, then (for what decodes) a hit
+        try:
+            got = buffer.feed(raw)[0][1]
+        except FrameError:
+            assert isinstance(expected, type)
+            buffer = FrameBuffer(0, expect_header=False)
+            continue
+        assert fields(got) == fields(expected)
+
+
+def test_publish_cache_is_bounded_shares_equal_methods_and_skips_what_it_cannot_decode() -> None:
+    decoder = PublishDecoder(max_entries=4)
+    first = marshal(commands.Basic.Publish(exchange="x", routing_key="k"), 1)[7:-1]
+    a = decoder.decode(first, 0, len(first))
+    b = decoder.decode(first, 0, len(first))
+    assert a is not None
+    assert a is b
+    for i in range(20):
+        raw = marshal(commands.Basic.Publish(routing_key=str(i)), 1)[7:-1]
+        got = decoder.decode(raw, 0, len(raw))
+        assert got is not None
+        assert got.routing_key == str(i)
+        assert len(decoder._cache) <= 4
+    bad = first[:-2]  # truncated: not the canonical layout
+    assert decoder.decode(bad, 0, len(bad)) is None
+    assert bad not in decoder._cache
+
+
+def test_whole_headers_are_shared_per_payload_and_bounded() -> None:
+    decoder = HeaderDecoder(max_entries=4)
+    raw = ContentHeader(0, 5, commands.Basic.Properties(message_id="a")).marshal()
+    other_size = ContentHeader(0, 6, commands.Basic.Properties(message_id="a")).marshal()
+    a = decoder.decode(raw, 0, len(raw))
+    assert decoder.decode(raw, 0, len(raw)) is a
+    c = decoder.decode(other_size, 0, len(other_size))
+    assert c is not a
+    assert c.body_size == 6
+    assert c.properties is a.properties
+    for i in range(20):
+        more = ContentHeader(0, i, commands.Basic.Properties(message_id="a")).marshal()
+        assert decoder.decode(more, 0, len(more)).body_size == i
+        assert len(decoder._whole) <= 4
 
 
 @SETTINGS
