@@ -18,6 +18,14 @@ Two ways to reach a broker:
   A backend is thread-confined: each runner gets its own (``connect()`` and ``close()`` run on the
   runner's thread when `own_backend` is set, as `TrafficController` does).
 
+Kafka has no broker dead-lettering: a consumer of a topic whose design also has a dead-letter topic
+(``<topic>.DLT``, ``<topic>-dlt`` or ``<topic>.dlq``, the names `ops.deadletters` recognises) publishes
+each record it fails there, as Spring Kafka's ``DeadLetterPublishingRecoverer`` does (the record's key,
+body and headers plus ``kafka_dlt-original-topic/-partition/-offset/-timestamp`` and
+``kafka_dlt-exception-*``), and settles the original only after the broker acknowledged the copy; so
+the dead-letter panel and replay know where each came from. Without one, a failed record is skipped
+(committed past), which is all Kafka can do.
+
 Threads: every runner owns one thread, started by `start()` and always joined by `stop()`/`join()`.
 Stats are read under a lock and copied (`RunnerStats` snapshots), never shared mutable state.
 Must not import Qt, `mqstudio.ui`, `mqstudio.app` or `mqstudio.cli`.
@@ -39,7 +47,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from mqstudio.backends.base import Backend, BackendError, OutgoingMessage, PublishResult
+from mqstudio.backends.base import Backend, BackendError, BrokerMessage, OutgoingMessage, PublishResult
 from mqstudio.backends.embedded import BrokerHost
 from mqstudio.broker.broker import Broker
 from mqstudio.broker.errors import BrokerError
@@ -68,6 +76,8 @@ __all__ = [
     "TrafficController",
     "TrafficError",
     "TrafficOptions",
+    "dead_letter_copy",
+    "dead_letter_topic_for",
     "dumps_stats",
 ]
 
@@ -80,6 +90,10 @@ MAX_BATCH = 500
 #: How long an idle consumer waits before polling again (seconds).
 IDLE_POLL = 0.01
 CALL_TIMEOUT = 30.0
+#: Dead-letter topic names for a topic T, in the order they are looked for (as `ops.deadletters`).
+DLT_SUFFIXES = (".DLT", "-dlt", ".dlq")
+#: What a simulated failure says in a dead-letter topic's ``kafka_dlt-exception-*`` headers.
+FAILURE_FQCN = "mqstudio.traffic.SimulatedFailure"
 
 PublishFn = Callable[[OutgoingMessage], object]
 
@@ -457,7 +471,8 @@ class ConsumerRunner(_Runner):
     """Consumes `source` (a queue; a Kafka topic on the Kafka backend) with the consumer's prefetch,
     `processing_ms` per message and `failure_rate` (nack without requeue: dead-lettered through the
     queue's DLX, or dropped without one); `requeue_rate` of the rest is nacked with requeue (redelivered).
-    Unset arguments come from `consumer`.
+    Unset arguments come from `consumer`. `dead_letter_topic` (Kafka, see the module doc): where failed
+    records are published before they are settled.
     Deliveries still held when the runner stops go back to the queue (the session closes)."""
 
     kind = "consumer"
@@ -472,10 +487,12 @@ class ConsumerRunner(_Runner):
         processing_ms: float | None = None,
         failure_rate: float | None = None,
         requeue_rate: float | None = None,
+        dead_letter_topic: str | None = None,
         own_backend: bool = False,
         seed: int | None = None,
     ) -> None:
         super().__init__(consumer.name)
+        self.dead_letter_topic = dead_letter_topic
         self.backend = backend
         self.source = source if source is not None else consumer.source
         self.prefetch = max(1, prefetch if prefetch is not None else consumer.prefetch)
@@ -591,6 +608,8 @@ class ConsumerRunner(_Runner):
                 for message in batch:
                     stopped = not self._process()
                     action = "requeue" if stopped else self._decide()
+                    if action == "fail" and self.dead_letter_topic is not None:
+                        action = self._dead_letter(backend, message)
                     backend.settle(message, ack=action == "ack", requeue=action == "requeue")
                     if not stopped:
                         self._count([action])
@@ -598,6 +617,45 @@ class ConsumerRunner(_Runner):
             if self.own_backend:
                 with contextlib.suppress(Exception):
                     backend.close()
+
+
+    def _dead_letter(self, backend: Backend, message: BrokerMessage) -> str:
+        """Publish a failed record to the dead-letter topic; "fail" when the broker took it (the original
+        may then be settled), "requeue" when not (it is handed out again: nothing is lost)."""
+        assert self.dead_letter_topic is not None
+        try:
+            result = backend.publish(dead_letter_copy(message, self.dead_letter_topic, self.failure_rate))
+        except BackendError as exc:
+            self._note_error(exc)
+            return "requeue"
+        if not result.confirmed:
+            self._note_error(BackendError(f"dead-letter topic {self.dead_letter_topic!r}: {result.detail}"))
+            return "requeue"
+        return "fail"
+
+
+def dead_letter_copy(message: BrokerMessage, topic: str, failure_rate: float = 0.0) -> OutgoingMessage:
+    """The copy of a failed Kafka record for dead-letter topic `topic`: same key, body and headers, plus
+    Spring Kafka's ``kafka_dlt-*`` headers (partition and offset as 4- and 8-byte big-endian integers)."""
+    headers: dict[str, Any] = {k: v for k, v in message.headers.items() if not k.startswith("kafka_dlt-")}
+    headers["kafka_dlt-original-topic"] = message.source
+    if message.partition is not None:
+        headers["kafka_dlt-original-partition"] = message.partition.to_bytes(4, "big", signed=True)
+    if message.offset is not None:
+        headers["kafka_dlt-original-offset"] = message.offset.to_bytes(8, "big", signed=True)
+    if message.timestamp_ms is not None:
+        headers["kafka_dlt-original-timestamp"] = message.timestamp_ms.to_bytes(8, "big", signed=True)
+    headers["kafka_dlt-exception-fqcn"] = FAILURE_FQCN
+    headers["kafka_dlt-exception-message"] = (
+        f"simulated failure (the traffic generator fails {failure_rate:.0%} of records)"
+    )
+    return OutgoingMessage(topic, message.body, message.routing_key, headers=headers)
+
+
+def dead_letter_topic_for(topology: Topology, topic: str) -> str | None:
+    """The design's dead-letter topic for Kafka topic `topic` (``<topic>.DLT`` …), or None."""
+    names = {t.name for t in topology.topics}
+    return next((topic + suffix for suffix in DLT_SUFFIXES if topic + suffix in names), None)
 
 
 # -- the controller ---------------------------------------------------------------------------------
@@ -681,7 +739,11 @@ class TrafficController:
         if isinstance(node, Consumer):
             source = self._name_of(node.source, f"consumer {node.name!r}")
             requeue = node.requeue_rate or self.options.requeue_rate
-            return ConsumerRunner(sink, node, source=source, requeue_rate=requeue, own_backend=own)
+            kafka = isinstance(self.topology.get(node.source), ConsumerGroup | Topic)
+            dlt = dead_letter_topic_for(self.topology, source) if kafka and own else None
+            return ConsumerRunner(
+                sink, node, source=source, requeue_rate=requeue, dead_letter_topic=dlt, own_backend=own
+            )
         raise TrafficError(f"{node_id!r} is not a producer or consumer")
 
     # -- control ------------------------------------------------------------------------------------
