@@ -404,7 +404,6 @@ class Queue(QueueCounters):
                     session.next_tag = tag + 1
                     qm.consumer = c
                     c.unacked += 1
-                    session.consumer_unacked += 1
                     session.unacked[tag] = qm
                     self.unacked_count += 1
                 else:
@@ -596,7 +595,6 @@ class Queue(QueueCounters):
         if not consumer.no_ack:
             qm.consumer = consumer
             consumer.unacked += 1
-            session.consumer_unacked += 1
             session.unacked[tag] = qm
             self.unacked_count += 1
         self.delivered += 1
@@ -688,6 +686,7 @@ class Queue(QueueCounters):
         session.next_tag = tag + 1
         if not no_ack:
             session.unacked[tag] = qm
+            session.get_unacked += 1
             self.unacked_count += 1
         self.delivered += 1
         if qm.redelivered:
@@ -707,7 +706,6 @@ class Queue(QueueCounters):
         if c is not None:
             qm.consumer = None
             c.unacked -= 1
-            c.session.consumer_unacked -= 1
         self.unacked_count -= 1
 
     def ack(self, qm: QueuedMessage) -> None:

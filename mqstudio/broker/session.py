@@ -43,8 +43,8 @@ class Session:
         "cancelled",
         "closed",
         "connection_id",
-        "consumer_unacked",
         "consumers",
+        "get_unacked",
         "global_prefetch",
         "id",
         "next_tag",
@@ -68,8 +68,9 @@ class Session:
         self.consumers: dict[str, Consumer] = {}
         self.prefetch_count = 0
         self.global_prefetch = 0
-        # Unacked deliveries made to this session's consumers (basic.get ones do not count).
-        self.consumer_unacked = 0
+        # Unacked basic.get deliveries; the rest of `unacked` were made to consumers (see
+        # `consumer_unacked`, derived so that delivering and acking touch one counter fewer).
+        self.get_unacked = 0
         self.closed = False
         self.on_cancel = on_cancel
         # Server-initiated cancellations (queue deleted) when no callback was given.
@@ -88,6 +89,12 @@ class Session:
             out.clear()
             return items
         return [out.popleft() for _ in range(max_count)]
+
+    @property
+    def consumer_unacked(self) -> int:
+        """Unacked deliveries made to this session's consumers (what a global prefetch limits;
+        basic.get ones do not count)."""
+        return len(self.unacked) - self.get_unacked
 
     @property
     def pending(self) -> int:
@@ -165,12 +172,11 @@ class Session:
     # -- settlement -------------------------------------------------------------------------------
 
     def _take(self, delivery_tag: int, multiple: bool) -> list[QueuedMessage]:
+        """Remove the settled tags from `unacked` (see the module docstring for `multiple`)."""
         unacked = self.unacked
         if multiple:
             if delivery_tag == 0:
-                taken = list(unacked.values())
-                unacked.clear()
-                return taken
+                return self._take_all()
             if delivery_tag not in unacked:
                 raise PreconditionFailed(f"unknown delivery tag {delivery_tag}")
             tags = []
@@ -178,11 +184,26 @@ class Session:
                 if tag > delivery_tag:
                     break
                 tags.append(tag)
-            return [unacked.pop(tag) for tag in tags]
-        qm = unacked.pop(delivery_tag, None)
-        if qm is None:
-            raise PreconditionFailed(f"unknown delivery tag {delivery_tag}")
-        return [qm]
+            taken = [unacked.pop(tag) for tag in tags]
+        else:
+            qm = unacked.pop(delivery_tag, None)
+            if qm is None:
+                raise PreconditionFailed(f"unknown delivery tag {delivery_tag}")
+            taken = [qm]
+        self._forget_gets(taken)
+        return taken
+
+    def _take_all(self) -> list[QueuedMessage]:
+        taken = list(self.unacked.values())
+        self.unacked.clear()
+        self.get_unacked = 0
+        return taken
+
+    def _forget_gets(self, taken: list[QueuedMessage]) -> None:
+        # Envelopes without a consumer in `unacked` are basic.get deliveries.
+        gets = sum(1 for qm in taken if qm.consumer is None)
+        if gets:
+            self.get_unacked -= gets
 
     def ack(self, delivery_tag: int, multiple: bool = False) -> None:
         if not multiple:
@@ -195,7 +216,8 @@ class Session:
             if c is not None:
                 qm.consumer = None
                 c.unacked -= 1
-                self.consumer_unacked -= 1
+            else:
+                self.get_unacked -= 1
             q.unacked_count -= 1
             q.acked += 1
             if q.ready_count:
@@ -233,8 +255,7 @@ class Session:
         self._return_all(rejected=False)
 
     def _return_all(self, rejected: bool) -> None:
-        taken = list(self.unacked.values())
-        self.unacked.clear()
+        taken = self._take_all()
         touched: dict[int, Queue] = {}
         for qm in taken:
             qm.queue.requeue(qm, rejected=rejected)

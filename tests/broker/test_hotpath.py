@@ -124,3 +124,42 @@ def test_exchange_counters_include_fast_path_publishes_across_cache_resets() -> 
     x = kit.broker.snapshot().exchange("x")
     assert (x.published_in, x.published_out, x.unroutable) == (6, 5, 1)
     assert kit.stats("q").published == 5
+
+
+@pytest.mark.parametrize("settle", ["ack", "ack-multiple", "nack", "reject", "recover"])
+def test_global_prefetch_counts_consumer_deliveries_only(settle: str) -> None:
+    # basic.get deliveries share the session's unacked map but not the global window.
+    kit = Kit()
+    kit.queue("q")
+    kit.queue("g")
+    for body in (b"g1", b"g2"):
+        kit.publish("g", body)
+    s = kit.session()
+    s.qos(2, global_=True)
+    got = [s.basic_get("g"), s.basic_get("g")]
+    assert all(d is not None for d in got)
+    s.basic_consume("q", "c")
+    for i in range(4):
+        kit.publish("q", f"m{i}".encode())
+    first = s.poll()
+    assert [d.body for d in first] == [b"m0", b"m1"]  # the two gets do not use the window
+    assert (len(s.unacked), s.consumer_unacked, s.get_unacked) == (4, 2, 2)
+    tag = first[0].delivery_tag
+    if settle == "ack":
+        s.ack(tag)
+    elif settle == "ack-multiple":
+        s.ack(tag, multiple=True)  # also settles both gets (lower tags)
+    elif settle == "nack":
+        s.nack(tag, requeue=False)
+    elif settle == "reject":
+        s.reject(tag, requeue=False)
+    else:
+        s.recover()  # everything returns, gets included
+    gets_left = 0 if settle in ("ack-multiple", "recover") else 2
+    assert s.get_unacked == gets_left
+    delivered = [d.body for d in s.poll()]
+    assert delivered == ([b"m0", b"m1"] if settle == "recover" else [b"m2"])
+    assert s.consumer_unacked == 2 and len(s.unacked) == 2 + gets_left
+    s.ack(0, multiple=True)  # frees the window: what is left flows and is counted again
+    assert (s.consumer_unacked, s.get_unacked) == (len(s.poll()), 0)
+    assert s.consumer_unacked > 0
