@@ -213,6 +213,13 @@ def bench_baseline(app: QApplication, doc: TopologyDocument, steps: int) -> dict
     return out
 
 
+def _load() -> str:
+    try:
+        return " ".join(f"{v:.2f}" for v in os.getloadavg())
+    except OSError:
+        return "unknown"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer drag steps")
@@ -221,7 +228,8 @@ def main() -> None:
     app = QApplication.instance() or QApplication([])
     assert isinstance(app, QApplication)
     doc = generate()
-    print(f"design: {len(doc.topology.nodes)} nodes, {len(doc.topology.bindings)} bindings")
+    print(f"design: {len(doc.topology.nodes)} nodes, {len(doc.topology.bindings)} bindings; "
+          f"load average {_load()} on {os.cpu_count()} cores (the times are wall clock)")
     base = bench_baseline(app, generate(), steps)
     canvas = bench_canvas(app, doc, steps)
     canvas["open_layout"] = canvas["open"] + canvas["layout"]
