@@ -239,11 +239,11 @@ class Router:
         routing_key: str,
         properties: Properties | None,
         body: bytes,
-        *,
         mandatory: bool = False,
     ) -> RouteResult:
         """basic.publish. Raises 404 for a missing exchange, 403 for an internal one, 406 for a bad
-        `expiration` (all channel errors in RabbitMQ)."""
+        `expiration` (all channel errors in RabbitMQ). `mandatory` may be passed by position (the
+        broker facade does: cheaper than a keyword) or by keyword."""
         props = EMPTY_PROPERTIES if properties is None else properties
         if props.expiration is None and not props.headers:
             # Hot path: a cached route to one queue. A cache entry exists only for an exchange that
