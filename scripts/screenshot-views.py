@@ -3,7 +3,8 @@
 Run by scripts/make-screenshots (``make screenshots``) with the project's Python. One window, settings in
 a scratch directory, an in-memory embedded broker on a free port:
 
-  route-tracer.png  the retry-with-TTL example, a rejected message traced through the ladder
+  welcome.png       the start page (no project open)
+  route-tracer.png  the retry-with-TTL example, a rejected message traced through the ladder (1280x920)
   live-demo.png     the first-run demo with its generators running and the Messages tail
   throughput.png    the same, Throughput charts and View ▸ Live Overlays on the canvas
   dead-letters.png  the same, Dead Letters dock on orders.dead with a message selected
@@ -22,6 +23,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZE = (1280, 800)
+TRACER_HEIGHT = 920
 
 
 def _settle(app: Any, seconds: float) -> None:
@@ -88,8 +90,10 @@ def _tracer_view(app: Any, window: Any, out_dir: Path) -> None:
 
     if not window.open_path(ROOT / "resources" / "examples" / "retry-ttl-ladder.mqs.json"):
         raise SystemExit("screenshot-views: cannot open the retry-ttl-ladder example")
+    window.resize(SIZE[0], TRACER_HEIGHT)  # room for the form, every hop and a readable canvas
+    _settle(app, 0.2)
     window.tracer_dock.raise_()
-    window.resizeDocks([window.tracer_dock], [375], Qt.Orientation.Vertical)
+    window.resizeDocks([window.tracer_dock], [395], Qt.Orientation.Vertical)
     tracer = window.tracer
     tracer.set_exchange("ex-work")
     tracer.routing_key.setText("work")
@@ -104,6 +108,8 @@ def _tracer_view(app: Any, window: Any, out_dir: Path) -> None:
     window.prepare_screenshot()
     _settle(app, 0.3)
     _save(window, out_dir / "route-tracer.png")
+    window.resize(*SIZE)
+    window.resizeDocks([window.tracer_dock], [200], Qt.Orientation.Vertical)
 
 
 def main(argv: list[str]) -> int:
@@ -129,7 +135,8 @@ def main(argv: list[str]) -> int:
         window.show()
         _settle(app, 0.2)
         try:
-            _tracer_view(app, window, out_dir)  # first: no broker yet, a clean status bar
+            _save(window, out_dir / "welcome.png")  # before anything is opened
+            _tracer_view(app, window, out_dir)  # no broker yet: a clean status bar
             _live_views(app, window, out_dir, seconds)
         finally:
             window.files.shutdown()
