@@ -45,6 +45,8 @@ OVERLAY_WIDTH = 4.0  # extra stroke width of an edge at live-overlay level 1 (ui
 _ROUND_CAP = Qt.PenCapStyle.RoundCap
 _ROUND_JOIN = Qt.PenJoinStyle.RoundJoin
 _SOLID = Qt.PenStyle.SolidLine
+_DASH = Qt.PenStyle.DashLine
+_DOT = Qt.PenStyle.DotLine
 _EDGE_FLAGS = QGraphicsItem.GraphicsItemFlag.ItemUsesExtendedStyleOption
 _BINDING_FLAGS = _EDGE_FLAGS | QGraphicsItem.GraphicsItemFlag.ItemIsSelectable
 # Shared initial values (never changed in place: an item replaces them, it does not edit them).
@@ -90,13 +92,13 @@ def _elide_label(text: str) -> tuple[str, float]:
     return hit
 
 
-_PEN_CACHE: dict[tuple[int, float, Qt.PenStyle], tuple[QPen, QBrush]] = {}
+_PEN_CACHE: dict[tuple[int, float, int], tuple[QPen, QBrush]] = {}
 
 
 def _pen_and_brush(color: QColor, width: float, style: Qt.PenStyle) -> tuple[QPen, QBrush]:
     """A round-capped pen and a solid brush of `color`; shared: edges in one state draw with the same
     objects (a design has a handful of edge styles, not one per edge)."""
-    key = (color.rgba(), width, style)
+    key = (color.rgba(), width, id(style))  # enum members are singletons; hashing one is a Python call
     hit = _PEN_CACHE.get(key)
     if hit is None:
         if len(_PEN_CACHE) > 2_000:
@@ -353,7 +355,7 @@ class EdgeItem(QGraphicsItem):
         return EDGE_WIDTH
 
     def pen_style(self) -> Qt.PenStyle:
-        return Qt.PenStyle.SolidLine
+        return _SOLID
 
     # -- tooltip (built on first hover: thousands of rich-text tooltips cost at open) ---------------
     def set_tooltip_text(self, text: str | Callable[[], str]) -> None:
@@ -515,7 +517,7 @@ class BindingEdge(EdgeItem):
         return 2.2 if self.exchange_to_exchange else EDGE_WIDTH
 
     def pen_style(self) -> Qt.PenStyle:
-        return Qt.PenStyle.SolidLine
+        return _SOLID
 
 
 class DerivedEdge(EdgeItem):
@@ -555,8 +557,8 @@ class DerivedEdge(EdgeItem):
 
     def pen_style(self) -> Qt.PenStyle:
         if self.kind in ("dead-letter", "alternate"):
-            return Qt.PenStyle.DashLine
-        return Qt.PenStyle.DotLine
+            return _DASH
+        return _DOT
 
     def _label_pen(self, theme: Theme) -> QPen:
         return self._pen
