@@ -176,10 +176,12 @@ class Queue(QueueCounters):
         "_level0",
         "_levels",
         "_mask",
+        "_noack_delivered",
         "_prio",
         "_rr",
         "_seq",
         "_seq_base",
+        "_settled_other",
         "_simple",
         "_sole",
         "args",
@@ -196,7 +198,6 @@ class Queue(QueueCounters):
         "owner",
         "ready_bytes",
         "ready_count",
-        "unacked_count",
         "vhost",
         "wake_ms",
     )
@@ -252,7 +253,11 @@ class Queue(QueueCounters):
         self._sole: Consumer | None = None
         self.ready_count = 0
         self.ready_bytes = 0
-        self.unacked_count = 0
+        # `unacked_count` is derived from these and the `delivered`/`acked` counters, so a delivery
+        # and its ack each touch one counter fewer: deliveries that need no ack (no-ack consumers
+        # and basic.get), and unacked messages that left otherwise than by ack (reject, requeue).
+        self._noack_delivered = 0
+        self._settled_other = 0
         self.deleted = False
         self.had_consumers = False
         self.last_used_ms = host.now_ms()
@@ -265,6 +270,11 @@ class Queue(QueueCounters):
     def message_count(self) -> int:
         """Ready messages, as queue.declare-ok and basic.get-ok report them."""
         return self.ready_count
+
+    @property
+    def unacked_count(self) -> int:
+        """Messages delivered and not yet settled (acked, rejected or returned)."""
+        return self.delivered - self._noack_delivered - self.acked - self._settled_other
 
     @property
     def published(self) -> int:
@@ -397,6 +407,7 @@ class Queue(QueueCounters):
                     tag = session.next_tag
                     session.next_tag = tag + 1
                     qm.consumer = None
+                    self._noack_delivered += 1
                 elif (not c.prefetch or c.unacked < c.prefetch) and (
                     not session.global_prefetch or session.consumer_unacked < session.global_prefetch
                 ):
@@ -405,7 +416,6 @@ class Queue(QueueCounters):
                     qm.consumer = c
                     c.unacked += 1
                     session.unacked[tag] = qm
-                    self.unacked_count += 1
                 else:
                     tag = 0
                 if tag:
@@ -592,11 +602,12 @@ class Queue(QueueCounters):
         session = consumer.session
         tag = session.next_tag
         session.next_tag = tag + 1
-        if not consumer.no_ack:
+        if consumer.no_ack:
+            self._noack_delivered += 1
+        else:
             qm.consumer = consumer
             consumer.unacked += 1
             session.unacked[tag] = qm
-            self.unacked_count += 1
         self.delivered += 1
         if qm.redelivered:
             self.redelivered += 1
@@ -684,10 +695,11 @@ class Queue(QueueCounters):
             return None
         tag = session.next_tag
         session.next_tag = tag + 1
-        if not no_ack:
+        if no_ack:
+            self._noack_delivered += 1
+        else:
             session.unacked[tag] = qm
             session.get_unacked += 1
-            self.unacked_count += 1
         self.delivered += 1
         if qm.redelivered:
             self.redelivered += 1
@@ -700,16 +712,20 @@ class Queue(QueueCounters):
                 self.journal.delivered(qm)
         return qm
 
-    def settled(self, qm: QueuedMessage) -> None:
-        """The message left the consumer (ack, reject, requeue): free its prefetch slot."""
+    def _free_slot(self, qm: QueuedMessage) -> None:
+        """The message left its consumer: free its prefetch slot."""
         c = qm.consumer
         if c is not None:
             qm.consumer = None
             c.unacked -= 1
-        self.unacked_count -= 1
+
+    def settled(self, qm: QueuedMessage) -> None:
+        """An unacked message was settled otherwise than by ack (reject, requeue)."""
+        self._free_slot(qm)
+        self._settled_other += 1
 
     def ack(self, qm: QueuedMessage) -> None:
-        self.settled(qm)
+        self._free_slot(qm)
         self.acked += 1
         if self.journal is not None:
             self.journal.removed(qm)

@@ -218,8 +218,7 @@ class Session:
                 c.unacked -= 1
             else:
                 self.get_unacked -= 1
-            q.unacked_count -= 1
-            q.acked += 1
+            q.acked += 1  # also settles it in q.unacked_count (derived)
             if q.ready_count:
                 q.dispatch()
             if self.global_prefetch:

@@ -3,6 +3,7 @@ every way it can go must leave complete objects that read exactly like the slow 
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 import pytest
@@ -163,3 +164,52 @@ def test_global_prefetch_counts_consumer_deliveries_only(settle: str) -> None:
     s.ack(0, multiple=True)  # frees the window: what is left flows and is counted again
     assert (s.consumer_unacked, s.get_unacked) == (len(s.poll()), 0)
     assert s.consumer_unacked > 0
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_derived_unacked_count_matches_the_sessions_unacked_maps(seed: int) -> None:
+    """`Queue.unacked_count` is derived from counters; it must always equal what the sessions hold."""
+    rng = random.Random(seed)
+    kit = Kit()
+    kit.queue("q", x_queue_type="quorum", x_delivery_limit=2)
+    kit.queue("dlq")
+    kit.queue("r", x_dead_letter_exchange="", x_dead_letter_routing_key="dlq")
+    sessions = [kit.session(f"c{i}") for i in range(3)]
+    for i, s in enumerate(sessions):
+        s.qos(rng.choice([0, 1, 3]), global_=rng.random() < 0.3)
+        for name in ("q", "r"):
+            s.basic_consume(name, f"{name}{i}", no_ack=rng.random() < 0.2)
+
+    def check() -> None:
+        for name in ("q", "r"):
+            held = sum(1 for s in sessions for qm in s.unacked.values() if qm.queue.name == name)
+            assert kit.broker.queue("/", name).unacked_count == held == kit.stats(name).unacked
+
+    for _ in range(300):
+        op = rng.random()
+        s = rng.choice(sessions)
+        s.poll()
+        tags = list(s.unacked)
+        if op < 0.35:
+            kit.publish(rng.choice(["q", "r"]))
+        elif op < 0.5 and tags:
+            s.ack(rng.choice(tags), multiple=rng.random() < 0.3)
+        elif op < 0.6 and tags:
+            s.nack(rng.choice(tags), multiple=rng.random() < 0.3, requeue=rng.random() < 0.5)
+        elif op < 0.7 and tags:
+            s.reject(rng.choice(tags), requeue=rng.random() < 0.5)
+        elif op < 0.75:
+            s.recover()
+        elif op < 0.85:
+            s.basic_get(rng.choice(["q", "r", "dlq"]), no_ack=rng.random() < 0.5)
+        elif op < 0.9:
+            tag = rng.choice([*s.consumers, "none"])
+            s.basic_cancel(tag)
+        elif op < 0.95:
+            name = rng.choice(["q", "r"])
+            s.basic_consume(name, f"{name}-{rng.randrange(10**6)}", no_ack=rng.random() < 0.2)
+        check()
+    for s in sessions:
+        s.close()
+    check()
+    assert kit.stats("q").unacked == kit.stats("r").unacked == 0
