@@ -76,7 +76,9 @@ def test_connect_to_kafka_starts_a_kafka_profile(qtbot: Any, window: MainWindow)
     _click(qtbot, window, "Connect to Kafka")
     dialog = window.opened_dialogs[-1]  # type: ignore[attr-defined]
     assert dialog.windowTitle() == "Connect to Kafka"
-    assert dialog.form_profile().kind is BackendKind.KAFKA
+    profile = dialog.form_profile()
+    assert profile.kind is BackendKind.KAFKA
+    assert profile.user == "" and not profile.needs_password  # no SASL unless a user is given
     assert not dialog.vhost.isEnabled() and dialog.host.isEnabled()
 
 

@@ -351,6 +351,8 @@ class ConnectionsDialog(QDialog):
             return
         self.add_profile()
         self.kind.setCurrentIndex(max(0, self.kind.findData(kind.value)))
+        if kind is not BackendKind.RABBITMQ:
+            self.user.clear()  # "guest" is RabbitMQ's; a Kafka user would turn on SASL
 
     def add_profile(self) -> None:
         """Start a new, unsaved profile (listed in italics until saved)."""
