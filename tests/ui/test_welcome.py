@@ -120,3 +120,17 @@ def test_activating_an_example_opens_it(qtbot: Any, window: MainWindow) -> None:
     assert window.centralWidget().currentWidget() is window.view  # type: ignore[attr-defined]
     assert window.editor.document.topology.nodes
     assert not window.editor.document.dirty
+
+
+def test_a_new_profile_switched_to_kafka_drops_the_rabbitmq_guest_user(
+    qtbot: Any, window: MainWindow
+) -> None:
+    _click(qtbot, window, "Connect to RabbitMQ")
+    dialog = window.opened_dialogs[-1]  # type: ignore[attr-defined]
+    assert dialog.form_profile().user == "guest"
+    dialog.kind.setCurrentIndex(dialog.kind.findData(BackendKind.KAFKA.value))
+    assert dialog.form_profile().user == ""
+    dialog.user.setText("alice")
+    dialog.kind.setCurrentIndex(dialog.kind.findData(BackendKind.RABBITMQ.value))
+    dialog.kind.setCurrentIndex(dialog.kind.findData(BackendKind.KAFKA.value))
+    assert dialog.form_profile().user == "alice"  # a user someone typed stays

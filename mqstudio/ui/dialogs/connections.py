@@ -351,8 +351,6 @@ class ConnectionsDialog(QDialog):
             return
         self.add_profile()
         self.kind.setCurrentIndex(max(0, self.kind.findData(kind.value)))
-        if kind is not BackendKind.RABBITMQ:
-            self.user.clear()  # "guest" is RabbitMQ's; a Kafka user would turn on SASL
 
     def add_profile(self) -> None:
         """Start a new, unsaved profile (listed in italics until saved)."""
@@ -446,6 +444,8 @@ class ConnectionsDialog(QDialog):
         self.port.setSpecialValueText(f"default ({default})" if default else "default")
         self.management_url.setPlaceholderText(self.form_profile().effective_management_url if rabbit else "")
         self.user.setPlaceholderText("guest" if rabbit else "SASL user (optional)" if remote else "")
+        if kind is BackendKind.KAFKA and self._stored() is None and self.user.text() == "guest":
+            self.user.clear()  # a new profile's default is RabbitMQ's; a Kafka user turns on SASL
         self._on_edited()
 
     def _on_edited(self, *_: object) -> None:
