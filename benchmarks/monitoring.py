@@ -25,6 +25,10 @@ antialiasing). The baseline additionally auto-ranges both axes every frame and c
 non-finite values (a little more work); the panel additionally has what makes it a panel: a second
 (depth) plot when depth series are charted, legends, a grid, a date axis, a status line, and the
 snapshot → rate → ring-buffer pipeline. The ratio is what those cost on top of the curves.
+One difference in the other direction, kept on purpose: the bare loop paints twice per tick (pyqtgraph
+applies a range change to the view's transform lazily, at the start of the next paint, and moving every
+item there schedules a second paint); the panel applies it before painting and paints once. That is
+most of why its CPU share is below the baseline's, while its CPU per frame is about the same.
 
 Usage: python benchmarks/monitoring.py [--seconds N]
 """

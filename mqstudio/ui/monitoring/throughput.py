@@ -13,7 +13,9 @@ to the view, automatic peak downsampling, no antialiasing and the skipped finite
 each curve (passing them to every ``setData`` would mark its style dirty and restyle it each frame).
 A frame sets both ranges first (y from the peaks of the visible curves, with hysteresis, so the axes
 relabel only when the scale really changes), holding the curves' own reaction to it, then calls
-``setData`` once per visible curve: each curve is built once per frame. The grid is a `GridLines` item
+``setData`` once per visible curve: each curve is built once per frame; and it applies the ranges to
+the view boxes' transforms at once (pyqtgraph would do it at the start of the next paint, and moving
+every item there makes Qt paint the plots a second time). The grid is a `GridLines` item
 (the axes' grid would repaint them with every curve update), and the depth plot is hidden while no
 depth series is charted (the rates plot then shows the time labels).
 
@@ -445,6 +447,9 @@ class ThroughputPanel(QWidget):
                 self.rates_plot.setXRange(last - window, last, padding=0)
             for plot in (self.rates_plot, self.depth_plot):
                 self._fit_y(plot, peaks[id(plot)])
+                # Apply the new ranges to the view's transform now: pyqtgraph does it lazily at the
+                # start of the next paint, and moving every item there makes Qt paint the plot twice.
+                plot.getViewBox().prepareForPaint()
         finally:
             LiveCurve.holding = False
         for curve, t, y in data:

@@ -8,6 +8,7 @@ from typing import Any
 
 import pyqtgraph as pg
 import pytest
+from PySide6.QtCore import QEvent, QObject
 from pytestqt.qtbot import QtBot
 
 from mqstudio.core.metrics import ObjectStats, Snapshot
@@ -123,3 +124,29 @@ def test_depth_plot_only_with_depth_series_and_the_time_labels_follow(panel: Thr
     assert not panel.rates_plot.getAxis("bottom").style["showValues"]
     assert panel.depth_plot.getAxis("bottom").style["showValues"]
     assert panel.depth_plot.sceneBoundingRect().height() > 50  # it got its row back
+
+
+class _Paints(QObject):
+    def __init__(self) -> None:
+        super().__init__()
+        self.count = 0
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.Paint:
+            self.count += 1
+        return False
+
+
+def test_a_new_sample_repaints_the_charts_once(panel: ThroughputPanel, qtbot: QtBot) -> None:
+    """pyqtgraph applies a range change to the view's transform lazily, at the start of the next paint;
+    moving every item there would schedule a second paint of the plots. The panel applies it first."""
+    fed = _charted(panel, gauges=True)
+    qtbot.wait(100)
+    paints = _Paints()
+    panel.graphics.viewport().installEventFilter(paints)
+    for i in range(3):
+        _push(fed, 120 + i, gauges=True)
+        panel.refresh()
+        qtbot.wait(80)
+    panel.graphics.viewport().removeEventFilter(paints)
+    assert paints.count == 3
