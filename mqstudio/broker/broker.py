@@ -289,8 +289,9 @@ class Broker:
     ) -> RouteResult:
         # The publish hot path: the vhost looked up inline and `mandatory` passed positionally
         # (a keyword call and the `vhost()` call cost ~10% of a publish→deliver→ack in CPython 3.11).
-        vh = self._vhosts.get(vhost)
-        if vh is None:
+        try:
+            vh = self._vhosts[vhost]
+        except KeyError:
             vh = self.vhost(vhost)  # raises the 530 NOT_ALLOWED
         return vh.publish(exchange, routing_key, properties, body, mandatory)
 

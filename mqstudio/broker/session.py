@@ -208,9 +208,10 @@ class Session:
     def ack(self, delivery_tag: int, multiple: bool = False) -> None:
         if not multiple:
             # Hot path: one tag, inlined settlement.
-            qm = self.unacked.pop(delivery_tag, None)
-            if qm is None:
-                raise PreconditionFailed(f"unknown delivery tag {delivery_tag}")
+            try:
+                qm = self.unacked.pop(delivery_tag)
+            except KeyError:
+                raise PreconditionFailed(f"unknown delivery tag {delivery_tag}") from None
             q = qm.queue
             c = qm.consumer
             if c is not None:

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from mqstudio.broker.message import Message, QueuedMessage
+from mqstudio.broker.errors import NotAllowed, PreconditionFailed
+from mqstudio.broker.message import Message, Properties, QueuedMessage
 from mqstudio.broker.session import Session
 from tests.broker.enginekit import Kit
 
@@ -213,3 +214,14 @@ def test_derived_unacked_count_matches_the_sessions_unacked_maps(seed: int) -> N
         s.close()
     check()
     assert kit.stats("q").unacked == kit.stats("r").unacked == 0
+
+
+def test_publish_to_an_unknown_vhost_is_530_and_acking_an_unknown_tag_is_406() -> None:
+    kit, (s,) = _kit(1, False, 0)
+    with pytest.raises(NotAllowed, match="vhost nowhere not found"):
+        kit.broker.publish("nowhere", "x", "k", Properties(), b"")
+    kit.publish("k", exchange="x")
+    (d,) = s.poll()
+    s.ack(d.delivery_tag)
+    with pytest.raises(PreconditionFailed, match=f"unknown delivery tag {d.delivery_tag}"):
+        s.ack(d.delivery_tag)
