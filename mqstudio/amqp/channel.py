@@ -124,6 +124,10 @@ class ChannelHandler:
         # Direct reply-to: (consumer tag, token) of this channel's reply consumer.
         self.reply_consumer: tuple[str, str] | None = None
         self._conn = info.connection
+        # Fixed for the channel's life; looked up once (hot path).
+        self._engine = host.broker
+        self._vhost = info.vhost
+        self._from_wire = host.properties_cache.from_wire
         self._templates = DeliverTemplates(number)
         self._dispatch: dict[
             type[Method], Callable[[Any, pamqp_header.ContentHeader | None, bytes], None]
@@ -482,7 +486,7 @@ class ChannelHandler:
             raise AmqpError(ReplyCode.NOT_IMPLEMENTED, "immediate=true")
         wire = h.properties if h is not None else None
         # Shared with every publish of the same property octets: replaced, never mutated.
-        props = self.host.properties_cache.from_wire(wire)
+        props = self._from_wire(wire)
         user_id = props.user_id
         if user_id is not None and user_id != self.info.username:
             # [validated-user-id] the user_id property must name the connection's user.
@@ -496,11 +500,9 @@ class ChannelHandler:
             wire = None  # the rewritten reply_to must reach the consumer
         if self.tx_publishes is not None:
             self._check_publishable(m.exchange)
-        publish = _Publish(m.exchange, m.routing_key, m.mandatory, props, wire, body)
-        if self.tx_publishes is not None:
-            self.tx_publishes.append(publish)
+            self.tx_publishes.append(_Publish(m.exchange, m.routing_key, m.mandatory, props, wire, body))
             return
-        ack = self._publish(publish)
+        ack = self._route(m.exchange, m.routing_key, m.mandatory, props, wire, body)
         tracker = self.confirms
         if tracker is not None:
             tracker.record(ack)
@@ -516,17 +518,18 @@ class ChannelHandler:
                 f"cannot publish to internal exchange '{exchange}' in vhost '{self.info.vhost}'",
             )
 
-    def _publish(self, p: _Publish) -> bool:
+    # Positional on purpose: called once per publish on the hot path.
+    def _route(  # noqa: PLR0917
+        self,
+        exchange: str,
+        routing_key: str,
+        mandatory: bool,
+        props: Properties,
+        wire: commands.Basic.Properties | None,
+        body: bytes,
+    ) -> bool:
         """Route one message; sends basic.return when due. True = ack, False = nack (confirms)."""
-        exchange, routing_key, props, wire, body = (
-            p.exchange,
-            p.routing_key,
-            p.properties,
-            p.wire_properties,
-            p.body,
-        )
-        mandatory = p.mandatory
-        if exchange == "" and routing_key.startswith(DIRECT_REPLY_TO):
+        if not exchange and routing_key.startswith(DIRECT_REPLY_TO):
             target = self.host.replies.lookup(routing_key)
             if target is not None and not target.closed and target.reply_consumer is not None:
                 target.deliver_reply(
@@ -536,9 +539,7 @@ class ChannelHandler:
             if mandatory:
                 self._return(exchange, routing_key, props, wire, body)
             return True
-        result = self._broker.publish(
-            self.info.vhost, exchange, routing_key, props, body, mandatory=mandatory
-        )
+        result = self._engine.publish(self._vhost, exchange, routing_key, props, body, mandatory=mandatory)
         if result.returned:
             # [confirms] "For unroutable messages, the broker will issue a confirm once the
             # exchange verifies a message won't route to any queue (returns an empty list of
@@ -585,7 +586,7 @@ class ChannelHandler:
         settles = self.tx_settles
         self.tx_publishes, self.tx_settles, self.tx_settled = [], [], set()
         for p in publishes:
-            self._publish(p)
+            self._route(p.exchange, p.routing_key, p.mandatory, p.properties, p.wire_properties, p.body)
         session = self.session
         for kind, tags, requeue in settles:
             for tag in tags:

@@ -154,14 +154,17 @@ class _ClientProtocol(asyncio.Protocol):
         conn = self.connection
         assert conn is not None
         handler = self._server.event_handler
-        while (event := conn.next_event()) is not None:
-            try:
-                handler(conn, event)
-            except Exception:  # a broker bug must not kill the loop; the client gets 541
-                log.exception("AMQP event handler failed on %r", event)
-                conn.close_connection(ReplyCode.INTERNAL_ERROR, "internal error, see the broker log")
-            if isinstance(event, ConnectionTerminated):
-                log.debug("AMQP connection from %s ended: %r", conn.peer_host, event)
+        # Whole batches, in order; events a handler raises meanwhile come in the next batch,
+        # behind the rest of this one, as a queue would have them.
+        while conn.has_events:
+            for event in conn.drain_events():
+                try:
+                    handler(conn, event)
+                except Exception:  # a broker bug must not kill the loop; the client gets 541
+                    log.exception("AMQP event handler failed on %r", event)
+                    conn.close_connection(ReplyCode.INTERNAL_ERROR, "internal error, see the broker log")
+                if type(event) is not MethodReceived and isinstance(event, ConnectionTerminated):
+                    log.debug("AMQP connection from %s ended: %r", conn.peer_host, event)
 
     def tick(self, now: float) -> None:
         conn = self.connection

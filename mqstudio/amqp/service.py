@@ -51,6 +51,8 @@ __all__ = ["BrokerService"]
 
 log = logging.getLogger(__name__)
 
+_OPEN = State.OPEN
+
 
 @dataclass(slots=True)
 class _ConnectionState:
@@ -108,9 +110,24 @@ class BrokerService:
     # ---------------------------------------------------------------- the event handler
 
     def __call__(self, connection: Connection, event: Event, /) -> None:
-        if isinstance(event, MethodReceived):
-            self._on_method(connection, event)
-        elif isinstance(event, ChannelOpened):
+        if type(event) is MethodReceived:
+            # The hot path: a channel's method (every publish and every ack).
+            state = self._connections.get(connection)
+            if state is not None and connection.state is _OPEN:
+                handler = state.channels.get(event.channel)
+                # Not found or closed: a channel we closed with an error; drop what was in flight.
+                if handler is not None and not handler.closed:
+                    method = event.method
+                    try:
+                        handler.handle(method, event.header, event.body)
+                    except BrokerError as exc:
+                        self._fail(connection, handler, AmqpError(exc.code, exc.text).for_method(method))
+                    except AmqpError as exc:
+                        self._fail(connection, handler, exc.for_method(method))
+            if not self._flush_scheduled:
+                self._schedule_flush()
+            return
+        if isinstance(event, ChannelOpened):
             self._on_channel_opened(connection, event)
         elif isinstance(event, ChannelClosed):
             self._on_channel_closed(connection, event)
@@ -125,20 +142,6 @@ class BrokerService:
                 f"login refused for user '{event.username}' from {connection.peer_host}: {event.reason}"
             )
         self._schedule_flush()
-
-    def _on_method(self, connection: Connection, event: MethodReceived) -> None:
-        state = self._connections.get(connection)
-        if state is None or connection.state is not State.OPEN:
-            return  # closing: the spec says discard everything but Close / Close-Ok
-        handler = state.channels.get(event.channel)
-        if handler is None or handler.closed:
-            return  # a channel we already closed with an error: drop what was in flight
-        try:
-            handler.handle(event.method, event.header, event.body)
-        except BrokerError as exc:
-            self._fail(connection, handler, AmqpError(exc.code, exc.text).for_method(event.method))
-        except AmqpError as exc:
-            self._fail(connection, handler, exc.for_method(event.method))
 
     def _fail(self, connection: Connection, handler: ChannelHandler, error: AmqpError) -> None:
         state = self._connections[connection]
