@@ -120,10 +120,14 @@ class NewMessage(Message):
     as much as the whole rest of the object's construction (measured with callgrind: ~950 machine
     instructions per object, ~6% of a publish→deliver→ack). Using object's own `__init__` skips
     it. Every slot must be set before the object is used; everything else treats it as a `Message`.
+
+    `deaths` is a class constant here, not set per message: a message a client publishes has no
+    dead-letter history (dead-lettering builds a plain `Message` with one).
     """
 
     __slots__ = ()
     __init__ = object.__init__
+    deaths = NO_DEATHS
 
 
 class QueuedMessage:
@@ -222,11 +226,18 @@ class QueuedMessage:
 
 
 class NewQueuedMessage(QueuedMessage):
-    """A `QueuedMessage` whose fields the caller sets one by one (`Queue.publish`'s hot path), for
-    the reason `NewMessage` gives. Every slot must be set before the object is used."""
+    """A `QueuedMessage` whose fields the caller sets one by one (`Queue.publish`'s fast path, for
+    queues without TTL or priorities), for the reason `NewMessage` gives. Every slot must be set
+    before the object is used, except the four below: they are class constants, because such an
+    envelope never has a deadline or a priority and is never redelivered (a requeue makes a fresh
+    plain `QueuedMessage`). Setting them on one raises AttributeError."""
 
     __slots__ = ()
     __init__ = object.__init__
+    expires_ms = None
+    priority = 0
+    redelivered = False
+    delivery_count = 0
 
 
 # What basic.deliver / basic.get-ok carry: the envelope itself (see QueuedMessage).

@@ -386,11 +386,7 @@ class Queue(QueueCounters):
         qm.message = message
         qm.seq = seq
         qm.enqueued_ms = now
-        qm.expires_ms = None
-        qm.priority = 0
         qm.queue = self
-        qm.redelivered = False
-        qm.delivery_count = 0
         qm.message_count = 0
         journal = self.journal
         if journal is not None:

@@ -32,7 +32,6 @@ from mqstudio.broker.exchanges import (
 )
 from mqstudio.broker.message import (
     EMPTY_PROPERTIES,
-    NO_DEATHS,
     Message,
     NewMessage,
     Properties,
@@ -260,7 +259,6 @@ class Router:
                     m.properties = props
                     m.exchange = exchange
                     m.routing_key = routing_key
-                    m.deaths = NO_DEATHS
                     if q.publish(m, None, self._clock.now_ms()):
                         return route.ok
                     return RouteResult((), False, False, (q.name,))
