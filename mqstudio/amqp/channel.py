@@ -42,7 +42,7 @@ from mqstudio.amqp.basic import (
     get_ok_method,
 )
 from mqstudio.amqp.connection import Connection
-from mqstudio.amqp.fastcodec import DeliverTemplates, encode_delivery
+from mqstudio.amqp.fastcodec import DeliverTemplates
 from mqstudio.amqp.framing import AmqpError, Method, ReplyCode
 from mqstudio.broker.broker import Broker
 from mqstudio.broker.errors import PreconditionFailed
@@ -192,7 +192,7 @@ class ChannelHandler:
             return 0
         conn = self._conn
         encoded = self.host.properties_cache.encoded
-        template = self._templates.get
+        encode = self._templates.encode
         number = self.number
         written = 0
         while outbox:
@@ -200,22 +200,8 @@ class ChannelHandler:
                 conn.want_writable()
                 break
             deliveries = session.poll(None if force else _DELIVERY_BATCH)
-            frame_max = conn.frame_max
-            parts: list[bytes] = []
-            for d in deliveries:
-                m = d.message
-                encode_delivery(
-                    parts,
-                    number,
-                    template(d.consumer_tag, m.exchange, m.routing_key),
-                    d.delivery_tag,
-                    d.redelivered,
-                    encoded(m.properties),
-                    m.body,
-                    frame_max,
-                )
             # One buffer per batch: one append to the connection's output, one socket write.
-            conn.send_encoded(number, b"".join(parts))
+            conn.send_encoded(number, encode(deliveries, encoded, conn.frame_max))
             written += len(deliveries)
         return written
 

@@ -353,7 +353,8 @@ class FrameBuffer:
                         decoder = decoders.get(index)
                         if decoder is not None:
                             fast = decoder(src, start + 4, end)
-                frame = fast or self._decode(frame_type, channel, src, start, end)
+                # (not `fast or …`: pamqp frames define __len__, a call per frame)
+                frame = fast if fast is not None else self._decode(frame_type, channel, src, start, end)
             elif frame_type == 2:  # FrameType.HEADER
                 frame = self._decode(frame_type, channel, src, start, end)
             else:

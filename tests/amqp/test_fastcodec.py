@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import struct
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ from pamqp import frame as pamqp_frame
 from pamqp.body import ContentBody
 from pamqp.header import ContentHeader
 
+from mqstudio.amqp.basic import PropertiesCache
 from mqstudio.amqp.fastcodec import (
     METHOD_DECODERS,
     DeliverTemplates,
@@ -23,6 +25,7 @@ from mqstudio.amqp.fastcodec import (
     encode_delivery,
 )
 from mqstudio.amqp.framing import FrameBuffer, FrameError, marshal, marshal_content
+from mqstudio.broker.message import Properties
 
 SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -324,6 +327,64 @@ def test_delivery_encodes_like_pamqp(
         template = templates.get(consumer_tag, exchange, routing_key)
         encode_delivery(parts, channel, template, delivery_tag, redelivered, props.marshal(), body, frame_max)
         assert b"".join(parts) == expected
+
+
+@dataclass
+class _Msg:
+    exchange: str
+    routing_key: str
+    properties: Properties
+    body: bytes
+
+
+@dataclass
+class _Delivery:
+    consumer_tag: str
+    delivery_tag: int
+    redelivered: bool
+    message: _Msg
+
+
+@SETTINGS
+@given(
+    channel=st.integers(1, 0xFFFF),
+    runs=st.lists(
+        st.tuples(
+            st.sampled_from(["ctag-1", "ctag-2"]),
+            st.sampled_from(["", "amq.topic"]),
+            st.sampled_from(["k", "other"]),
+            st.sampled_from([0, 1, 2]),  # which properties object
+            st.sampled_from([b"", b"x", b"y" * 64, b"z" * 64, b"w" * 300]),
+            st.booleans(),
+            st.integers(1, 4),  # run length
+        ),
+        max_size=12,
+    ),
+    frame_max=st.sampled_from([100, 4096]),
+)
+def test_batch_encoding_equals_encoding_each_delivery_like_pamqp(
+    channel: int, runs: list[tuple[str, str, str, int, bytes, bool, int]], frame_max: int
+) -> None:
+    shared = [Properties(), Properties(content_type="a/b", delivery_mode=2), Properties(message_id="m")]
+    deliveries: list[Any] = []
+    tag = 1
+    for consumer_tag, exchange, routing_key, which, body, redelivered, length in runs:
+        for _ in range(length):
+            # Fresh string objects now and then: equal but not identical must encode the same.
+            key = "".join(list(routing_key)) if tag % 3 == 0 else routing_key
+            message = _Msg(exchange, key, shared[which], body)
+            deliveries.append(_Delivery(consumer_tag, tag, redelivered, message))
+            tag += 1
+    cache = PropertiesCache()
+
+    def reference(d: _Delivery) -> bytes:
+        m = d.message
+        tag, redelivered = d.delivery_tag, d.redelivered
+        deliver = commands.Basic.Deliver(d.consumer_tag, tag, redelivered, m.exchange, m.routing_key)
+        return marshal_content(channel, deliver, cache.get(m.properties), m.body, frame_max)
+
+    expected = b"".join(reference(d) for d in deliveries)
+    assert DeliverTemplates(channel).encode(deliveries, cache.encoded, frame_max) == expected
 
 
 def test_multi_frame_body_matches_pamqp_body_frames() -> None:
