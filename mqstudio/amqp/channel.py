@@ -443,6 +443,16 @@ class ChannelHandler:
             return
         self.session.ack(m.delivery_tag, m.multiple)
 
+    def ack_each(self, tags: list[int]) -> None:
+        """basic.ack (multiple=false) for each tag in turn: a run of acks (`AcksReceived`)."""
+        if self.tx_publishes is not None:
+            for tag in tags:
+                self.tx_settles.append(("ack", self._tx_take(tag, False), False))
+            return
+        ack = self.session.ack
+        for tag in tags:
+            ack(tag)
+
     def _basic_nack(self, m: commands.Basic.Nack, _h: object, _b: bytes) -> None:
         if self.tx_publishes is not None:
             self.tx_settles.append(("nack", self._tx_take(m.delivery_tag, m.multiple), m.requeue))

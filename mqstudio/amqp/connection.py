@@ -45,6 +45,7 @@ from mqstudio.amqp.auth import (
     parse_response,
 )
 from mqstudio.amqp.events import (
+    AcksReceived,
     AuthenticationFailed,
     ChannelClosed,
     ChannelFlow,
@@ -77,6 +78,7 @@ from mqstudio.amqp.framing import (
 )
 
 __all__ = [
+    "AcksReceived",
     "AuthenticationFailed",
     "ChannelClosed",
     "ChannelFlow",
@@ -122,6 +124,7 @@ _CHANNEL_LEVEL: frozenset[type] = frozenset(
 #: Methods without content that the assembler passes on unchanged (settlements: the hot path
 #: of a consuming connection).
 _SETTLE_METHODS: frozenset[type] = frozenset({commands.Basic.Ack, commands.Basic.Nack, commands.Basic.Reject})
+_ACK = commands.Basic.Ack
 _HANDSHAKE = frozenset({State.AWAIT_HEADER, State.AWAIT_START_OK, State.AWAIT_TUNE_OK, State.AWAIT_OPEN})
 
 #: Capabilities announced in Connection.Start's server-properties, as RabbitMQ does.
@@ -273,7 +276,8 @@ class Connection:
             channel_open = _ChannelState.OPEN
             channels = self._channels
             assembling = self._assembler.pending
-            append_event = self._events.append
+            events = self._events
+            append_event = events.append
             max_body = self.config.max_body_size
             for channel, frame in frames:
                 kind = type(frame)
@@ -282,6 +286,15 @@ class Connection:
                 if channel and self.state is open_state and (kind is Command or kind in _SETTLE_METHODS):
                     ch = channels.get(channel)
                     if ch is not None and ch.state is channel_open and not assembling(channel):
+                        if kind is _ACK and not frame.multiple:  # type: ignore[union-attr]
+                            tag: int = frame.delivery_tag  # type: ignore[union-attr]
+                            # Extend the run not yet taken, if nothing came in between.
+                            last = events[-1] if events else None
+                            if type(last) is AcksReceived and last.channel == channel:
+                                last.delivery_tags.append(tag)
+                            else:
+                                append_event(AcksReceived(channel, [tag]))
+                            continue
                         if kind is not Command:
                             append_event(MethodReceived(channel, frame))  # type: ignore[arg-type]
                             continue

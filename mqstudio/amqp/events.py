@@ -1,7 +1,8 @@
 """The events a sans-I/O AMQP `mqstudio.amqp.connection.Connection` reports through `next_event()`.
 
 Owns: the `Event` base class and its kinds (handshake completed or refused, channel opened, closed or
-flow-controlled, a whole channel-level method for the channel layer, writing resumed, and the two
+flow-controlled, a whole channel-level method for the channel layer, a run of basic.acks, writing
+resumed, and the two
 terminal events `ConnectionClosed` / `ConnectionLost`). Plain frozen dataclasses, no behaviour; they
 are re-exported by `mqstudio.amqp.connection`, which is where callers usually import them from.
 
@@ -20,6 +21,7 @@ from pamqp import header as pamqp_header
 from mqstudio.amqp.framing import Method
 
 __all__ = [
+    "AcksReceived",
     "AuthenticationFailed",
     "ChannelClosed",
     "ChannelFlow",
@@ -104,6 +106,21 @@ class MethodReceived(Event):
         _set_method(self, method)
         _set_header(self, header)
         _set_body(self, body)
+
+
+@dataclass(frozen=True, slots=True)
+class AcksReceived(Event):
+    """basic.ack with multiple=false for each of `delivery_tags`, in this order, on `channel`.
+
+    A consumer acknowledging one message at a time sends long runs of these; the connection
+    reports consecutive ones (nothing else reported in between, the event not yet taken) as one
+    event instead of a `MethodReceived` per ack. Handling
+    it must be exactly handling the acks one by one (an unknown tag fails there, and the rest of
+    the run is dropped with the closed channel).
+    """
+
+    channel: int
+    delivery_tags: list[int]
 
 
 @dataclass(frozen=True, slots=True)

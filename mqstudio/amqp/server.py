@@ -24,8 +24,11 @@ import errno
 import logging
 from typing import Protocol
 
+from pamqp import commands
+
 from mqstudio.amqp.auth import Authenticator, InMemoryAuthenticator
 from mqstudio.amqp.connection import (
+    AcksReceived,
     Connection,
     ConnectionConfig,
     ConnectionTerminated,
@@ -61,11 +64,10 @@ class EventHandler(Protocol):
 
 def reject_unimplemented(connection: Connection, event: Event) -> None:
     """Default handler until the channel layer exists: fail clearly with 540 NOT_IMPLEMENTED."""
-    if isinstance(event, MethodReceived):
+    if isinstance(event, MethodReceived | AcksReceived):
+        method = event.method if isinstance(event, MethodReceived) else commands.Basic.Ack()
         connection.close_connection(
-            ReplyCode.NOT_IMPLEMENTED,
-            f"not implemented yet: {method_name(event.method)}",
-            *method_ids(event.method),
+            ReplyCode.NOT_IMPLEMENTED, f"not implemented yet: {method_name(method)}", *method_ids(method)
         )
 
 

@@ -27,9 +27,12 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from pamqp import commands
+
 from mqstudio.amqp.basic import PropertiesCache, ReplyRegistry
 from mqstudio.amqp.channel import ChannelHandler, ConnectionInfo
 from mqstudio.amqp.connection import (
+    AcksReceived,
     AuthenticationFailed,
     ChannelClosed,
     ChannelFlow,
@@ -52,6 +55,8 @@ __all__ = ["BrokerService"]
 log = logging.getLogger(__name__)
 
 _OPEN = State.OPEN
+#: What an error in a run of acks is reported against (Channel.Close's class and method ids).
+_ACK = commands.Basic.Ack()
 
 
 @dataclass(slots=True)
@@ -124,6 +129,20 @@ class BrokerService:
                         self._fail(connection, handler, AmqpError(exc.code, exc.text).for_method(method))
                     except AmqpError as exc:
                         self._fail(connection, handler, exc.for_method(method))
+            if not self._flush_scheduled:
+                self._schedule_flush()
+            return
+        if type(event) is AcksReceived:
+            state = self._connections.get(connection)
+            if state is not None and connection.state is _OPEN:
+                handler = state.channels.get(event.channel)
+                if handler is not None and not handler.closed:
+                    try:
+                        handler.ack_each(event.delivery_tags)
+                    except BrokerError as exc:
+                        self._fail(connection, handler, AmqpError(exc.code, exc.text).for_method(_ACK))
+                    except AmqpError as exc:
+                        self._fail(connection, handler, exc.for_method(_ACK))
             if not self._flush_scheduled:
                 self._schedule_flush()
             return

@@ -187,7 +187,7 @@ def open_connection(*, fuse: bool, max_body_size: int | None = 64) -> Connection
 
 def test_connection_reports_a_fused_publish_as_one_method_received() -> None:
     conn = open_connection(fuse=True)
-    conn.receive_data(publish(1, b"hi") + marshal(commands.Basic.Ack(1), 1))
+    conn.receive_data(publish(1, b"hi") + marshal(commands.Basic.Nack(1), 1))
     events = conn.drain_events()
     assert [type(e) for e in events] == [MethodReceived, MethodReceived]
     first = events[0]
