@@ -173,6 +173,12 @@ class AmqpClient:
             self.generation += 1
         return self._conn
 
+    def current(self) -> pika.BlockingConnection:
+        """The open connection as it is: not polled, not reopened (`UnreachableError` when gone)."""
+        if self._conn is None or not self._conn.is_open:
+            raise UnreachableError(f"lost the connection to RabbitMQ at {self.address}", AMQP_HINT)
+        return self._conn
+
     def channel(self, role: str = "main") -> BlockingChannel:
         ch = self._channels.get(role)
         if ch is not None and ch.is_open:
@@ -652,57 +658,63 @@ class RabbitMQBackend:
         """`consume_for_replay`, streamed: a consumer with prefetch = the messages wanted instead of one
         basic.get round trip per message; `settle_many` them.
 
-        A consumer is given a quota (its prefetch) and cancelled as soon as it delivered that many,
-        before any of them can be acked: so it never delivers more than its quota. The first one's
-        quota is the messages ready (at most `limit`); it is also cancelled when nothing arrived for a
-        second (others took some). `ahead` > 0 starts the next consumer, with that quota, before
-        returning: its deliveries arrive while the caller publishes this batch and are returned by the
-        next call. Whatever is taken and not returned yet is given back by `end_take`. Deliveries that
-        reach pika after a cancel are rejected with requeue by pika itself: nothing is held that was
-        not returned."""
+        Each consumer is given a quota (its prefetch) and cancelled as soon as it delivered that many,
+        and only messages of consumers that are done are returned: none of a consumer's messages can be
+        acked while it runs, so no consumer delivers more than its quota. The first one's quota is the
+        messages ready (at most `limit`); a consumer is also cancelled when nothing arrived for a
+        second (others took some). `ahead` > 0 keeps taking, consumer after consumer (quota `limit`),
+        until `ahead` messages are taken beyond those returned: they arrive while the caller
+        publishes and are returned by the next calls. Whatever is taken and not returned is given back
+        by `end_take`. Deliveries that reach pika after a cancel are rejected with requeue by pika
+        itself: nothing is held that was not returned."""
         limit = max(0, min(limit, MAX_REPLAY_BATCH))
-        ahead = max(0, min(ahead, MAX_REPLAY_BATCH))
+        ahead = max(0, min(ahead, 2 * MAX_REPLAY_BATCH))
         where = f"take messages from queue {source!r} in vhost {self.vhost!r}"
         conn = self.amqp.connection()
         ch = self.amqp.channel("replay")
         key = (self.amqp.generation, self.amqp.channel_id("replay"))
         taker = self._taker
-        if taker is not None and (taker.key != key or taker.source != source):
-            if taker.key == key:
-                self.end_take()  # another queue's leftovers: give them back
-            taker = None  # (a lost channel's leftovers went back with it)
-        if taker is None:
-            taker = self._taker = _Taker(key, source, self._unacked.for_channel(key))
+        if taker is not None and taker.key == key and taker.source != source:
+            self.end_take()  # another queue's leftovers: give them back
+            taker.source = source
+        if taker is None or taker.key != key:  # (a lost channel's leftovers went back with it)
+            taker = self._taker = _Taker(key, source, ch, self._unacked.for_channel(key))
         with self.amqp.errors(where):
-            if len(taker.buffer) < limit and taker.tag is None:
-                wanted = min(limit - len(taker.buffer), self.message_count(source))
+            taker.unit = max(1, limit)
+            taker.allowance = limit + ahead if ahead else 0  # consumers chained while waiting
+            if taker.done < limit and taker.tag is None:
+                wanted = min(limit - taker.done, self.message_count(source))
                 if wanted > 0:
-                    taker.start(conn, ch, wanted)
+                    taker.start(conn, wanted)
             seen, idle_since = len(taker.buffer), time.monotonic()
-            while len(taker.buffer) < limit and taker.tag is not None:
-                _pump_until(conn, ch, lambda: len(taker.buffer) >= limit or taker.tag is None)
+            while taker.done < limit and taker.tag is not None:
+                _pump_until(conn, ch, lambda: taker.done >= limit or taker.tag is None)
                 if len(taker.buffer) != seen:
                     seen, idle_since = len(taker.buffer), time.monotonic()
                 elif time.monotonic() - idle_since >= _STREAM_IDLE_S:
                     break
+            if taker.done < limit:
+                taker.cancel()  # idle: what its consumer took may be returned (and acked) now
             out = taker.buffer[:limit]
             del taker.buffer[:limit]
-            taker.cancel(ch)  # idle, or more was coming than wanted: none of it may be acked first
-            if ahead > len(taker.buffer) and limit > 0 and len(out) == limit:
-                taker.start(conn, ch, ahead - len(taker.buffer))
+            taker.allowance = ahead
+            if ahead and len(out) == limit and taker.tag is None:
+                taker.chain(conn)
         return out
 
     def end_take(self) -> None:
         """Stop taking ahead: cancel `take_for_replay`'s consumer and nack-requeue what it took and
         did not return. No-op when the connection that took them is gone (they are back already)."""
-        taker, self._taker = self._taker, None
+        taker = self._taker
         if taker is None or taker.key != (self.amqp.generation, self.amqp.channel_id("replay")):
+            self._taker = None
             return
-        ch = self.amqp.channel("replay")
         with self.amqp.errors(f"stop taking messages from queue {taker.source!r}"):
-            taker.cancel(ch)
-        if taker.buffer:
-            self.settle_many(taker.buffer, ack=False, requeue=True)
+            taker.cancel()
+        taker.allowance = 0
+        held, taker.buffer = taker.buffer, []
+        if held:
+            self.settle_many(held, ack=False, requeue=True)
 
     def settle_many(self, messages: list[BrokerMessage], *, ack: bool, requeue: bool = True) -> None:
         """`settle` for several messages with one network write (acks have no reply); a run of them
@@ -722,8 +734,8 @@ class RabbitMQBackend:
                 address=self.amqp.address,
                 what="messages",
             )
-        ch = self.amqp.channel("replay")
-        conn = self.amqp.connection()
+        ch = self.amqp.channel("replay")  # the one that took them: checked above
+        conn = self.amqp.current()  # (reopening it here would leave `ch` closed)
         unacked = self._unacked.for_channel((self.amqp.generation, self.amqp.channel_id("replay")))
         with self.amqp.errors(f"settle messages of queue {messages[0].source!r}"):
             number = ch.channel_number
@@ -754,8 +766,8 @@ class RabbitMQBackend:
             connected=self.amqp.is_open,
             address=self.amqp.address,
         )
-        ch = self.amqp.channel("replay")
-        conn = self.amqp.connection()
+        ch = self.amqp.channel("replay")  # the one that took them: checked above
+        conn = self.amqp.current()  # (reopening it here would leave `ch` closed)
         unacked = self._unacked.for_channel((self.amqp.generation, self.amqp.channel_id("replay")))
         with self.amqp.errors(f"settle a message of queue {message.source!r}"):
             if ack:
@@ -875,27 +887,39 @@ def _write(conn: pika.BlockingConnection, ch: BlockingChannel, frames: list[byte
     own (three per publish), which costs more than the encoding on a busy machine."""
     if not frames:
         return
-    if not ch.is_open:
-        raise pex.ChannelWrongStateError("Channel is closed.")
     if not conn._impl.is_open:
         raise pex.ConnectionWrongStateError("Attempted to send a frame on closed connection.")
+    if not ch.is_open:
+        raise pex.ChannelWrongStateError("Channel is closed.")
     conn._impl._output_marshaled_frames([b"".join(frames)])
 
 
 class _Taker:
-    """`take_for_replay`'s consumer on the replay channel `key` and what it took but did not return."""
+    """`take_for_replay`'s consumers on the replay channel `key` and what they took and it did not
+    return yet: the messages of consumers that are done first, then those of the running one. One per
+    channel (it knows whether a consume-ok is still to come)."""
 
-    def __init__(self, key: tuple[int, int | None], source: str, unacked: Unacked) -> None:
-        self.key, self.source, self.unacked = key, source, unacked
+    def __init__(
+        self, key: tuple[int, int | None], source: str, ch: BlockingChannel, unacked: Unacked
+    ) -> None:
+        self.key, self.source, self.ch, self.unacked = key, source, ch, unacked
         self.buffer: list[BrokerMessage] = []
-        self.tag: str | None = None
-        self.consuming = False  # basic.consume sent, its consume-ok not received yet
+        self.tag: str | None = None  # the running consumer
+        self.consuming = False  # its basic.consume sent, the consume-ok not received yet
         self.quota = 0
         self.delivered = 0
+        self.unit = 1  # the quota of a chained consumer
+        self.allowance = 0  # chain consumers while fewer than this many are taken and not returned
 
-    def start(self, conn: pika.BlockingConnection, ch: BlockingChannel, quota: int) -> None:
+    @property
+    def done(self) -> int:
+        """Messages in the buffer whose consumer is done (they may be returned, and acked)."""
+        return len(self.buffer) - (self.delivered if self.tag is not None else 0)
+
+    def start(self, conn: pika.BlockingConnection | None, quota: int) -> None:
         """A consumer that may deliver `quota` messages (its prefetch; cancelled once it did)."""
-        while self.consuming:  # the previous basic.consume-ok is still to come (see below)
+        ch = self.ch
+        while self.consuming and conn is not None:  # a consume-ok is still to come (see below)
             _pump_until(conn, ch, lambda: not self.consuming)
         # BlockingChannel latches every basic.consume-ok of its channel and refuses a second one
         # unless reset: its own basic_consume resets it, and this consumer is made on ch._impl.
@@ -904,22 +928,30 @@ class _Taker:
         ch._impl.basic_qos(prefetch_count=quota)
         self.tag = ch._impl.basic_consume(self.source, self._on_message, auto_ack=False, callback=self._on_ok)
 
+    def chain(self, conn: pika.BlockingConnection | None) -> None:
+        """The next consumer, if fewer than `allowance` messages are taken and not returned (from a
+        callback, `conn` None: only if no consume-ok is to come, else the next take starts it)."""
+        room = self.allowance - len(self.buffer)
+        if room > 0 and self.ch.is_open and (conn is not None or not self.consuming):
+            self.start(conn, min(self.unit, room))
+
     def _on_ok(self, _frame: Any) -> None:
         self.consuming = False
 
-    def cancel(self, ch: BlockingChannel) -> None:
+    def cancel(self) -> None:
         tag, self.tag = self.tag, None
-        if tag is not None and ch.is_open:
-            ch._impl.basic_cancel(tag)  # nowait: later deliveries are rejected (requeued) by pika
+        if tag is not None and self.ch.is_open:
+            self.ch._impl.basic_cancel(tag)  # nowait: later deliveries are rejected (requeued) by pika
 
-    def _on_message(self, ch: Any, method: Basic.Deliver, props: BasicProperties, body: bytes) -> None:
+    def _on_message(self, _ch: Any, method: Basic.Deliver, props: BasicProperties, body: bytes) -> None:
         self.unacked.add(method.delivery_tag)
         self.buffer.append(to_message(self.source, method, props, body, (*self.key, method.delivery_tag)))
         if method.consumer_tag == self.tag:
             self.delivered += 1
             if self.delivered >= self.quota:
-                self.tag = None
-                ch.basic_cancel(method.consumer_tag)
+                self.cancel()
+                # Its consume-ok came before its first delivery: none is pending, start() needs no wait.
+                self.chain(None)
 
 
 class _Confirms(Confirms):

@@ -50,7 +50,7 @@ import contextlib
 import re
 import time
 import uuid
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from threading import Event
@@ -99,6 +99,9 @@ __all__ = [
 DEFAULT_MAX_REPLAYS = 5
 """Loop guard: a message already replayed this many times is refused."""
 DEFAULT_BATCH = 200
+PIPELINE_DEPTH = 2
+"""Parts of a batch published at once (pipelined on RabbitMQ): one's confirms are awaited while the
+next is prepared and published."""
 """Messages taken, journaled and published together (also the most a crash can duplicate)."""
 
 Filter = Callable[[BrokerMessage], bool]
@@ -474,14 +477,14 @@ class ReplayJob:
         self._only_left: Counter[str] | None = None if only is None else Counter(self.only)
         self._only_pending: list[str] = []  # chosen in the batch being sent, not settled yet
         self._scan: int | None = None  # messages the job takes at most (the source's count at start)
-        self._in_flight: _Flight | None = None  # pipelined: published, confirms not yet handled
+        self._flights: deque[_Flight] = deque()  # pipelined: published, confirms not handled yet
         self._pipelined = (
             callable(getattr(backend, "publish_start", None))
             and callable(getattr(backend, "publish_wait", None))
             and self._bucket is None
             and self.only is None
             and not dry_run
-            and self.batch_size >= 2
+            and self.batch_size >= PIPELINE_DEPTH
         )
 
     @classmethod
@@ -560,7 +563,7 @@ class ReplayJob:
                     self._rounds()
                     break
                 except UnreachableError:
-                    self._in_flight = None  # not acked: the broker put them back too
+                    self._flights.clear()  # not acked: the broker put them back too
                     self._held.clear()  # the broker put them back when the connection went
                     self._restore_pending()  # chosen but maybe not acked: look for them again
                     if report.reconnects >= self.retries or self._cancel.cancelled:
@@ -604,8 +607,9 @@ class ReplayJob:
         report = self.report
         budget = None if self._scan is None else self._scan - self._acked
         taken = 0
-        # Pipelined, two half batches are in flight at once: still at most `batch_size` unacked copies.
-        size = self.batch_size // 2 if self._pipelined else self.batch_size
+        # Pipelined, PIPELINE_DEPTH parts of a batch are in flight at once: still at most `batch_size`
+        # unacked copies.
+        size = self.batch_size // PIPELINE_DEPTH if self._pipelined else self.batch_size
         while True:
             self._wait_if_paused()
             if self._cancel.cancelled:
@@ -625,7 +629,7 @@ class ReplayJob:
             # `only`: what is taken ahead after the last chosen one was found would be requeued).
             ahead = 0
             if budget is not None and self._only_left is None:
-                ahead = max(0, min(size, budget - taken - want))
+                ahead = max(0, min(self.batch_size, budget - taken - want))
             batch: list[BrokerMessage] = (
                 take(self.source, want, ahead=ahead)
                 if callable(take)
@@ -751,18 +755,17 @@ class ReplayJob:
         flight = _Flight(items, rows, fresh, [] if self._cancel.cancelled else None)
         if flight.results is None:
             flight.group = start(copies)
-        previous, self._in_flight = self._in_flight, flight
-        if previous is not None:
-            self._land(previous)
+        self._flights.append(flight)
+        self._land(PIPELINE_DEPTH - 1)
 
-    def _land(self, flight: _Flight | None = None) -> None:
-        """Wait for the confirms of `flight` (default: the batch in flight) and settle it."""
-        if flight is None:
-            flight, self._in_flight = self._in_flight, None
-        if flight is not None:
+    def _land(self, keep: int = 0) -> None:
+        """Wait for the confirms of the oldest batches in flight and settle them, until `keep` are left."""
+        while len(self._flights) > keep:
+            flight = self._flights[0]
             if flight.results is None:
                 flight.results = self.backend.publish_wait(flight.group)  # type: ignore[attr-defined]
             self._settle(flight)
+            self._flights.popleft()
 
     def _settle(self, flight: _Flight) -> None:
         """Ack the sources of the confirmed and routed copies (one write); hold the others."""
@@ -832,9 +835,9 @@ class ReplayJob:
         """Nack-requeue every held message and what was taken ahead (they stay in the DLQ). Never
         acks, never drops."""
         self._end_take()
-        if self._in_flight is not None:  # an error left it unsettled: it stays in the DLQ
-            self._held.extend(i.message for i in self._in_flight.items)
-            self._in_flight = None
+        for flight in self._flights:  # an error left them unsettled: they stay in the DLQ
+            self._held.extend(i.message for i in flight.items)
+        self._flights.clear()
         held, self._held = self._held, []
         settle_many = getattr(self.backend, "settle_many", None)
         if callable(settle_many) and held:
