@@ -138,13 +138,19 @@ def to_message(source: str, method: Any, props: Any, body: bytes, handle: Any) -
 
 def plain(value: Any) -> Any:
     """Header values as plain Python (pika decodes AMQP long-longs as its own `int` subclass)."""
+    kind = type(value)
+    if kind in _PLAIN:  # most values: nothing to convert (checked first, this runs per header)
+        return value
     if isinstance(value, dict):
         return {str(k): plain(v) for k, v in value.items()}
     if isinstance(value, list):
         return [plain(v) for v in value]
-    if isinstance(value, int) and not isinstance(value, bool) and type(value) is not int:
+    if isinstance(value, int) and not isinstance(value, bool):
         return int(value)
     return value
+
+
+_PLAIN = frozenset({str, bytes, int, bool, float, type(None)})
 
 
 # -- replay bookkeeping -----------------------------------------------------------------------------
