@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, QSize, Qt, QTimer
-from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence, QShortcut
+from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence, QShortcut, QShowEvent
 from PySide6.QtWidgets import (
     QApplication,
     QDockWidget,
@@ -53,6 +53,7 @@ from mqstudio.ui.welcome import WelcomePage
 
 SETTINGS_ENV = "MQSTUDIO_SETTINGS"
 STATE_VERSION = 1
+BOTTOM_SHARE = 0.28  # the bottom docks' share of the window's height until the user sizes them
 _LEFT = Qt.DockWidgetArea.LeftDockWidgetArea
 _RIGHT = Qt.DockWidgetArea.RightDockWidgetArea
 _BOTTOM = Qt.DockWidgetArea.BottomDockWidgetArea
@@ -152,7 +153,7 @@ class MainWindow(QMainWindow):
         self.resizeDocks([self.palette_dock, self.inspector_dock], [220, 300], Qt.Orientation.Horizontal)
         self.resizeDocks([self.palette_dock, self.history_dock], [460, 120], Qt.Orientation.Vertical)
         self.resizeDocks([self.inspector_dock, self.minimap_dock], [420, 170], Qt.Orientation.Vertical)
-        self.resizeDocks([self.lint_dock], [150], Qt.Orientation.Vertical)
+        self._default_bottom = True  # sized in the first showEvent, from the window's real height
 
     def _dock(self, title: str, name: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
         dock = QDockWidget(title, self)
@@ -487,10 +488,16 @@ class MainWindow(QMainWindow):
             else:
                 self.resize(1280, 800)
         state = self.settings.value("window/state")
-        if state is not None:
-            self.restoreState(state, STATE_VERSION)
+        if state is not None and self.restoreState(state, STATE_VERSION):
+            self._default_bottom = False
         snap = self.settings.value("view/snap", True)
         self.action_set.snap.setChecked(snap not in (False, "false", "0", 0))
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if self._default_bottom:  # the canvas gets most of the height, the bottom docks a quarter
+            self._default_bottom = False
+            self.resizeDocks([self.lint_dock], [round(self.height() * BOTTOM_SHARE)], Qt.Orientation.Vertical)
 
     def save_layout(self) -> None:
         self.settings.setValue("window/geometry", self.saveGeometry())

@@ -145,7 +145,7 @@ class DeadLetterInflowChart(QWidget):
         bar.addWidget(self.note, 1)
         bar.addWidget(self.window_box)
         self.graphics = pg.GraphicsLayoutWidget(self)
-        self.graphics.setMinimumHeight(140)
+        self.graphics.setMinimumHeight(60)  # the dock may be short; the plot shrinks with it
         self.plot = self.graphics.addPlot(row=0, col=0, axisItems={"bottom": pg.DateAxisItem()})
         self.plot.setMenuEnabled(False)
         self.plot.hideButtons()

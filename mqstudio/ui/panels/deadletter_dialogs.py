@@ -38,6 +38,7 @@ from PySide6.QtWidgets import (
 from mqstudio.backends.base import BrokerMessage, OutgoingMessage
 from mqstudio.ops.deadletters import DeathInfo, parse_death
 from mqstudio.ops.jsonl import decode_value, encode_value
+from mqstudio.ui.panels.deadletter_widgets import compact_view
 
 #: Bytes of a body shown before "Load all".
 BODY_CAP = 64 * 1024
@@ -124,31 +125,33 @@ class MessageDetailView(QWidget):
             view.setReadOnly(True)
             view.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
             _mono(view)
+            compact_view(view, rows=1)
             self.body_tabs.addTab(view, title)
         self.cap_label = QLabel(self)
         self.load_all = QPushButton("Load all", self)
         self.load_all.setToolTip("Show the whole body (large bodies take a moment to lay out)")
         self.load_all.clicked.connect(self.show_all)
-        body = QWidget(self)
-        body_layout = QVBoxLayout(body)
-        body_layout.setContentsMargins(0, 0, 0, 0)
-        body_layout.addWidget(self.body_tabs)
-        cap_row = QHBoxLayout()
-        cap_row.addWidget(self.cap_label, 1)
-        cap_row.addWidget(self.load_all)
-        body_layout.addLayout(cap_row)
+        corner = QWidget(self)  # the size and Load all beside the JSON / Text / Hex tabs: no row of their own
+        cap_row = QHBoxLayout(corner)
+        cap_row.setContentsMargins(6, 0, 2, 0)
+        cap_row.addWidget(self.cap_label, 0, Qt.AlignmentFlag.AlignVCenter)
+        cap_row.addWidget(self.load_all, 0, Qt.AlignmentFlag.AlignVCenter)
+        self.body_tabs.setCornerWidget(corner, Qt.Corner.TopRightCorner)
+        body = self.body_tabs
         self.headers_tree = self._tree()
         self.properties_tree = self._tree()
         self.error_view = QPlainTextEdit(self)
         self.error_view.setReadOnly(True)
         self.error_view.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
         _mono(self.error_view)
+        for view in (self.headers_tree, self.properties_tree, self.error_view):
+            compact_view(view, rows=1)
         self.tabs.addTab(body, "Body")
         self.tabs.addTab(self.headers_tree, "Headers")
         self.tabs.addTab(self.properties_tree, "Properties")
         self._error_tab = self.tabs.addTab(self.error_view, "Exception")
         layout = QVBoxLayout(self)
-        layout.setContentsMargins(4, 4, 4, 4)
+        layout.setContentsMargins(4, 0, 0, 0)
         layout.addWidget(self.summary)
         layout.addWidget(self.tabs, 1)
         self.show_message(None)

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QModelIndex, Qt, QTimer, Signal
+from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -42,7 +43,8 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QSplitter,
-    QTabWidget,
+    QStackedWidget,
+    QTabBar,
     QTreeView,
     QTreeWidget,
     QTreeWidgetItem,
@@ -72,10 +74,13 @@ from mqstudio.ui.panels.deadletter_replay import (
     ReplayControl,
     ResumeBar,
 )
+from mqstudio.ui.panels.deadletter_widgets import ElidedLabel, FlowLayout, compact_view
 from mqstudio.ui.qtbridge import JobBridge
 
 SessionProvider = Callable[[], BackendSession | None]
 POLL_MS = 2000
+QUEUE_LIST_MIN = 170  # the queue pane's default width when the names are short (px)
+QUEUE_LIST_SHARE = 0.3  # … and its widest default, as a share of the panel
 GROUPS = (("No grouping", None), ("Reason", "reason"), ("Origin", "origin"), ("Exception", "exception"))
 DELETE_EXPLANATION = (
     "A queue cannot delete from its middle: mqstudio takes messages in order, acknowledges the "
@@ -83,6 +88,8 @@ DELETE_EXPLANATION = (
     "On RabbitMQ the returned messages are marked redelivered, may come back in another order, count "
     "towards a quorum queue's delivery limit, and are invisible to consumers while held."
 )
+FILTER_HELP = ("Words match the message text; header=value matches a header; since: and until: take a "
+               "time (2024-05-01T12:00, local) or an age (30s, 15m, 2h, 7d)")
 _RELATIVE = re.compile(r"^(\d+)([smhd])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
@@ -166,11 +173,11 @@ class DeadLettersPanel(ReplayActions, QWidget):
         header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
         header.setStretchLastSection(False)
         self.queue_list.currentItemChanged.connect(lambda *_: self.load_messages())
+        compact_view(self.queue_list)
         self.refresh_button = QPushButton("Refresh", self)
         self.refresh_button.setToolTip("Look for dead-letter queues again and reload the messages")
         self.refresh_button.clicked.connect(self.refresh)
-        self.status = QLabel("Not connected", self)
-        self.status.setWordWrap(True)
+        self.status = ElidedLabel("Not connected", self)  # one line: the whole text in its tooltip
         left = QWidget(self)
         left_layout = QVBoxLayout(left)
         left_layout.setContentsMargins(0, 0, 0, 0)
@@ -189,21 +196,24 @@ class DeadLettersPanel(ReplayActions, QWidget):
         self.view.setAlternatingRowColors(True)
         self.view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        compact_view(self.view)
         self.group_combo = QComboBox(self)
         for label, key in GROUPS:
             self.group_combo.addItem(f"Group: {label}" if key else label, key)
         self.group_combo.currentIndexChanged.connect(self._on_group_changed)
         self.filter_edit = QLineEdit(self)
-        self.filter_edit.setPlaceholderText("Filter: text  header=value  since:1h  until:2024-05-01T12:00")
+        self.filter_edit.setPlaceholderText("Filter: text  header=value  since:1h")
+        self.filter_edit.setToolTip(FILTER_HELP)
         self.filter_edit.setClearButtonEnabled(True)
         self.filter_edit.textChanged.connect(self._on_filter_changed)
         self.count_label = QLabel(self)
-        controls = QHBoxLayout()
+        self.controls = QWidget(self)  # beside the Messages / Inflow tabs: one row less
+        controls = QHBoxLayout(self.controls)
+        controls.setContentsMargins(6, 0, 0, 0)
         controls.addWidget(self.group_combo)
         controls.addWidget(self.filter_edit, 1)
         controls.addWidget(self.count_label)
-        self.peek_note = QLabel(self)
-        self.peek_note.setWordWrap(True)
+        self.peek_note = ElidedLabel("", self)
         self.peek_note.setStyleSheet("color: palette(placeholder-text);")
         self.peek_note.hide()
 
@@ -227,12 +237,10 @@ class DeadLettersPanel(ReplayActions, QWidget):
         self.replay_filtered_action.triggered.connect(lambda: self.replay_dialog("filtered"))
         self.replay_all_action.triggered.connect(lambda: self.replay_dialog("all"))
         self.replay_button.setMenu(menu)
-        actions = QHBoxLayout()
-        for button in (self.replay_button, self.resubmit_button, self.delete_button, self.purge_button):
+        actions = FlowLayout()  # one row while it fits; wraps rather than widen the dock
+        for button in (self.replay_button, self.resubmit_button, self.delete_button, self.purge_button,
+                       self.export_button, self.import_button):
             actions.addWidget(button)
-        actions.addStretch(1)
-        actions.addWidget(self.export_button)
-        actions.addWidget(self.import_button)
         self.progress = QProgressBar(self)
         self.progress.setTextVisible(True)
         self.cancel_button = QPushButton("Cancel", self)
@@ -246,27 +254,45 @@ class DeadLettersPanel(ReplayActions, QWidget):
         middle = QWidget(self)
         middle_layout = QVBoxLayout(middle)
         middle_layout.setContentsMargins(0, 0, 0, 0)
-        middle_layout.addLayout(controls)
         middle_layout.addWidget(self.peek_note)
         middle_layout.addWidget(self.view, 1)
         middle_layout.addLayout(progress_row)
         middle_layout.addLayout(actions)
 
         self.chart = DeadLetterInflowChart(self)
-        self.tabs = QTabWidget(self)
-        self.tabs.setDocumentMode(True)
-        self.tabs.addTab(middle, "Messages")
-        self.tabs.addTab(self.chart, "Inflow")
-        self.tabs.setTabToolTip(1, "Dead letters per second over time, by reason or by origin")
+        # Messages / Inflow: a tab bar in one row with the filter controls, over a stack of the two pages
+        self.tabs = QStackedWidget(self)
+        self.tabs.addWidget(middle)
+        self.tabs.addWidget(self.chart)
+        self.view_tabs = QTabBar(self)
+        self.view_tabs.setDocumentMode(True)
+        self.view_tabs.setExpanding(False)
+        self.view_tabs.setDrawBase(False)
+        self.view_tabs.addTab("Messages")
+        self.view_tabs.addTab("Inflow")
+        self.view_tabs.setTabToolTip(1, "Dead letters per second over time, by reason or by origin")
+        self.view_tabs.currentChanged.connect(self.tabs.setCurrentIndex)
+        center = QWidget(self)
+        center_layout = QVBoxLayout(center)
+        center_layout.setContentsMargins(0, 0, 0, 0)
+        center_layout.setSpacing(4)
+        header = QHBoxLayout()
+        header.setSpacing(0)
+        header.addWidget(self.view_tabs)
+        header.addWidget(self.controls, 1)
+        center_layout.addLayout(header)
+        center_layout.addWidget(self.tabs, 1)
         self.detail = MessageDetailView(self)
-        self.tabs.currentChanged.connect(lambda i: self.detail.setVisible(i == 0))  # the chart takes its room
+        self.tabs.currentChanged.connect(self._on_tab_changed)
         self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
-        for widget in (left, self.tabs, self.detail):
+        for widget in (left, center, self.detail):
             self.splitter.addWidget(widget)
-        self.splitter.setStretchFactor(0, 1)
+        self.splitter.setStretchFactor(0, 0)
         self.splitter.setStretchFactor(1, 3)
         self.splitter.setStretchFactor(2, 2)
-        self.splitter.setSizes([190, 760, 450])
+        self.splitter.setSizes([QUEUE_LIST_MIN, 760, 450])
+        self.splitter.splitterMoved.connect(self._on_splitter_moved)
+        self._user_sized = False
         self.resume_bar = ResumeBar(self)
         self.resume_bar.resume_requested.connect(self.resume_replay)
         self.resume_bar.abandon_requested.connect(self.abandon_replay)
@@ -276,6 +302,49 @@ class DeadLettersPanel(ReplayActions, QWidget):
         layout.addWidget(self.splitter, 1)
         self._set_view_model()
         self._update_actions()
+
+    def _on_tab_changed(self, index: int) -> None:
+        self.view_tabs.setCurrentIndex(index)
+        self.controls.setVisible(index == 0)  # the filter is the message list's
+        self.detail.setVisible(index == 0)  # the chart takes its room
+
+    def _on_splitter_moved(self) -> None:
+        self._user_sized = True  # a dragged splitter stays where the user put it
+
+    def queue_list_width(self) -> int:
+        """The queue pane's width that shows every queue name, its count and rate, and the status line
+        beside Refresh, unelided."""
+        tree = self.queue_list
+        metrics = tree.fontMetrics()
+        names = [tree.topLevelItem(i).text(0) for i in range(tree.topLevelItemCount())]
+        name = max((metrics.horizontalAdvance(n) for n in [*names, "Queue"]), default=0)
+        header = tree.header()
+        numbers = sum(max(header.sectionSizeHint(c), tree.sizeHintForColumn(c)) for c in (1, 2))
+        chrome = 2 * tree.frameWidth() + tree.style().pixelMetric(
+            tree.style().PixelMetric.PM_ScrollBarExtent) + 2 * metrics.horizontalAdvance("M")
+        status = (metrics.horizontalAdvance(self.status.text()) + self.refresh_button.sizeHint().width()
+                  + 2 * metrics.horizontalAdvance("M"))
+        return max(QUEUE_LIST_MIN, name + numbers + chrome, status)
+
+    def fit_queue_list(self) -> None:
+        """Give the queue pane the width its names need (at most `QUEUE_LIST_SHARE` of the panel),
+        unless the user has dragged the splitter."""
+        sizes = self.splitter.sizes()
+        total = sum(sizes)
+        if self._user_sized or total <= 0:
+            return
+        left = min(self.queue_list_width(), int(total * QUEUE_LIST_SHARE))
+        rest = total - left
+        if sizes[2] > 0:  # message list and detail share the rest 3 : 2
+            middle = rest * 3 // 5
+            self.splitter.setSizes([left, middle, rest - middle])
+        else:
+            self.splitter.setSizes([left, rest, 0])
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        if event.size().width() != event.oldSize().width():
+            self.fit_queue_list()
 
     def _set_view_model(self) -> None:
         grouped = self.group_combo.currentData() is not None
@@ -358,6 +427,7 @@ class DeadLettersPanel(ReplayActions, QWidget):
         self.queue_list.blockSignals(False)
         self.status.setText(f"{len(infos)} dead-letter queue{'s' if len(infos) != 1 else ''}"
                             if infos else "No dead-letter queues found")
+        self.fit_queue_list()
         self._poll_stats()
         names = list(self.dlqs)
         if names:
@@ -457,7 +527,7 @@ class DeadLettersPanel(ReplayActions, QWidget):
             self.filter_edit.setToolTip(str(exc))
             self.filter_edit.setStyleSheet("QLineEdit { color: #c0392b; }")
             return
-        self.filter_edit.setToolTip("")
+        self.filter_edit.setToolTip(FILTER_HELP)
         self.filter_edit.setStyleSheet("")
         self.proxy.set_criteria(**criteria)
         self._update_count()
