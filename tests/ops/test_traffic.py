@@ -352,7 +352,8 @@ def test_generator_on_real_rabbitmq_publishes_consumes_and_dead_letters(
     producer = ProducerRunner(rabbitmq_service.backend(vhost), Producer("api", routing_key="job"), rate=500,
                               target="work", max_messages=100, own_backend=True)
     worker = Consumer("worker", prefetch=10, failure_rate=0.3)
-    consumer = ConsumerRunner(rabbitmq_service.backend(vhost), worker, source="jobs", seed=11)
+    consumer = ConsumerRunner(rabbitmq_service.backend(vhost), worker, source="jobs", seed=11,
+                              own_backend=True)  # connected and closed on its thread
     consumer.start()
     producer.start()
     assert producer.join(60)
