@@ -620,6 +620,9 @@ class Queue(QueueCounters):
         """Hand ready messages to consumers with free prefetch, round-robin; returns how many."""
         if not self.ready_count or not self.consumers or self.deleted:
             return 0
+        c = self._sole
+        if c is not None and not self._has_ttl and not self._prio:
+            return self._dispatch_sole(c)
         n = 0
         if self._has_ttl:
             # Expired messages are never delivered: clear due heads once, then check only the head
@@ -643,6 +646,22 @@ class Queue(QueueCounters):
             level = self._head_level()
             assert level is not None
             self._deliver(consumer, self._pop_from(level))
+            n += 1
+        return n
+
+    def _dispatch_sole(self, c: Consumer) -> int:
+        """`dispatch()` for the common case (one consumer, one level, no TTL), without the general
+        path's per-message helper calls: an ack of a prefetch-limited consumer lands here."""
+        level = self._level0
+        ready = level.ready
+        returns = level.returns
+        n = 0
+        while self.ready_count and c.can_take():
+            # `_pop_from` without its TTL and priority bookkeeping (neither applies here).
+            qm = heapq.heappop(returns) if returns else ready.popleft()
+            self.ready_count -= 1
+            self.ready_bytes -= len(qm.message.body)
+            self._deliver(c, qm)
             n += 1
         return n
 

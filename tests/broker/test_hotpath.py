@@ -225,3 +225,21 @@ def test_publish_to_an_unknown_vhost_is_530_and_acking_an_unknown_tag_is_406() -
     s.ack(d.delivery_tag)
     with pytest.raises(PreconditionFailed, match=f"unknown delivery tag {d.delivery_tag}"):
         s.ack(d.delivery_tag)
+
+
+def test_sole_consumer_dispatch_takes_returns_first_then_arrivals_within_its_window() -> None:
+    kit, (s,) = _kit(1, False, 2)
+    for i in range(5):
+        kit.publish("k", f"m{i}".encode(), exchange="x")
+    d0, d1 = s.poll()
+    assert (d0.body, d1.body) == (b"m0", b"m1")
+    s.nack(d1.delivery_tag, requeue=True)  # back to the head, then straight out again
+    (again,) = s.poll()
+    assert (again.body, again.redelivered) == (b"m1", True)
+    s.ack(d0.delivery_tag)
+    assert [(d.body, d.redelivered) for d in s.poll()] == [(b"m2", False)]
+    q = kit.broker.queue("/", "q")
+    assert (q.ready_count, q.ready_bytes, [m.body for m in q.messages()]) == (2, 4, [b"m3", b"m4"])
+    s.ack(0, multiple=True)
+    assert [d.body for d in s.poll()] == [b"m3", b"m4"]
+    assert (q.ready_count, q.ready_bytes, q.unacked_count) == (0, 0, 2)
