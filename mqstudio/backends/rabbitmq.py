@@ -910,6 +910,7 @@ class _Taker:
         self.delivered = 0
         self.unit = 1  # the quota of a chained consumer
         self.allowance = 0  # chain consumers while fewer than this many are taken and not returned
+        self.prefetch = 0  # the channel's basic.qos (0 = unlimited, RabbitMQ's default)
 
     @property
     def done(self) -> int:
@@ -925,7 +926,9 @@ class _Taker:
         # unless reset: its own basic_consume resets it, and this consumer is made on ch._impl.
         ch._basic_consume_ok_result.reset()
         self.quota, self.delivered, self.consuming = quota, 0, True
-        ch._impl.basic_qos(prefetch_count=quota)
+        if quota != self.prefetch:  # it applies to the consumers made after it: set only on change
+            ch._impl.basic_qos(prefetch_count=quota)
+            self.prefetch = quota
         self.tag = ch._impl.basic_consume(self.source, self._on_message, auto_ack=False, callback=self._on_ok)
 
     def chain(self, conn: pika.BlockingConnection | None) -> None:
