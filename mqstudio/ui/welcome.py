@@ -1,8 +1,9 @@
 """The start page shown before a project is opened: quick actions, bundled examples, recent files.
 
 Owns: `WelcomePage`. It shows the window's actions as buttons (start: new, open, import; connect:
-RabbitMQ, Kafka; help: keyboard shortcuts, about) and the examples and recent files as lists, and emits
-what the user picked; it opens nothing itself. Imports PySide6 and mqstudio.ui only.
+RabbitMQ, Kafka; help: keyboard shortcuts, about) and the examples and recent files as lists of links
+(a click or Enter picks one), and emits what the user picked; it opens nothing itself. Imports PySide6
+and mqstudio.ui only.
 """
 
 from __future__ import annotations
@@ -10,10 +11,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtCore import QElapsedTimer, QSize, Qt, Signal, SignalInstance
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractButton,
+    QApplication,
     QHBoxLayout,
     QLabel,
     QListWidget,
@@ -99,10 +101,10 @@ class WelcomePage(QWidget):
             item.setIcon(app_icon())
             item.setData(_DATA, example)
             item.setToolTip(example.description)
-        self.examples.itemActivated.connect(lambda item: self.example_chosen.emit(item.data(_DATA)))
+        self._open_on_click(self.examples, self.example_chosen)
         self._fit_height(self.examples)
         self.recent = self._list()
-        self.recent.itemActivated.connect(lambda item: self.recent_chosen.emit(item.data(_DATA)))
+        self._open_on_click(self.recent, self.recent_chosen)
         self._recent_hint = QLabel("Projects you open or save appear here.", self)
         self._recent_hint.setObjectName("SectionHint")
         self._recent_hint.setWordWrap(True)
@@ -179,6 +181,27 @@ class WelcomePage(QWidget):
         widget.setTextElideMode(Qt.TextElideMode.ElideRight)
         widget.setWordWrap(False)
         return widget
+
+    @staticmethod
+    def _open_on_click(widget: QListWidget, chosen: SignalInstance) -> None:
+        """A list of links: one click opens an item, and so do Enter and Return (itemActivated). An
+        activation right after a click on the same item (the second click of a double-click, or a style
+        that activates on a single click) is that click's, not a second opening."""
+        clock = QElapsedTimer()
+        last: list[QListWidgetItem | None] = [None]
+
+        def clicked(item: QListWidgetItem) -> None:
+            last[0] = item
+            clock.start()
+            chosen.emit(item.data(_DATA))
+
+        def activated(item: QListWidgetItem) -> None:
+            if last[0] is item and clock.isValid() and clock.elapsed() < QApplication.doubleClickInterval():
+                return
+            chosen.emit(item.data(_DATA))
+
+        widget.itemClicked.connect(clicked)
+        widget.itemActivated.connect(activated)
 
     @staticmethod
     def _fit_height(widget: QListWidget, most: int = 10) -> None:
