@@ -82,6 +82,14 @@ def test_any_names_and_arguments_read_back_from_the_python(
         {"queue": queue, "exchange": exchange, "routing_key": key, "arguments": args}
     ]
     assert _constants(pika_consumer)["QUEUE"] == queue
+    aio_consumer = snippets[3].code
+    assert snippets[3].title == "aio-pika consumer"
+    assert _constants(aio_consumer)["QUEUE"] == queue
+    declared = [n for n in ast.walk(ast.parse(aio_consumer)) if isinstance(n, ast.Call)
+                and isinstance(n.func, ast.Attribute) and n.func.attr == "declare_queue"]
+    assert [ast.literal_eval(c.args[0]) for c in declared] == [queue]
+    keywords = [{k.arg: ast.literal_eval(k.value) for k in c.keywords} for c in declared]
+    assert [k["arguments"] for k in keywords] == [args]
     spring = parse_yaml(snippets[-1].code)
     stream = spring["spring"]["cloud"]["stream"]
     assert stream["bindings"]["handle-in-0"]["group"] == queue
