@@ -652,18 +652,27 @@ class Queue(QueueCounters):
     def _dispatch_sole(self, c: Consumer) -> int:
         """`dispatch()` for the common case (one consumer, one level, no TTL), without the general
         path's per-message helper calls: an ack of a prefetch-limited consumer lands here."""
+        n = self.ready_count
+        if not c.no_ack:
+            # As many as `can_take()` would allow one by one: each delivery takes a slot of the
+            # consumer's window and of the channel's (global) one.
+            if c.prefetch and c.prefetch - c.unacked < n:
+                n = c.prefetch - c.unacked
+            session = c.session
+            if session.global_prefetch and session.global_prefetch - session.consumer_unacked < n:
+                n = session.global_prefetch - session.consumer_unacked
         level = self._level0
         ready = level.ready
         returns = level.returns
-        n = 0
-        while self.ready_count and c.can_take():
+        delivered = 0
+        while delivered < n:
             # `_pop_from` without its TTL and priority bookkeeping (neither applies here).
             qm = heapq.heappop(returns) if returns else ready.popleft()
             self.ready_count -= 1
             self.ready_bytes -= len(qm.message.body)
             self._deliver(c, qm)
-            n += 1
-        return n
+            delivered += 1
+        return delivered
 
     def consumers_changed(self) -> None:
         """Call after changing `consumers`: keeps `_sole` (the publish fast path's consumer) right."""
