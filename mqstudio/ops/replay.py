@@ -15,11 +15,14 @@ must not import Qt, `mqstudio.ui`, `mqstudio.app` or `mqstudio.cli`.
   Nothing is ever nacked without requeue, and a message is never acked on another connection
   (the backends refuse stale handles).
 * A duplicate needs a confirmed copy whose source ack did not happen: the process died, or the link
-  dropped, between the confirm and the ack. Only messages of the batch being published at that moment
-  can be in that state, so each crash or link loss adds at most `batch_size` duplicates. The journal
-  records each batch ``in_flight`` before publishing, ``published`` after the confirms and ``done``
-  after the acks; a job (also when resumed, or after a reconnect) reports every message it takes
-  again after having sent it as a possible duplicate (an ack can be lost even after it was written).
+  dropped, between the confirm and the ack. Only messages published and not yet acked can be in that
+  state: at most `batch_size` of them (pipelined, `PIPELINE_DEPTH` parts of a batch are in flight at
+  once), so each crash or link loss adds at most `batch_size` duplicates. The journal commits each
+  batch ``in_flight`` before publishing it (one commit, which also records the outcomes of earlier
+  batches: ``done`` after the ack, ``failed`` with the reason; the last ones at the end of the job);
+  Kafka records are also marked ``published`` after the confirms, before the offsets are committed.
+  A job (also when resumed, or after a reconnect) reports every message it takes again after having
+  sent it as a possible duplicate (an ack can be lost even after it was written).
   Every copy carries ``mqstudio-replay-job`` and the original ``message_id`` so consumers can
   de-duplicate.
 * Kafka records have a unique position (topic/partition/offset): a record whose copy the journal
@@ -35,6 +38,12 @@ every requeue, so a message peeked for the table would not match itself when the
 Messages it will not send (refused, filtered out, not chosen by `only`, refused by the target) are
 held until the job ends so that they are not taken twice, then nack-requeued: they stay in the
 dead-letter queue.
+
+Speed (RabbitMQ): a batch is taken by consumers with a prefetch (not a basic.get per message) and,
+while one is published, up to the next batch is taken ahead (held, never more than the messages
+present at the start; given back on pause and at the end); copies are published in large writes with
+`PIPELINE_DEPTH` parts of a batch awaiting their confirms at once; the sources of a confirmed part are
+acked together (one ``multiple`` ack for a run with no held message in it). See benchmarks/replay.py.
 A message carrying this job's own id came back (it looped): the job stops there.
 
 A nack from the target (e.g. a full ``reject-publish`` queue) keeps the source, but RabbitMQ nacks
