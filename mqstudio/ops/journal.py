@@ -5,9 +5,11 @@ Owns: `Journal` (open/create the file, jobs and items), `JobRecord`, `ItemState`
 
 Durability: WAL mode with ``synchronous=FULL`` (every commit is on disk before it returns), one
 connection per `Journal`, several processes may share the file. The replay engine commits the
-in-flight state of a batch *before* publishing it, ``published`` after the broker confirmed it, and
-``done`` after the source message was acknowledged; so after a crash every message that may have a
-copy in the target is recorded as ``in_flight`` or ``published``.
+in-flight state of a batch *before* publishing it (`record`: one commit per batch, with the outcomes
+of earlier batches), ``published`` after the broker confirmed a Kafka record (queue messages skip it:
+they are always published again), and ``done`` after the source message was acknowledged (written
+with a later batch's commit: until then the row says ``in_flight``); so after a crash every message
+that may have a copy in the target is recorded as ``in_flight``, ``published`` or ``done``.
 
 A job records its `owner` (``pid@host``) whenever it starts or resumes: a job still RUNNING whose
 process is alive on this machine is being run right now by another mqstudio (the GUI and the command
