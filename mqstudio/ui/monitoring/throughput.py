@@ -224,7 +224,7 @@ class ThroughputPanel(QWidget):
         self.status_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
         self.graphics = pg.GraphicsLayoutWidget(self)
-        self.graphics.setMinimumHeight(160)
+        self.graphics.setMinimumHeight(90)  # the bottom dock row may shrink to ~150 px
         self.graphics.ci.setContentsMargins(4, 4, 4, 4)
         self.graphics.ci.setSpacing(2)
         self.rates_plot = self._plot(0, "msg/s")
