@@ -23,9 +23,16 @@ Behaviour worth knowing (it is RabbitMQ's, not ours):
 * **Replay is at-least-once.** `consume_for_replay` takes messages with manual acknowledgement on a
   dedicated channel; `settle` acks or nacks them. If the connection goes away before `settle`,
   RabbitMQ puts the messages back in the queue; `settle` then raises `UnreachableError` and never
-  acknowledges a delivery tag of another channel.
+  acknowledges a delivery tag of another channel. `take_for_replay` is the streamed take (consumers
+  with a quota, optionally taking ahead); `settle_many` settles a run of them with one ``multiple``
+  frame only when no unsettled delivery of the channel lies in it (`rabbitmq_messages.Unacked`).
 * **Publishing** uses publisher confirms and ``mandatory``: a message returned before its confirm is
-  reported ``routed=False``.
+  reported ``routed=False``. `publish_many` / `publish_start` pipeline them.
+
+Replay speed comes from pika used below its blocking API, on purpose and only here: frames are
+marshalled and written in large chunks (pika sends each frame with a syscall of its own), callbacks
+are registered on ``channel._impl``, and waits end the moment their condition holds (`_pump_until`;
+``process_data_events`` would wait out its whole time limit).
 
 Credentials come from the caller (the profile's keyring entry). The password is held by pika's
 `PlainCredentials` and httpx's auth object only: no URL with a password is ever built, logged or shown.
