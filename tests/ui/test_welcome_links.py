@@ -45,7 +45,7 @@ def test_a_single_click_on_an_example_opens_it_in_the_window(qtbot: Any, tmp_pat
         qtbot.waitExposed(window)
         examples_list = window.welcome.examples
         _click(qtbot, examples_list, _item(examples_list, "Topic routing"))
-        assert window.centralWidget().currentWidget() is window.view  # type: ignore[attr-defined]
+        assert window._stack.currentWidget() is window.view
         assert window.files.display_name.startswith("topic-routing")
         assert window.editor.document.topology.nodes
     finally:

@@ -144,8 +144,8 @@ class MessageDetailView(QWidget):
         self.error_view.setReadOnly(True)
         self.error_view.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
         _mono(self.error_view)
-        for view in (self.headers_tree, self.properties_tree, self.error_view):
-            compact_view(view, rows=1)
+        for compact in (self.headers_tree, self.properties_tree, self.error_view):
+            compact_view(compact, rows=1)
         self.tabs.addTab(body, "Body")
         self.tabs.addTab(self.headers_tree, "Headers")
         self.tabs.addTab(self.properties_tree, "Properties")

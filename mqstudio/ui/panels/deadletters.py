@@ -276,11 +276,11 @@ class DeadLettersPanel(ReplayActions, QWidget):
         center_layout = QVBoxLayout(center)
         center_layout.setContentsMargins(0, 0, 0, 0)
         center_layout.setSpacing(4)
-        header = QHBoxLayout()
-        header.setSpacing(0)
-        header.addWidget(self.view_tabs)
-        header.addWidget(self.controls, 1)
-        center_layout.addLayout(header)
+        top_row = QHBoxLayout()
+        top_row.setSpacing(0)
+        top_row.addWidget(self.view_tabs)
+        top_row.addWidget(self.controls, 1)
+        center_layout.addLayout(top_row)
         center_layout.addWidget(self.tabs, 1)
         self.detail = MessageDetailView(self)
         self.tabs.currentChanged.connect(self._on_tab_changed)
@@ -316,7 +316,8 @@ class DeadLettersPanel(ReplayActions, QWidget):
         beside Refresh, unelided."""
         tree = self.queue_list
         metrics = tree.fontMetrics()
-        names = [tree.topLevelItem(i).text(0) for i in range(tree.topLevelItemCount())]
+        items = (tree.topLevelItem(i) for i in range(tree.topLevelItemCount()))
+        names = [item.text(0) for item in items if item is not None]
         name = max((metrics.horizontalAdvance(n) for n in [*names, "Queue"]), default=0)
         header = tree.header()
         numbers = sum(max(header.sectionSizeHint(c), tree.sizeHintForColumn(c)) for c in (1, 2))

@@ -1,6 +1,7 @@
 """The route tracer dock: publish one imaginary message and see where it goes, hop by hop.
 
-Owns: `TracerPanel`. The form (exchange, routing key, headers, priority, per-message TTL, outcome) feeds
+Owns: `TracerPanel`, `HeaderRows`. The form (exchange, routing key, headers, priority, per-message TTL,
+outcome; left of the hops when the panel is wide, above them when narrow) feeds
 `mqstudio.ops.trace.trace`, which runs the design on a fresh in-memory engine; the result is shown as a
 tree (hop → objects, key, reason, x-death as pretty JSON), `path_traced(list[str])` hands the ordered
 object ids to the canvas to highlight, and selecting a hop selects its object in the editor.
@@ -13,8 +14,9 @@ import json
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QFontDatabase
+from PySide6.QtGui import QFontDatabase, QResizeEvent
 from PySide6.QtWidgets import (
+    QBoxLayout,
     QComboBox,
     QFormLayout,
     QHBoxLayout,
@@ -23,7 +25,6 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QPushButton,
     QSpinBox,
-    QSplitter,
     QTreeWidget,
     QTreeWidgetItem,
     QVBoxLayout,
@@ -42,6 +43,10 @@ from mqstudio.ui.panels.inspector_fields import (
 )
 
 DEFAULT_EXCHANGE = '(default exchange "")'
+FORM_WIDTH = 420  # the form's widest, beside the hops
+SIDE_BY_SIDE_WIDTH = 720  # the panel's width from which the hops sit beside the form, not under it
+HEADER_ROWS = 4  # header rows shown before the table scrolls
+UNLIMITED = 16_777_215  # QWIDGETSIZE_MAX
 _HOP_ID_ROLE = Qt.ItemDataRole.UserRole + 1
 _KIND_MARKS = {
     HopKind.ROUTED: "\u2192",
@@ -64,6 +69,27 @@ def _json(value: Any) -> str:
     return json.dumps(value, indent=2, default=lambda v: v.isoformat() if hasattr(v, "isoformat") else str(v))
 
 
+class HeaderRows(KeyValueTable):
+    """The message headers: no table until a header is added (only the add and remove buttons), then
+    a row for each header, up to `HEADER_ROWS` (it scrolls beyond)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        model = self.table.model()
+        model.rowsInserted.connect(self._fit_height)
+        model.rowsRemoved.connect(self._fit_height)
+        self._fit_height()
+
+    def _fit_height(self, *_: object) -> None:
+        rows = self.table.rowCount()
+        self.table.setVisible(rows > 0)
+        self.remove_button.setEnabled(rows > 0)
+        shown = min(max(rows, 1), HEADER_ROWS)
+        height = self.table.horizontalHeader().sizeHint().height()
+        height += shown * self.table.verticalHeader().defaultSectionSize() + 2 * self.table.frameWidth()
+        self.table.setFixedHeight(height)
+
+
 class TracerPanel(QWidget):
     """Signal ``path_traced(list[str])``: node and binding ids of the last trace, in order."""
 
@@ -82,7 +108,7 @@ class TracerPanel(QWidget):
         self.routing_key = QLineEdit()
         self.routing_key.setPlaceholderText("(empty)")
         self.routing_key.returnPressed.connect(self.run_trace)
-        self.headers = KeyValueTable(key_header="Header", add_tip="Add a message header")
+        self.headers = HeaderRows(key_header="Header", add_tip="Add a message header")
         self.priority = QSpinBox()
         self.priority.setRange(-1, 255)
         self.priority.setSpecialValueText("none")
@@ -135,14 +161,15 @@ class TracerPanel(QWidget):
         results_layout.setSpacing(0)
         results_layout.addWidget(self.hops, 1)
         results_layout.addWidget(self.status)
-        splitter = QSplitter(Qt.Orientation.Vertical)
-        splitter.addWidget(form_widget)
-        splitter.addWidget(results)
-        splitter.setStretchFactor(1, 1)
-        splitter.setChildrenCollapsible(False)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(splitter)
+        # Wide (the bottom dock): the form on the left, the hops beside it. Narrow (a side dock): stacked.
+        self.form = form_widget
+        self.results = results
+        self.box = QBoxLayout(QBoxLayout.Direction.LeftToRight, self)
+        self.box.setContentsMargins(0, 0, 0, 0)
+        self.box.setSpacing(0)
+        self.box.addWidget(form_widget, 0, Qt.AlignmentFlag.AlignTop)
+        self.box.addWidget(results, 1)
+        self._set_side_by_side(True)
 
         self.vhost.currentIndexChanged.connect(lambda _i: self._fill_exchanges())
         editor.document_replaced.connect(self._on_document_replaced)
@@ -151,6 +178,24 @@ class TracerPanel(QWidget):
         self._show_status(
             "Choose an exchange and a key, then Trace: a fresh in-memory broker runs the design."
         )
+
+    # -- layout -----------------------------------------------------------------------------------
+    @property
+    def side_by_side(self) -> bool:
+        return self.box.direction() is QBoxLayout.Direction.LeftToRight
+
+    def _set_side_by_side(self, on: bool) -> None:
+        self.box.setDirection(QBoxLayout.Direction.LeftToRight if on else QBoxLayout.Direction.TopToBottom)
+        self.form.setMaximumWidth(FORM_WIDTH if on else UNLIMITED)
+        self.box.setAlignment(self.form, Qt.AlignmentFlag.AlignTop if on else Qt.AlignmentFlag(0))
+        self.results.setMinimumHeight(0 if on else self.hops.fontMetrics().height() * 6)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        wide = event.size().width() >= SIDE_BY_SIDE_WIDTH
+        if wide != self.side_by_side:
+            self._set_side_by_side(wide)
+            self.box.activate()  # at this size, not at the next layout pass
 
     # -- choices mirror the model -----------------------------------------------------------------
     def _signals(self) -> tuple[Any, ...]:
