@@ -95,6 +95,7 @@ class TrafficUi(QObject):
                                   "Ctrl+F5")
         self.stop_all_action = act("Stop All", "Stop every producer and consumer", self.stop_all,
                                    "Ctrl+Shift+F5")
+        self.extra_actions: list[list[QAction]] = []  # more context-menu groups, set by the window
         self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.view.customContextMenuRequested.connect(self._context_menu)
         self._timer = QTimer(self)
@@ -226,13 +227,25 @@ class TrafficUi(QObject):
         self.stop_all()
 
     def _context_menu(self, pos: QPoint) -> None:
+        self.select_at(pos)
         menu = self.context_menu()
         menu.exec(self.view.mapToGlobal(pos))
         menu.deleteLater()
 
+    def select_at(self, pos: QPoint) -> None:
+        """A right-click acts on the node under the pointer: select it unless it is selected already."""
+        item = self.scene.node_item_at(self.view.mapToScene(pos))
+        if item is not None and item.node_id not in self.editor.selection:
+            self.editor.select([item.node_id])
+
     def context_menu(self) -> QMenu:
+        """Run/Stop, then the window's edit actions for the selection (`extra_actions`, set by the window)."""
         menu = QMenu(self.view)
         menu.addActions(self.actions)
+        groups = [[a for a in group if a.isEnabled()] for group in self.extra_actions]
+        for group in (g for g in groups if g):
+            menu.addSeparator()
+            menu.addActions(group)
         return menu
 
 
@@ -273,6 +286,12 @@ def install(window: Any) -> TrafficUi:
         menu.addSeparator()
         menu.addActions(traffic.actions)
     traffic.message.connect(window.show_message)
+    actions = getattr(window, "action_set", None)
+    if actions is not None:
+        traffic.extra_actions = [
+            [actions.generate_code],
+            [actions.rename, actions.copy, actions.paste, actions.delete],
+        ]
 
     panel = MessageTailPanel(None, window)
     dock = QDockWidget("Messages", window)

@@ -87,7 +87,28 @@ def test_run_and_stop_the_selected_node_only(qtbot, window: MainWindow) -> None:
 
 def test_context_menu_offers_run_and_stop(window: MainWindow) -> None:
     menu = window.traffic_ui.context_menu()
-    assert [a.text() for a in menu.actions()] == ["Run", "Stop", "Run All", "Stop All"]
+    assert [a.text() for a in menu.actions()][:4] == ["Run", "Stop", "Run All", "Stop All"]
+    assert "Generate Code…" not in [a.text().replace("&", "") for a in menu.actions()]  # nothing selected
+    menu.deleteLater()
+
+
+def test_right_click_selects_the_node_under_the_pointer_and_offers_its_actions(window: MainWindow) -> None:
+    window.files.open_path(Path(__file__).parents[2] / "resources" / "examples" / "demo.mqs.json")
+    window.resize(1280, 800)
+    window.show()
+    window.view.fit_all()
+    topology = window.editor.document.topology
+    queue = next(n for n in topology.nodes if type(n).__name__ == "Queue")
+    item = window.scene.node_item(queue.id)
+    assert item is not None
+    pos = window.view.mapFromScene(item.sceneBoundingRect().center())
+    window.editor.select([])
+    window.traffic_ui.select_at(pos)
+    assert set(window.editor.selection) == {queue.id}
+    menu = window.traffic_ui.context_menu()
+    texts = [a.text().replace("&", "") for a in menu.actions() if not a.isSeparator()]
+    assert texts[:4] == ["Run", "Stop", "Run All", "Stop All"]
+    assert {"Generate Code…", "Rename", "Copy", "Delete"} <= set(texts)
     menu.deleteLater()
 
 
