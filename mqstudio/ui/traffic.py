@@ -22,7 +22,7 @@ from typing import Any
 
 from PySide6.QtCore import QEvent, QEventLoop, QObject, QPoint, Qt, QTimer, Signal
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QDockWidget, QMenu, QWidget
+from PySide6.QtWidgets import QDockWidget, QGraphicsView, QMenu, QWidget
 
 from mqstudio.backends.base import Backend, BackendKind
 from mqstudio.core.model import Consumer, Exchange, Producer, Queue, Topic
@@ -73,7 +73,9 @@ class TrafficUi(QObject):
     message = Signal(str)
     running_changed = Signal()
 
-    def __init__(self, editor: Any, scene: Any, view: QWidget, access: BrokerAccess, parent: QObject) -> None:
+    def __init__(
+        self, editor: Any, scene: Any, view: QGraphicsView, access: BrokerAccess, parent: QObject
+    ) -> None:
         super().__init__(parent)
         self.editor, self.scene, self.view, self.access = editor, scene, view, access
         self.controller: TrafficController | None = None
