@@ -228,6 +228,9 @@ class FrameBuffer:
     def __init__(
         self, frame_max: int = FRAME_MIN_SIZE, expect_header: bool = True, *, fuse_content: bool = False
     ) -> None:
+        #: basic.publish method frame + content header frame octets (frame headers and ends
+        #: included) → their decoded (method, header), for pairs that fused before.
+        self._fused: dict[bytes, tuple[Method, pamqp_header.ContentHeader]] = {}
         self.frame_max = frame_max
         self.fuse_content = fuse_content
         self._expect_header = expect_header
@@ -237,6 +240,16 @@ class FrameBuffer:
         self._publishes = PublishDecoder()
         #: Octets the buffered partial frame needs before parsing is worth trying again.
         self._need = 0
+
+    @property
+    def frame_max(self) -> int:
+        return self._frame_max
+
+    @frame_max.setter
+    def frame_max(self, value: int) -> None:
+        # Fused pairs were checked against the old limit.
+        self._frame_max = value
+        self._fused.clear()
 
     @property
     def buffered(self) -> int:
@@ -309,6 +322,8 @@ class FrameBuffer:
         decode_publish = self._publishes.decode
         append = frames.append
         fuse = self.fuse_content
+        fused = self._fused
+        unpack_size = _SIZE.unpack_from
         while True:
             if n - pos < FRAME_HEADER_SIZE:
                 self._keep(src, pos, FRAME_HEADER_SIZE)
@@ -345,9 +360,35 @@ class FrameBuffer:
                 if size >= 4:
                     index = unpack_index(src, start)[0]
                     if index == _PUBLISH_INDEX:
+                        if fuse:
+                            # A publisher repeats its method and header frames octet for octet
+                            # (only the body varies): the pair is decoded once (_fuse_content).
+                            pair = None
+                            header_pos = end + 1
+                            body_pos = 0
+                            if n - header_pos >= FRAME_HEADER_SIZE:
+                                # header frame: 7-octet frame header, payload, frame-end octet
+                                body_pos = header_pos + FRAME_OVERHEAD + unpack_size(src, header_pos + 3)[0]
+                                if body_pos + FRAME_HEADER_SIZE <= n:
+                                    pair = fused.get(src[pos:body_pos])
+                            if pair is not None:
+                                body_type, body_channel, body_size = unpack_header(src, body_pos)
+                                body_start = body_pos + FRAME_HEADER_SIZE
+                                body_end = body_start + body_size
+                                if (
+                                    body_type == 3
+                                    and body_channel == channel
+                                    and body_size == pair[1].body_size
+                                    and body_end < n
+                                    and src[body_end] == FRAME_END
+                                    and not (frame_max and body_size > frame_max)
+                                ):
+                                    append((channel, Command(pair[0], pair[1], src[body_start:body_end])))
+                                    pos = body_end + 1
+                                    continue
                         fast = decode_publish(src, start, end)
                         if fuse and fast is not None:
-                            pos = self._fuse_content(src, end + 1, channel, fast, frames)
+                            pos = self._fuse_content(src, pos, end + 1, channel, fast, frames)
                             continue
                     else:
                         decoder = decoders.get(index)
@@ -365,14 +406,23 @@ class FrameBuffer:
             append((channel, frame))
             pos = end + 1
 
-    def _fuse_content(
-        self, src: bytes, pos: int, channel: int, method: Method, frames: list[tuple[int, Frame | Command]]
+    # Positional on purpose: called once per publish not found in the fused-pair cache.
+    def _fuse_content(  # noqa: PLR0917
+        self,
+        src: bytes,
+        method_pos: int,
+        pos: int,
+        channel: int,
+        method: Method,
+        frames: list[tuple[int, Frame | Command]],
     ) -> int:
-        """Append the content method that ended at pos - 1, fused with its header and body when
-        both follow whole and well formed; return where parsing goes on.
+        """Append the content method that ended at pos - 1 (its frame began at method_pos),
+        fused with its header and body when both follow whole and well formed; return where
+        parsing goes on.
 
         Anything else is left to the frame-by-frame loop (which raises its errors where they
         belong); a header already decoded here is appended as a frame so it is not decoded twice.
+        A method and header frame pair that fused is remembered for `_take_frames`'s fast path.
         """
         n = len(src)
         frame_max = self.frame_max
@@ -405,6 +455,7 @@ class FrameBuffer:
         if body_size == 0:
             frames.append((channel, Command(method, header, b"")))
             return end + 1
+        header_end = end
         pos = end + 1
         if n - pos >= FRAME_HEADER_SIZE:
             frame_type, body_channel, size = _FRAME_HEADER.unpack_from(src, pos)
@@ -419,6 +470,10 @@ class FrameBuffer:
                 and src[end] == FRAME_END
             ):
                 frames.append((channel, Command(method, header, src[start:end])))
+                cache = self._fused
+                if len(cache) >= _FUSED_ENTRIES:
+                    cache.clear()
+                cache[src[method_pos : header_end + 1]] = (method, header)
                 return end + 1
         frames += ((channel, method), (channel, header))
         return pos
@@ -456,6 +511,8 @@ _new = object.__new__
 _FRAME_HEADER = struct.Struct(">BHI")
 _METHOD_INDEX = struct.Struct(">I")
 _KNOWN_FRAME_TYPES = frozenset(int(t) for t in FrameType)
+_SIZE = struct.Struct(">I")
+_FUSED_ENTRIES = 256
 _PUBLISH_INDEX = commands.Basic.Publish.index
 _BASIC_CLASS_ID = commands.Basic.frame_id
 

@@ -164,6 +164,59 @@ def test_oversized_body_frame_behind_a_publish_is_refused_from_its_header() -> N
         buffer.feed(b"")
 
 
+def test_repeated_publishes_fuse_from_the_remembered_pair_with_their_own_bodies() -> None:
+    buffer = fusing()
+    bodies = [b"a" * 10, b"b" * 10, b"c" * 10]
+    out = buffer.feed(b"".join(publish(1, body) for body in bodies))
+    assert [type(f) for _, f in out] == [Command] * 3
+    commands_out = [f for _, f in out if isinstance(f, Command)]
+    assert [c.body for c in commands_out] == bodies
+    assert commands_out[1].method is commands_out[0].method  # decoded once, shared
+    assert commands_out[2].header is commands_out[0].header
+
+
+@pytest.mark.parametrize(
+    ("body_frame", "expected"),
+    [
+        (raw_frame(3, 2, b"z" * 10), [ContentBody]),  # another channel
+        (raw_frame(3, 1, b"z" * 9), [ContentBody]),  # shorter than announced
+        (raw_frame(2, 1, b"z" * 10), [ContentHeader]),  # not a body frame
+    ],
+)
+def test_a_remembered_pair_followed_by_the_wrong_body_frame_goes_frame_by_frame(
+    body_frame: bytes, expected: list[type]
+) -> None:
+    buffer = fusing()
+    first = publish(1, b"a" * 10)
+    pair = first[: -len(marshal(ContentBody(b"a" * 10), 1))]
+    frames: list[tuple[int, Any]] = []
+    try:
+        frames = buffer.feed(first + pair + body_frame)
+    except FrameError:
+        raise AssertionError("the good frames come first") from None
+    assert [type(f) for _, f in frames][:3] == [Command, commands.Basic.Publish, ContentHeader]
+    assert [type(f) for _, f in frames][3:] in ([], expected)
+
+
+def test_a_remembered_pair_with_a_bad_body_frame_end_fails_at_the_body() -> None:
+    buffer = fusing()
+    good = publish(1, b"a" * 10)
+    out = buffer.feed(good + good[:-1] + b"\x00")
+    assert [type(f) for _, f in out] == [Command, commands.Basic.Publish, ContentHeader]
+    with pytest.raises(FrameError, match="frame-end"):
+        buffer.feed(b"")
+
+
+def test_changing_frame_max_forgets_remembered_pairs() -> None:
+    buffer = fusing(1 << 20)
+    buffer.feed(publish(1, b"a" * 10))
+    assert buffer._fused
+    buffer.frame_max = FRAME_MIN_SIZE
+    assert not buffer._fused
+    out = buffer.feed(publish(1, b"b" * 10))
+    assert [type(f) for _, f in out] == [Command]
+
+
 # ------------------------------------------------------------------------------ Connection
 
 
