@@ -220,11 +220,14 @@ class ConfirmTracker:
         self.next_seq = 1
         self._pending: list[tuple[int, bool]] = []
 
-    def record(self, ack: bool) -> int:
+    def record(self, ack: bool) -> bool:
+        """Record the next publish's outcome; True when it is the only one waiting (the first
+        since the last `release`), i.e. when the channel must ask to have its confirms sent."""
         seq = self.next_seq
         self.next_seq = seq + 1
-        self._pending.append((seq, ack))
-        return seq
+        pending = self._pending
+        pending.append((seq, ack))
+        return len(pending) == 1
 
     @property
     def pending(self) -> bool:

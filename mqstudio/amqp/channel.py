@@ -500,9 +500,8 @@ class ChannelHandler:
             return
         ack = self._route(m.exchange, m.routing_key, m.mandatory, props, wire, body)
         tracker = self.confirms
-        if tracker is not None:
-            tracker.record(ack)
-            self.host.confirms_ready(self)
+        if tracker is not None and tracker.record(ack):
+            self.host.confirms_ready(self)  # once per batch: it stays registered until released
 
     def _check_publishable(self, exchange: str) -> None:
         x = self.session.vhost.exchanges.get(exchange)

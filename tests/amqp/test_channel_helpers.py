@@ -25,6 +25,15 @@ def test_confirm_sequence_starts_at_one_and_acks_coalesce() -> None:
     assert _frames(tracker) == [("Ack", 4, False)]
 
 
+def test_record_says_when_the_first_confirm_of_a_batch_is_waiting() -> None:
+    tracker = ConfirmTracker()
+    assert [tracker.record(ack) for ack in (True, False, True)] == [True, False, False]
+    _frames(tracker)
+    assert tracker.record(True) is True
+    tracker.clear()
+    assert tracker.record(False) is True
+
+
 def test_nacks_split_runs_of_acks() -> None:
     tracker = ConfirmTracker()
     for ack in (True, True, False, True, True, True):
