@@ -9,7 +9,13 @@ AWAIT_HEADER → AWAIT_START_OK → AWAIT_TUNE_OK → AWAIT_OPEN → OPEN → CL
 
 Handled here: the connection class on channel 0; channel.open / close / close-ok / flow; content
 assembly; soft (channel) versus hard (connection) errors. Every other method on an open channel
-is passed up as `MethodReceived` for the channel layer.
+is passed up as `MethodReceived` for the channel layer, except runs of basic.ack (multiple=false),
+passed up as one `AcksReceived` each.
+
+Hot path: the frame buffer fuses a basic.publish that arrived whole with its header and body
+(`FrameBuffer(fuse_content=True)`), and such publishes and basic.ack/nack/reject on an open
+channel that is not assembling content skip the assembler; anything else is taken frame by
+frame, so the outcome is the same either way (tests/amqp/test_fused_frames.py checks it).
 
 Exactly one terminal event is emitted per connection: `ConnectionClosed` (a Close/Close-Ok
 exchange) or `ConnectionLost` (transport gone, missed heartbeats, timeouts). After it, all the
