@@ -610,7 +610,9 @@ class ReplayJob:
     def _rounds(self) -> None:
         """Take and replay batches on one connection (until done, cancelled, stopped or the link drops)."""
         self._take_rounds()
-        self._land()  # (not when the link dropped: then its sources are back in the DLQ already)
+        if self._flights:  # (not when the link dropped: then their sources are back in the DLQ)
+            self._land()
+            self._report_progress()
 
     def _take_rounds(self) -> None:
         report = self.report
