@@ -66,6 +66,7 @@ class FlowLayout(QLayout):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._items: list[QLayoutItem] = []
+        self._height = 0  # of the rows as last laid out
         self.setContentsMargins(0, 0, 0, 0)
 
     def addItem(self, item: QLayoutItem) -> None:
@@ -91,7 +92,13 @@ class FlowLayout(QLayout):
 
     def setGeometry(self, rect: QRect) -> None:
         super().setGeometry(rect)
-        self._arrange(rect, move=True)
+        height = self._arrange(rect, move=True)
+        owner = self.parentWidget()
+        if owner is None or not owner.isVisible():
+            height = 0  # a hidden pane (a dock behind another tab) is laid out at any size: no say
+        if height != self._height:  # wrapped or unwrapped: the minimum height changes with it
+            self._height = height
+            self.invalidate()
 
     def sizeHint(self) -> QSize:
         visible = [i for i in self._items if not i.isEmpty()]
@@ -100,11 +107,13 @@ class FlowLayout(QLayout):
         return QSize(width, height)
 
     def minimumSize(self) -> QSize:
+        """As wide as the widest widget; as tall as the rows at the current width (so a pane never
+        clips a wrapped row; its parent's minimum grows by that row)."""
         size = QSize()
         for item in self._items:
             if not item.isEmpty():
                 size = size.expandedTo(item.minimumSize())
-        return size
+        return size.expandedTo(QSize(0, self._height))
 
     def _gap(self) -> int:
         spacing = self.spacing()

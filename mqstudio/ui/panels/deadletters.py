@@ -42,6 +42,7 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QProgressBar,
     QPushButton,
+    QSizePolicy,
     QSplitter,
     QStackedWidget,
     QTabBar,
@@ -205,6 +206,7 @@ class DeadLettersPanel(ReplayActions, QWidget):
         self.filter_edit.setPlaceholderText("Filter: text  header=value  since:1h")
         self.filter_edit.setToolTip(FILTER_HELP)
         self.filter_edit.setClearButtonEnabled(True)
+        self.filter_edit.setMinimumWidth(90)
         self.filter_edit.textChanged.connect(self._on_filter_changed)
         self.count_label = QLabel(self)
         self.controls = QWidget(self)  # beside the Messages / Inflow tabs: one row less
@@ -268,6 +270,8 @@ class DeadLettersPanel(ReplayActions, QWidget):
         self.view_tabs.setDocumentMode(True)
         self.view_tabs.setExpanding(False)
         self.view_tabs.setDrawBase(False)
+        self.view_tabs.setUsesScrollButtons(False)
+        self.view_tabs.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)  # filter gives way
         self.view_tabs.addTab("Messages")
         self.view_tabs.addTab("Inflow")
         self.view_tabs.setTabToolTip(1, "Dead letters per second over time, by reason or by origin")
@@ -336,8 +340,8 @@ class DeadLettersPanel(ReplayActions, QWidget):
             return
         left = min(self.queue_list_width(), int(total * QUEUE_LIST_SHARE))
         rest = total - left
-        if sizes[2] > 0:  # message list and detail share the rest 3 : 2
-            middle = rest * 3 // 5
+        if sizes[2] > 0:  # message list and detail share the rest 5 : 3
+            middle = rest * 5 // 8
             self.splitter.setSizes([left, middle, rest - middle])
         else:
             self.splitter.setSizes([left, rest, 0])

@@ -62,8 +62,15 @@ def test_action_buttons_wrap_rather_than_widen_the_panel(qtbot: QtBot) -> None:
     panel = _panel(qtbot)
     buttons = (panel.replay_button, panel.resubmit_button, panel.delete_button, panel.purge_button,
                panel.export_button, panel.import_button)
-    assert panel.minimumSizeHint().width() < sum(b.sizeHint().width() for b in buttons)
+    messages_page = panel.tabs.widget(0)
+    assert messages_page is not None
+    assert messages_page.minimumSizeHint().width() < sum(b.sizeHint().width() for b in buttons)
     assert len({b.y() for b in buttons}) == 1  # one row while they fit
+    panel.resize(760, 300)
+    qtbot.waitUntil(lambda: len({b.y() for b in buttons}) > 1)  # wrapped
+    panel.resize(760, panel.minimumSizeHint().height())  # the wrapped row raises the minimum: nothing clipped
+    qtbot.waitUntil(lambda: all(_inside(b, panel) for b in buttons))
+    assert all(b.isVisible() for b in buttons)
 
 
 def test_queue_pane_fits_the_longest_name_and_the_status_line(qtbot: QtBot) -> None:
