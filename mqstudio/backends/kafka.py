@@ -38,6 +38,7 @@ from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import OffsetSpec
+from kafka.errors import KafkaTimeoutError
 from kafka.structs import OffsetAndMetadata
 
 from mqstudio.backends import kafka_admin as kadmin
@@ -65,6 +66,8 @@ from mqstudio.core.plan import plan as make_plan
 
 _POLL_MS = 100
 _TAIL_FETCH_WAIT_MS = 50  # Tansu answers a long poll only when it expires: keep tails responsive
+_NO_ACK = "no acknowledgement from Kafka in time (it may still arrive: a duplicate, never a loss)"
+_BATCH_BYTES = 256 * 1024  # producer batch per partition: a replay batch goes in a few requests
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +118,15 @@ class _Replay:
     again: list[BrokerMessage] = field(default_factory=list)
 
 
+@dataclass(slots=True)
+class KafkaPublishGroup:
+    """The records of one `KafkaBackend.publish_start`, in order: each a result decided without the
+    broker (not sent) or ``(topic, future)`` awaiting its acknowledgement until `deadline` (monotonic)."""
+
+    slots: list[PublishResult | tuple[str, Any]]
+    deadline: float
+
+
 def _encode_header(value: Any) -> bytes:
     if isinstance(value, bytes | bytearray | memoryview):
         return bytes(value)
@@ -132,7 +144,8 @@ def _decode_header(value: bytes | None) -> Any:
         return value
 
 
-def _to_message(record: Any) -> BrokerMessage:
+def _to_message(record: Any, group_id: str | None = None) -> BrokerMessage:
+    """A record as a `BrokerMessage`; `group_id` names the consumer group that took it (replay)."""
     key = record.key
     return BrokerMessage(
         source=record.topic,
@@ -143,7 +156,9 @@ def _to_message(record: Any) -> BrokerMessage:
         timestamp_ms=record.timestamp if record.timestamp is not None and record.timestamp >= 0 else None,
         partition=record.partition,
         offset=record.offset,
-        handle=(record.topic, record.partition, record.offset),
+        handle=(record.topic, record.partition, record.offset)
+        if group_id is None
+        else (record.topic, record.partition, record.offset, group_id),
     )
 
 
@@ -185,7 +200,7 @@ class KafkaBackend:
         self.group_timeouts = group_timeouts or GroupTimeouts()
         self._admin: Any = None
         self._producer: Any = None
-        self._replays: dict[str, _Replay] = {}
+        self._replays: dict[tuple[str, str], _Replay] = {}  # (group id, topic) -> its consumer
         self._topics: set[str] = set()  # topics known to exist (publish checks, refreshed on a miss)
 
     # -- connection -----------------------------------------------------------------------------
@@ -334,23 +349,39 @@ class KafkaBackend:
                 "create it first (mqstudio does not rely on the broker auto-creating topics)",
             )
 
+    def _producer_for(self) -> Any:
+        if self._producer is None:
+            timeout_ms = max(int(self.timeout_s * 1000), 1000)
+            self._producer = KafkaProducer(
+                **self._config(),
+                acks="all",
+                max_block_ms=timeout_ms,
+                linger_ms=0,
+                batch_size=_BATCH_BYTES,
+                delivery_timeout_ms=self._delivery_timeout_ms(),
+            )
+        return self._producer
+
+    def _delivery_timeout_ms(self) -> int:
+        """How long the producer keeps trying to deliver a record before it fails its future (at
+        least one request timeout, as kafka-python requires)."""
+        return max(int(self.timeout_s * 2000), int(self._config()["request_timeout_ms"]))
+
+    def _send(self, message: OutgoingMessage) -> Any:
+        """Hand one record to the producer; its future. Raises what kafka-python raises."""
+        return self._producer_for().send(
+            message.target,
+            value=message.body,
+            key=message.key.encode() if message.key else None,
+            headers=[(name, _encode_header(value)) for name, value in message.headers.items()],
+            partition=message.partition,
+            timestamp_ms=message.properties.get("timestamp_ms"),
+        )
+
     def publish(self, message: OutgoingMessage) -> PublishResult:
         try:
             self._known_topic(message.target)
-            if self._producer is None:
-                timeout_ms = max(int(self.timeout_s * 1000), 1000)
-                self._producer = KafkaProducer(
-                    **self._config(), acks="all", max_block_ms=timeout_ms, linger_ms=0
-                )
-            future = self._producer.send(
-                message.target,
-                value=message.body,
-                key=message.key.encode() if message.key else None,
-                headers=[(name, _encode_header(value)) for name, value in message.headers.items()],
-                partition=message.partition,
-                timestamp_ms=message.properties.get("timestamp_ms"),
-            )
-            meta = future.get(timeout=self.timeout_s * 2)
+            meta = self._send(message).get(timeout=self.timeout_s * 2)
         except ValueError as exc:  # kafka-python: unknown partition
             raise NotFoundError(f"cannot publish to topic {message.target!r}: {exc}") from exc
         except BackendError:
@@ -358,6 +389,84 @@ class KafkaBackend:
         except Exception as exc:
             raise self._error(exc, f"publish to topic {message.target!r}") from exc
         return PublishResult(confirmed=True, partition=meta.partition, offset=meta.offset)
+
+    def publish_many(self, messages: list[OutgoingMessage]) -> list[PublishResult]:
+        """Publish several records with ``acks=all`` and wait for all the acknowledgements: one result
+        per record, in order (much faster than `publish`, which waits for each). A record is
+        ``confirmed`` only when the broker acknowledged it; one for an unknown topic or partition is not
+        sent (not confirmed, not routed, with the reason); one not acknowledged in time is not confirmed
+        (the producer may still deliver it later: a duplicate if it is published again, never a loss).
+        `UnreachableError` when no producer can be opened (nothing was sent)."""
+        return self.publish_wait(self.publish_start(messages))
+
+    def publish_start(self, messages: list[OutgoingMessage]) -> KafkaPublishGroup:
+        """`publish_many` without waiting for the acknowledgements (the producer sends in the
+        background): the caller can prepare the next batch meanwhile; `publish_wait` returns the
+        results. When Kafka cannot be reached, the records after the first that could not be sent are
+        not sent either (each would wait for metadata in vain)."""
+        try:
+            self._producer_for()
+        except Exception as exc:
+            raise self._error(exc, "open a producer") from exc
+        slots: list[Any] = []
+        topics: dict[str, str] = {}  # topic -> why it cannot be published to ("" = it exists)
+        gave_up = ""
+        for message in messages:
+            if gave_up:
+                slots.append(PublishResult(False, False, gave_up))
+                continue
+            target = message.target
+            if target not in topics:
+                topics[target] = self._missing_topic(target)
+            if topics[target]:
+                slots.append(PublishResult(False, False, topics[target]))
+                continue
+            try:
+                slots.append((target, self._send(message)))
+            except ValueError as exc:  # kafka-python: unknown partition
+                slots.append(PublishResult(False, False, f"not published to topic {target!r}: {exc}"))
+            except Exception as exc:
+                error = self._error(exc, f"publish to topic {target!r}")
+                if isinstance(error, UnreachableError):
+                    gave_up = f"not sent: {error}"
+                slots.append(PublishResult(False, False, f"not sent: {error}"))
+        return KafkaPublishGroup(slots, time.monotonic() + self._delivery_timeout_ms() / 1000 + 1.0)
+
+    def _missing_topic(self, topic: str) -> str:
+        """Why records cannot be published to `topic` ("" when it exists)."""
+        try:
+            self._known_topic(topic)
+        except NotFoundError as exc:
+            return f"not published: {exc} ({exc.hint})" if exc.hint else f"not published: {exc}"
+        except Exception as exc:
+            return f"not sent: {self._error(exc, f'check that topic {topic!r} exists')}"
+        return ""
+
+    def publish_wait(self, group: KafkaPublishGroup) -> list[PublishResult]:
+        """The results of a `publish_start`, once the broker acknowledged each record or the producer
+        gave up on it (after its delivery timeout; a record still unanswered then is not confirmed)."""
+        results: list[PublishResult] = []
+        for slot in group.slots:
+            if isinstance(slot, PublishResult):
+                results.append(slot)
+                continue
+            topic, future = slot
+            try:
+                meta = future.get(timeout=max(0.0, group.deadline - time.monotonic()))
+            except KafkaTimeoutError:
+                results.append(PublishResult(False, False, f"not confirmed: {_NO_ACK}"))
+            except Exception as exc:
+                results.append(self._failed(topic, exc))
+            else:
+                results.append(PublishResult(True, True, partition=meta.partition, offset=meta.offset))
+        return results
+
+    def _failed(self, topic: str, exc: BaseException) -> PublishResult:
+        error = self._error(exc, f"publish to topic {topic!r}")
+        if isinstance(error, NotFoundError):
+            self._topics.discard(topic)
+            return PublishResult(False, False, f"not published: {error}")
+        return PublishResult(False, False, f"not confirmed: {error}")
 
     def peek(
         self,
@@ -494,13 +603,16 @@ class KafkaBackend:
             consumer.close()
 
     # -- replay ---------------------------------------------------------------------------------
-    def _replay_for(self, source: str) -> _Replay:
-        replay = self._replays.get(source)
+    def _group_id(self, source: str, group: str | None) -> str:
+        return group if group is not None else f"{self.replay_group}.{source}"
+
+    def _replay_for(self, source: str, group_id: str) -> _Replay:
+        replay = self._replays.get((group_id, source))
         if replay is None:
             self._partitions(source)  # NotFoundError for unknown topics
             timeouts = self.group_timeouts
             consumer = self._consumer(
-                group_id=f"{self.replay_group}.{source}",
+                group_id=group_id,
                 auto_offset_reset="earliest",
                 session_timeout_ms=timeouts.session_timeout_ms,
                 heartbeat_interval_ms=timeouts.heartbeat_interval_ms,
@@ -508,13 +620,16 @@ class KafkaBackend:
                 request_timeout_ms=max(int(self.timeout_s * 1000), timeouts.session_timeout_ms + 1000),
             )
             consumer.subscribe([source])
-            replay = self._replays[source] = _Replay(consumer)
+            replay = self._replays[(group_id, source)] = _Replay(consumer)
         return replay
 
-    def consume_for_replay(self, source: str, limit: int) -> list[BrokerMessage]:
-        """Take up to `limit` records of topic `source` in the replay group; settle each with `settle`.
-        Returns fewer (or none) when the group's committed position reaches the end of the topic."""
-        replay = self._replay_for(source)
+    def consume_for_replay(self, source: str, limit: int, *, group: str | None = None) -> list[BrokerMessage]:
+        """Take up to `limit` records of topic `source` in the replay group (``<replay_group>.<source>``)
+        or, given `group`, in that consumer group (e.g. a design's group, whose committed offsets and
+        lag then show this consumer's progress); settle each with `settle`. Returns fewer (or none)
+        when the group's position reaches the end of the topic."""
+        group_id = self._group_id(source, group)
+        replay = self._replay_for(source, group_id)
         out = replay.again[:limit]
         del replay.again[: len(out)]
         consumer = replay.consumer
@@ -524,7 +639,7 @@ class KafkaBackend:
                 batch = consumer.poll(timeout_ms=_POLL_MS, max_records=limit - len(out))
                 for records in batch.values():
                     for record in records:
-                        message = _to_message(record)
+                        message = _to_message(record, group_id)
                         tp = TopicPartition(record.topic, record.partition)
                         replay.pending.setdefault(tp, set()).add(record.offset)
                         out.append(message)
@@ -537,8 +652,8 @@ class KafkaBackend:
                         break
                 elif time.monotonic() > join_deadline:
                     raise UnreachableError(
-                        f"the replay consumer of topic {source!r} got no partitions",
-                        f"another member of group {self.replay_group}.{source!r} may hold them; retry later",
+                        f"the consumer of topic {source!r} in group {group_id!r} got no partitions",
+                        "another member of the group may hold them all; retry later",
                     )
         except BackendError:
             raise
@@ -546,34 +661,78 @@ class KafkaBackend:
             raise self._error(exc, f"take records from topic {source!r}") from exc
         return out
 
-    def settle(self, message: BrokerMessage, *, ack: bool, requeue: bool = True) -> None:
-        replay = self._replays.get(message.source)
+    def _taken(self, message: BrokerMessage) -> tuple[_Replay, TopicPartition]:
+        """The consumer that took `message` and its partition; `ConflictError` when it is not held."""
+        handle = message.handle
+        group_id = handle[3] if isinstance(handle, tuple) and len(handle) == 4 else None
+        replay = self._replays.get((str(group_id), message.source)) if group_id is not None else None
         if replay is None or message.partition is None or message.offset is None:
             raise ConflictError(
                 f"cannot settle a record of topic {message.source!r}: it was not taken by consume_for_replay",
                 "take records with consume_for_replay first",
             )
         tp = TopicPartition(message.source, message.partition)
-        pending = replay.pending.get(tp, set())
-        if message.offset not in pending:
+        if message.offset not in replay.pending.get(tp, set()):
             raise ConflictError(f"record {message.offset} of {tp.topic}[{tp.partition}] is already settled")
+        return replay, tp
+
+    @staticmethod
+    def _mark(replay: _Replay, tp: TopicPartition, message: BrokerMessage, ack: bool, requeue: bool) -> bool:
+        """Settle `message` in the bookkeeping; True when an offset may be committed for `tp`."""
+        assert message.offset is not None
         if not ack and requeue:
             message.redelivered = True
             replay.again.append(message)
-            return
-        pending.discard(message.offset)
-        settled = replay.settled.setdefault(tp, set())
-        settled.add(message.offset)
-        # Commit past every settled record below the lowest record still out (never past an unsettled one).
-        floor = min(pending) if pending else max(settled) + 1
-        done = [o for o in settled if o < floor]
-        if not done:
+            return False
+        replay.pending[tp].discard(message.offset)
+        replay.settled.setdefault(tp, set()).add(message.offset)
+        return True
+
+    def _commit(self, replay: _Replay, tps: Iterable[TopicPartition]) -> None:
+        """Commit, for each of `tps`, past every settled record below the lowest record still out
+        (never past an unsettled one): one request for all of them."""
+        offsets: dict[TopicPartition, OffsetAndMetadata] = {}
+        done: dict[TopicPartition, list[int]] = {}
+        for tp in tps:
+            pending, settled = replay.pending.get(tp, set()), replay.settled.get(tp, set())
+            if not settled:
+                continue
+            floor = min(pending) if pending else max(settled) + 1
+            below = [o for o in settled if o < floor]
+            if below:
+                done[tp] = below
+                offsets[tp] = OffsetAndMetadata(max(below) + 1, "", -1)
+        if not offsets:
             return
         try:
-            replay.consumer.commit({tp: OffsetAndMetadata(max(done) + 1, "", -1)})
+            replay.consumer.commit(offsets)
         except Exception as exc:
-            raise self._error(exc, f"commit offset {max(done) + 1} of {tp.topic}[{tp.partition}]") from exc
-        settled.difference_update(done)
+            where = ", ".join(f"{tp.topic}[{tp.partition}] to {m.offset}" for tp, m in offsets.items())
+            raise self._error(exc, f"commit the offsets of {where}") from exc
+        for tp, below in done.items():
+            replay.settled[tp].difference_update(below)
+
+    def settle(self, message: BrokerMessage, *, ack: bool, requeue: bool = True) -> None:
+        replay, tp = self._taken(message)
+        if self._mark(replay, tp, message, ack, requeue):
+            self._commit(replay, [tp])
+
+    def settle_many(self, messages: list[BrokerMessage], *, ack: bool, requeue: bool = True) -> None:
+        """`settle` for several records with one offset commit per consumer (instead of one per record).
+        All are checked first: when one cannot be settled (`ConflictError`), none is."""
+        taken = [self._taken(message) for message in messages]
+        seen: set[tuple[str, int, int]] = set()
+        for message, (_replay, tp) in zip(messages, taken, strict=True):
+            position = (tp.topic, tp.partition, int(message.offset or 0))
+            if position in seen:
+                raise ConflictError(f"record {position[2]} of {tp.topic}[{tp.partition}] is listed twice")
+            seen.add(position)
+        touched: dict[int, tuple[_Replay, set[TopicPartition]]] = {}
+        for message, (replay, tp) in zip(messages, taken, strict=True):
+            if self._mark(replay, tp, message, ack, requeue):
+                touched.setdefault(id(replay), (replay, set()))[1].add(tp)
+        for replay, tps in touched.values():
+            self._commit(replay, tps)
 
     # -- purge, offsets, stats ------------------------------------------------------------------
     def purge(self, source: str) -> int:
