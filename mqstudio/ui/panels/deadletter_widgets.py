@@ -94,7 +94,7 @@ class FlowLayout(QLayout):
         super().setGeometry(rect)
         height = self._arrange(rect, move=True)
         owner = self.parentWidget()
-        if owner is None or not owner.isVisible():
+        if owner is None or not owner.isVisible() or owner.visibleRegion().isEmpty():
             height = 0  # a hidden pane (a dock behind another tab) is laid out at any size: no say
         if height != self._height:  # wrapped or unwrapped: the minimum height changes with it
             self._height = height
