@@ -240,6 +240,7 @@ class DeadLettersPanel(ReplayActions, QWidget):
         self.replay_all_action.triggered.connect(lambda: self.replay_dialog("all"))
         self.replay_button.setMenu(menu)
         actions = FlowLayout()  # one row while it fits; wraps rather than widen the dock
+        actions.setSpacing(4)
         for button in (self.replay_button, self.resubmit_button, self.delete_button, self.purge_button,
                        self.export_button, self.import_button):
             actions.addWidget(button)
