@@ -131,13 +131,21 @@ class MessageDetailView(QWidget):
         self.load_all = QPushButton("Load all", self)
         self.load_all.setToolTip("Show the whole body (large bodies take a moment to lay out)")
         self.load_all.clicked.connect(self.show_all)
-        corner = QWidget(self)  # the size and Load all beside the JSON / Text / Hex tabs: no row of their own
-        cap_row = QHBoxLayout(corner)
-        cap_row.setContentsMargins(6, 0, 2, 0)
-        cap_row.addWidget(self.cap_label, 0, Qt.AlignmentFlag.AlignVCenter)
-        cap_row.addWidget(self.load_all, 0, Qt.AlignmentFlag.AlignVCenter)
-        self.body_tabs.setCornerWidget(corner, Qt.Corner.TopRightCorner)
-        body = self.body_tabs
+        # The size beside the JSON / Text / Hex tabs; a row under the body only for a capped one
+        self.size_label = QLabel(self)
+        self.size_label.setContentsMargins(6, 0, 6, 4)
+        self.body_tabs.setCornerWidget(self.size_label, Qt.Corner.TopRightCorner)
+        self.cap_row = QWidget(self)
+        cap_row = QHBoxLayout(self.cap_row)
+        cap_row.setContentsMargins(0, 2, 0, 0)
+        cap_row.addWidget(self.cap_label, 1)
+        cap_row.addWidget(self.load_all)
+        body = QWidget(self)
+        body_layout = QVBoxLayout(body)
+        body_layout.setContentsMargins(0, 0, 0, 0)
+        body_layout.setSpacing(0)
+        body_layout.addWidget(self.body_tabs, 1)
+        body_layout.addWidget(self.cap_row)
         self.headers_tree = self._tree()
         self.properties_tree = self._tree()
         self.error_view = QPlainTextEdit(self)
@@ -172,6 +180,8 @@ class MessageDetailView(QWidget):
             for view in (self.json_view, self.text_view, self.hex_view):
                 view.clear()
             self.cap_label.clear()
+            self.size_label.clear()
+            self.cap_row.hide()
             self.load_all.hide()
             self.error_view.clear()
             self.tabs.setTabVisible(self._error_tab, False)
@@ -234,6 +244,8 @@ class MessageDetailView(QWidget):
             self.cap_label.setText(f"{len(body):,} bytes (hex shows the first 1 MiB)")
         else:
             self.cap_label.setText(f"{len(body):,} bytes")
+        self.size_label.setText(f"{len(body):,} bytes")
+        self.cap_row.setVisible(capped or len(body) > HEX_CAP)
         self.load_all.setVisible(capped)
 
 
