@@ -749,7 +749,10 @@ class Queue(QueueCounters):
         self._settled_other += 1
 
     def ack(self, qm: QueuedMessage) -> None:
-        self._free_slot(qm)
+        c = qm.consumer  # `_free_slot`, inlined: a multiple ack calls this once per message
+        if c is not None:
+            qm.consumer = None
+            c.unacked -= 1
         self.acked += 1
         if self.journal is not None:
             self.journal.removed(qm)

@@ -179,6 +179,8 @@ class Session:
                 return self._take_all()
             if delivery_tag not in unacked:
                 raise PreconditionFailed(f"unknown delivery tag {delivery_tag}")
+            if delivery_tag == next(reversed(unacked)):
+                return self._take_all()  # the newest tag: everything goes (the usual batch ack)
             tags = []
             for tag in unacked:
                 if tag > delivery_tag:
@@ -226,9 +228,12 @@ class Session:
                 self._dispatch_all()
             return
         touched: dict[int, Queue] = {}
+        last = None
         for qm in self._take(delivery_tag, True):
-            qm.queue.ack(qm)
-            touched[id(qm.queue)] = qm.queue
+            q = qm.queue
+            q.ack(qm)
+            if q is not last:  # runs of one queue are the rule: one dict store per run
+                touched[id(q)] = last = q
         self._after_settle(touched)
 
     def nack(self, delivery_tag: int, multiple: bool = False, requeue: bool = True) -> None:

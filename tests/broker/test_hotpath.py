@@ -243,3 +243,27 @@ def test_sole_consumer_dispatch_takes_returns_first_then_arrivals_within_its_win
     s.ack(0, multiple=True)
     assert [d.body for d in s.poll()] == [b"m3", b"m4"]
     assert (q.ready_count, q.ready_bytes, q.unacked_count) == (0, 0, 2)
+
+
+@pytest.mark.parametrize("newest", [True, False])
+def test_multiple_ack_settles_across_queues_and_refills_each_window(newest: bool) -> None:
+    kit = Kit()
+    kit.queue("a")
+    kit.queue("b")
+    s = kit.session()
+    s.qos(2)
+    s.basic_consume("a", "ca")
+    s.basic_consume("b", "cb")
+    for i in range(3):
+        kit.publish("a", f"a{i}".encode())
+        kit.publish("b", f"b{i}".encode())
+    first = s.poll()
+    assert [d.body for d in first] == [b"a0", b"b0", b"a1", b"b1"]
+    tag = first[-1].delivery_tag if newest else first[0].delivery_tag
+    s.ack(tag, multiple=True)
+    refilled = [d.body for d in s.poll()]
+    a, b = kit.stats("a"), kit.stats("b")
+    if newest:  # everything: both windows refill
+        assert refilled == [b"a2", b"b2"] and (a.acked, b.acked, a.unacked, b.unacked) == (2, 2, 1, 1)
+    else:  # a0 only
+        assert refilled == [b"a2"] and (a.acked, b.acked, a.unacked, b.unacked) == (1, 0, 2, 2)
