@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QModelIndex, Qt, QTimer, Signal
-from PySide6.QtGui import QResizeEvent
+from PySide6.QtGui import QResizeEvent, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -298,6 +298,7 @@ class DeadLettersPanel(ReplayActions, QWidget):
         self.splitter.setSizes([QUEUE_LIST_MIN, 760, 450])
         self.splitter.splitterMoved.connect(self._on_splitter_moved)
         self._user_sized = False
+        self._message_sizes: list[int] = []
         self.resume_bar = ResumeBar(self)
         self.resume_bar.resume_requested.connect(self.resume_replay)
         self.resume_bar.abandon_requested.connect(self.abandon_replay)
@@ -310,8 +311,18 @@ class DeadLettersPanel(ReplayActions, QWidget):
 
     def _on_tab_changed(self, index: int) -> None:
         self.view_tabs.setCurrentIndex(index)
-        self.controls.setVisible(index == 0)  # the filter is the message list's
-        self.detail.setVisible(index == 0)  # the chart takes its room
+        messages = index == 0
+        if not messages and self.detail.isVisible():
+            self._message_sizes = self.splitter.sizes()
+        self.controls.setVisible(messages)  # the filter is the message list's
+        self.detail.setVisible(messages)  # the chart takes its room; given back on return
+        if messages and self._message_sizes:
+            left = self.splitter.sizes()[0]
+            total = sum(self.splitter.sizes())
+            _, middle, detail = self._message_sizes
+            share = detail / (middle + detail) if middle + detail else 3 / 8
+            detail = round((total - left) * share)
+            self.splitter.setSizes([left, total - left - detail, detail])
 
     def _on_splitter_moved(self) -> None:
         self._user_sized = True  # a dragged splitter stays where the user put it
@@ -337,7 +348,10 @@ class DeadLettersPanel(ReplayActions, QWidget):
         unless the user has dragged the splitter."""
         sizes = self.splitter.sizes()
         total = sum(sizes)
-        if self._user_sized or total <= 0:
+        if self._user_sized:
+            return
+        if total <= 0 or not self.splitter.isVisible():  # not laid out yet: once it is
+            QTimer.singleShot(0, self, self._fit_when_shown)
             return
         left = min(self.queue_list_width(), int(total * QUEUE_LIST_SHARE))
         rest = total - left
@@ -346,6 +360,14 @@ class DeadLettersPanel(ReplayActions, QWidget):
             self.splitter.setSizes([left, middle, rest - middle])
         else:
             self.splitter.setSizes([left, rest, 0])
+
+    def _fit_when_shown(self) -> None:
+        if self.splitter.isVisible() and sum(self.splitter.sizes()) > 0:
+            self.fit_queue_list()
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        QTimer.singleShot(0, self, self._fit_when_shown)  # a dock raised from behind another tab
 
     def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)

@@ -119,3 +119,18 @@ def test_bottom_docks_leave_the_canvas_most_of_the_window(qtbot: Any, tmp_path: 
         assert window._stack.height() >= window.height() * 0.55  # the welcome page or the canvas
     finally:
         window.files.shutdown()
+
+
+def test_the_detail_comes_back_after_the_inflow_chart(qtbot: QtBot) -> None:
+    panel = _panel(qtbot)
+    qtbot.waitUntil(lambda: panel.splitter.sizes()[0] >= 150)  # fitted once shown, before any queue
+    before = panel.splitter.sizes()
+    panel.view_tabs.setCurrentIndex(1)
+    assert panel.tabs.currentWidget() is panel.chart and panel.detail.isHidden()
+    qtbot.waitUntil(lambda: panel.splitter.sizes()[2] == 0)  # the chart takes the detail's room
+    panel.resize(1100, 220)
+    qtbot.waitUntil(lambda: sum(panel.splitter.sizes()) < sum(before))
+    panel.view_tabs.setCurrentIndex(0)
+    sizes = panel.splitter.sizes()
+    assert panel.detail.isVisible() and sizes[2] > 0
+    assert abs(sizes[2] / (sizes[1] + sizes[2]) - before[2] / (before[1] + before[2])) < 0.02
