@@ -283,7 +283,7 @@ class DeadLettersPanel(ReplayActions, QWidget):
         center_layout.setSpacing(4)
         top_row = QHBoxLayout()
         top_row.setSpacing(0)
-        top_row.addWidget(self.view_tabs)
+        top_row.addWidget(self.view_tabs, 0, Qt.AlignmentFlag.AlignLeft)  # left also without the filter
         top_row.addWidget(self.controls, 1)
         center_layout.addLayout(top_row)
         center_layout.addWidget(self.tabs, 1)
