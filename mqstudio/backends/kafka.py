@@ -12,19 +12,27 @@ Semantics:
 * `peek` and `tail` read with a consumer without a group (assign + seek): nothing is committed, so
   they are non-destructive by nature.
 * `consume_for_replay`/`settle` are at-least-once: a consumer in a dedicated replay group
-  (``<replay_group>.<topic>``, auto-commit off) takes records; ``settle(ack=True)`` commits, per
+  (``<replay_group>.<topic>``, or the consumer group the caller names, e.g. the traffic generator's
+  design group; auto-commit off) takes records; ``settle(ack=True)`` commits, per
   partition, the offset after the highest record below which every record taken has been settled, so a
   record is never skipped by a commit, and a crash before the commit delivers it (and any later,
   already-settled ones) again. ``settle(ack=False, requeue=True)`` hands the record out again on the
   next `consume_for_replay` (flagged ``redelivered``); ``requeue=False`` settles it without replay
-  (Kafka cannot drop one record: it is skipped by committing past it).
+  (Kafka cannot drop one record: it is skipped by committing past it). `settle_many` does the same
+  for many records with one commit request.
 * `publish` refuses unknown topics (`NotFoundError`) rather than letting the broker auto-create them,
-  and waits for the broker's acknowledgement, returning the partition and offset.
+  and waits for the broker's acknowledgement, returning the partition and offset. `publish_many`
+  (= `publish_wait(publish_start(...))`, which a replay pipelines) hands a whole batch to the producer
+  (acks=all) and then waits for every acknowledgement: one `PublishResult` per record, confirmed only
+  when the broker acknowledged that record; unknown topics/partitions are not sent (not routed, with
+  the reason), and records unanswered within the producer's delivery timeout are not confirmed.
 * `purge` deletes records up to each partition's end offset (DeleteRecords); brokers without it
   (Tansu) raise `UnsupportedError` naming the alternative: recreate the topic.
 * `stats` reports per topic ``end_offset`` (gauge) and ``produced`` (counter), both the sum of the
   partitions' end offsets, and per consumer group ``lag`` (gauge: total) plus
-  ``lag.<topic>.<partition>`` per partition and ``consumers`` (members).
+  ``lag.<topic>.<partition>`` per partition and ``consumers`` (members). (Tansu 0.6 reports a
+  partition's end offset as its last record batch's base offset + 1: after batched produces, its end
+  offsets and so the lags are too low. Real Kafka reports the high watermark.)
 """
 
 from __future__ import annotations
@@ -359,6 +367,7 @@ class KafkaBackend:
                 linger_ms=0,
                 batch_size=_BATCH_BYTES,
                 delivery_timeout_ms=self._delivery_timeout_ms(),
+                bootstrap_timeout_ms=timeout_ms,  # (kafka-python's default: 30 s)
             )
         return self._producer
 
@@ -437,7 +446,7 @@ class KafkaBackend:
         try:
             self._known_topic(topic)
         except NotFoundError as exc:
-            return f"not published: {exc} ({exc.hint})" if exc.hint else f"not published: {exc}"
+            return f"not published: {exc}"
         except Exception as exc:
             return f"not sent: {self._error(exc, f'check that topic {topic!r} exists')}"
         return ""
