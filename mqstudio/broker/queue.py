@@ -381,7 +381,8 @@ class Queue(QueueCounters):
         # Hot path: no TTL, no length limit, no priorities. Same rules as `_publish_full`, inlined.
         seq = self._seq = self._seq + 1
         # QueuedMessage(message, seq, now, None, 0, self) without the __init__ call (see
-        # NewQueuedMessage); the delivery fields are set below, once, by whichever way it goes.
+        # NewQueuedMessage: no deadline, priority 0 and never redelivered are its class constants);
+        # the delivery fields are set below, once, by whichever way it goes.
         qm = NewQueuedMessage()
         qm.message = message
         qm.seq = seq
