@@ -14,7 +14,9 @@ Two ways to reach a broker:
   AMQP framing, no per-message thread hop: 5,000 msg/s is sustained (see ``benchmarks/tail.py``);
 * any `Backend` (RabbitMQ, Kafka): a producer calls ``backend.publish`` per message; a consumer uses
   ``consume_for_replay(source, prefetch)`` in batches and ``settle`` per message — the `Backend`
-  protocol has no consume stream, and these two give manual acknowledgement on every backend.
+  protocol has no consume stream, and these two give manual acknowledgement on every backend. On
+  Kafka, a consumer attached to a design's consumer group consumes in that group (its name), so the
+  group's committed offsets and lag show the consumer's progress.
   A backend is thread-confined: each runner gets its own (``connect()`` and ``close()`` run on the
   runner's thread when `own_backend` is set, as `TrafficController` does).
 
@@ -45,9 +47,16 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Protocol, cast
 
-from mqstudio.backends.base import Backend, BackendError, BrokerMessage, OutgoingMessage, PublishResult
+from mqstudio.backends.base import (
+    Backend,
+    BackendError,
+    BackendKind,
+    BrokerMessage,
+    OutgoingMessage,
+    PublishResult,
+)
 from mqstudio.backends.embedded import BrokerHost
 from mqstudio.broker.broker import Broker
 from mqstudio.broker.errors import BrokerError
@@ -467,12 +476,21 @@ class ProducerRunner(_Runner):
         return sent, unroutable, failed
 
 
+class _GroupConsumer(Protocol):
+    """A backend that consumes in a named consumer group (Kafka)."""
+
+    def consume_for_replay(
+        self, source: str, limit: int, *, group: str | None = None
+    ) -> list[BrokerMessage]: ...
+
+
 class ConsumerRunner(_Runner):
     """Consumes `source` (a queue; a Kafka topic on the Kafka backend) with the consumer's prefetch,
     `processing_ms` per message and `failure_rate` (nack without requeue: dead-lettered through the
     queue's DLX, or dropped without one); `requeue_rate` of the rest is nacked with requeue (redelivered).
     Unset arguments come from `consumer`. `dead_letter_topic` (Kafka, see the module doc): where failed
-    records are published before they are settled.
+    records are published before they are settled. `group` (Kafka): the consumer group to consume in
+    (the design's group), instead of the backend's own replay group.
     Deliveries still held when the runner stops go back to the queue (the session closes)."""
 
     kind = "consumer"
@@ -488,11 +506,13 @@ class ConsumerRunner(_Runner):
         failure_rate: float | None = None,
         requeue_rate: float | None = None,
         dead_letter_topic: str | None = None,
+        group: str | None = None,
         own_backend: bool = False,
         seed: int | None = None,
     ) -> None:
         super().__init__(consumer.name)
         self.dead_letter_topic = dead_letter_topic
+        self.group = group
         self.backend = backend
         self.source = source if source is not None else consumer.source
         self.prefetch = max(1, prefetch if prefetch is not None else consumer.prefetch)
@@ -595,7 +615,7 @@ class ConsumerRunner(_Runner):
         try:
             while not self._stop.is_set():
                 try:
-                    batch = backend.consume_for_replay(self.source, self.prefetch)
+                    batch = self._take(backend)
                 except BackendError as exc:
                     self._note_error(exc)
                     self._stop.wait(1.0)
@@ -618,6 +638,11 @@ class ConsumerRunner(_Runner):
                 with contextlib.suppress(Exception):
                     backend.close()
 
+    def _take(self, backend: Backend) -> list[BrokerMessage]:
+        if self.group is not None and backend.kind is BackendKind.KAFKA:
+            grouped = cast(_GroupConsumer, backend)
+            return grouped.consume_for_replay(self.source, self.prefetch, group=self.group)
+        return backend.consume_for_replay(self.source, self.prefetch)
 
     def _dead_letter(self, backend: Backend, message: BrokerMessage) -> str:
         """Publish a failed record to the dead-letter topic; "fail" when the broker took it (the original
@@ -739,10 +764,18 @@ class TrafficController:
         if isinstance(node, Consumer):
             source = self._name_of(node.source, f"consumer {node.name!r}")
             requeue = node.requeue_rate or self.options.requeue_rate
-            kafka = isinstance(self.topology.get(node.source), ConsumerGroup | Topic)
+            origin = self.topology.get(node.source)
+            kafka = isinstance(origin, ConsumerGroup | Topic)
             dlt = dead_letter_topic_for(self.topology, source) if kafka and own else None
+            group = origin.name if isinstance(origin, ConsumerGroup) and own else None
             return ConsumerRunner(
-                sink, node, source=source, requeue_rate=requeue, dead_letter_topic=dlt, own_backend=own
+                sink,
+                node,
+                source=source,
+                requeue_rate=requeue,
+                dead_letter_topic=dlt,
+                group=group,
+                own_backend=own,
             )
         raise TrafficError(f"{node_id!r} is not a producer or consumer")
 

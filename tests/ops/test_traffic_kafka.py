@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 import pytest
-from kafka import KafkaConsumer
+from kafka import KafkaConsumer, TopicPartition
 
+from mqstudio.backends import kafka_admin as kadmin
 from mqstudio.backends.kafka import KafkaBackend
 from mqstudio.core.model import Consumer, ConsumerGroup, Producer, Topic, Topology
 from mqstudio.ops.deadletters import parse_death
@@ -27,10 +29,11 @@ def _wait_until(predicate: Callable[[], bool], timeout: float = 60.0) -> bool:
     return predicate()
 
 
-def _records(tansu: Tansu, topic: str, n: int, timeout: float = 30.0) -> list[object]:
-    consumer = KafkaConsumer(topic, bootstrap_servers=tansu.bootstrap, group_id=f"{topic}-check",
-                             **CONSUMER_OPTIONS)
-    out: list[object] = []
+def _records(tansu: Tansu, topic: str, n: int, timeout: float = 30.0) -> list[Any]:
+    consumer = KafkaConsumer(
+        topic, bootstrap_servers=tansu.bootstrap, group_id=f"{topic}-check", **CONSUMER_OPTIONS
+    )
+    out: list[Any] = []
     deadline = time.monotonic() + timeout
     try:
         while len(out) < n and time.monotonic() < deadline:
@@ -62,8 +65,9 @@ def test_generator_on_kafka_publishes_consumes_and_dead_letters_to_the_dlt(
     origin, dlt = f"{kafka_prefix}orders", f"{kafka_prefix}orders.DLT"
 
     def backend() -> KafkaBackend:
-        return KafkaBackend(tansu.bootstrap, client_id="mqstudio-traffic-test",
-                            group_timeouts=KAFKA_GROUP_TIMEOUTS)
+        return KafkaBackend(
+            tansu.bootstrap, client_id="mqstudio-traffic-test", group_timeouts=KAFKA_GROUP_TIMEOUTS
+        )
 
     controller = TrafficController(design, backend_factory=backend)
     worker = controller.start("c-worker")
@@ -74,7 +78,9 @@ def test_generator_on_kafka_publishes_consumes_and_dead_letters_to_the_dlt(
     sent = controller.stats()["p-api"]
     assert sent.failed == 0 and sent.error == "", sent
     assert _wait_until(lambda: worker.stats.acked + worker.stats.failed == sent.sent, timeout=90), (
-        worker.stats, sent)
+        worker.stats,
+        sent,
+    )
     assert controller.stop("c-worker", timeout=30)
     stats = worker.stats
     assert stats.error == "" and stats.requeued == 0
@@ -113,3 +119,62 @@ def test_a_consumer_group_with_no_topic_is_refused(kafka_prefix: str) -> None:
     controller = TrafficController(t, backend_factory=lambda: KafkaBackend("127.0.0.1:1"))
     with pytest.raises(TrafficError, match="not connected"):
         controller.start("c-worker")
+
+
+def _group_stats(backend: KafkaBackend, group: str) -> dict[str, float] | None:
+    for obj in backend.stats().objects:
+        if obj.kind == "consumer_group" and obj.name == group:
+            return dict(obj.gauges)
+    return None
+
+
+def test_a_consumer_on_a_group_node_consumes_in_that_group_so_its_lag_follows_the_generator(
+    tansu: Tansu, kafka_backend: KafkaBackend, kafka_prefix: str
+) -> None:
+    t = Topology()
+    t.add_node(Topic(f"{kafka_prefix}orders", partitions=2, id="t-orders"))
+    t.add_node(ConsumerGroup(f"{kafka_prefix}workers", topics=["t-orders"], id="g-workers"))
+    t.add_node(Producer("api", target="t-orders", rate=200, id="p-api"))
+    t.add_node(Consumer("worker", source="g-workers", prefetch=20, id="c-worker"))
+    for topic in t.topics:
+        kafka_backend.create_topic(topic)
+    group, topic_name = f"{kafka_prefix}workers", f"{kafka_prefix}orders"
+    controller = TrafficController(
+        t,
+        backend_factory=lambda: KafkaBackend(
+            tansu.bootstrap, client_id="mqstudio-traffic-test", group_timeouts=KAFKA_GROUP_TIMEOUTS
+        ),
+    )
+
+    def produce(at_least: int) -> int:
+        controller.start("p-api")
+        assert _wait_until(lambda: controller.stats()["p-api"].sent >= at_least)
+        assert controller.stop("p-api", timeout=30)
+        stats = controller.stats()["p-api"]
+        assert stats.failed == 0 and stats.error == "", stats
+        return stats.sent
+
+    def consume(expected: int) -> None:
+        worker = controller.start("c-worker")
+        assert isinstance(worker, ConsumerRunner) and worker.group == group
+        assert _wait_until(lambda: worker.stats.acked == expected, timeout=60), worker.stats
+        assert controller.stop("c-worker", timeout=30)
+        assert worker.stats.error == "", worker.stats
+
+    first = produce(60)
+    consume(first)
+    gauges = _group_stats(kafka_backend, group)
+    assert gauges is not None and gauges["lag"] == 0, gauges
+    committed = kadmin.committed_offsets(kafka_backend.admin, group)
+    assert set(committed) == {TopicPartition(topic_name, 0), TopicPartition(topic_name, 1)}
+    assert sum(committed.values()) == first
+    # the backend's own replay group never consumed: the design's group is the one that moves
+    assert _group_stats(kafka_backend, f"{kafka_backend.replay_group}.{topic_name}") is None
+
+    second = produce(30)  # the group is idle: its lag grows by what was produced
+    gauges = _group_stats(kafka_backend, group)
+    assert gauges is not None and gauges["lag"] == second, gauges
+
+    consume(second)  # it catches up from its committed offsets, not from the beginning
+    gauges = _group_stats(kafka_backend, group)
+    assert gauges is not None and gauges["lag"] == 0, gauges
