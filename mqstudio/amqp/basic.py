@@ -16,6 +16,7 @@ from typing import Any, Generic, TypeVar
 
 from pamqp import commands
 
+from mqstudio.amqp.names import BasicDeliver, BasicGetOk
 from mqstudio.broker.message import Delivery, Properties
 
 __all__ = [
@@ -164,11 +165,11 @@ class PropertiesCache:
 
 
 def deliver_method(d: Delivery) -> commands.Basic.Deliver:
-    return commands.Basic.Deliver(d.consumer_tag, d.delivery_tag, d.redelivered, d.exchange, d.routing_key)
+    return BasicDeliver(d.consumer_tag, d.delivery_tag, d.redelivered, d.exchange, d.routing_key)
 
 
 def get_ok_method(d: Delivery) -> commands.Basic.GetOk:
-    return commands.Basic.GetOk(d.delivery_tag, d.redelivered, d.exchange, d.routing_key, d.message_count)
+    return BasicGetOk(d.delivery_tag, d.redelivered, d.exchange, d.routing_key, d.message_count)
 
 
 T = TypeVar("T")

@@ -44,6 +44,7 @@ from mqstudio.amqp.basic import (
 from mqstudio.amqp.connection import Connection
 from mqstudio.amqp.fastcodec import DeliverTemplates
 from mqstudio.amqp.framing import AmqpError, Method, ReplyCode
+from mqstudio.amqp.names import BasicDeliver, BasicReturn, QueueDeclareOk
 from mqstudio.broker.broker import Broker
 from mqstudio.broker.errors import PreconditionFailed
 from mqstudio.broker.message import Properties
@@ -286,7 +287,7 @@ class ChannelHandler:
         if m.passive and m.queue == DIRECT_REPLY_TO:
             # [direct-reply-to] the pseudo-queue "exists" for a passive declare.
             if not m.nowait:
-                self._send(commands.Queue.DeclareOk(DIRECT_REPLY_TO, 0, 0))
+                self._send(QueueDeclareOk(DIRECT_REPLY_TO, 0, 0))
             return
         ok = self._broker.declare_queue(
             self.info.vhost,
@@ -300,7 +301,7 @@ class ChannelHandler:
         )
         self.last_queue = ok.name
         if not m.nowait:
-            self._send(commands.Queue.DeclareOk(ok.name, ok.message_count, ok.consumer_count))
+            self._send(QueueDeclareOk(ok.name, ok.message_count, ok.consumer_count))
 
     def _queue_bind(self, m: commands.Queue.Bind, _h: object, _b: bytes) -> None:
         queue = self._queue_name(m.queue)
@@ -415,7 +416,7 @@ class ChannelHandler:
         session.next_tag = tag + 1
         self._conn.send_content(
             self.number,
-            commands.Basic.Deliver(self.reply_consumer[0], tag, False, exchange, routing_key),
+            BasicDeliver(self.reply_consumer[0], tag, False, exchange, routing_key),
             props,
             body,
         )
@@ -552,7 +553,7 @@ class ChannelHandler:
     ) -> None:
         self._conn.send_content(
             self.number,
-            commands.Basic.Return(ReplyCode.NO_ROUTE, "NO_ROUTE", exchange, routing_key),
+            BasicReturn(ReplyCode.NO_ROUTE, "NO_ROUTE", exchange, routing_key),
             wire or self.host.properties_cache.get(props),
             body,
         )

@@ -13,7 +13,8 @@ Equivalence with pamqp is the contract, checked by tests/amqp/test_fastcodec.py 
 differential property tests): a decoder accepts only the canonical layout of its frame (exact
 payload length, well-formed strings) and returns None for anything else, so the caller falls
 back to pamqp, which then produces whatever value or error it always did. The encoder builds its
-cached pieces by cutting a frame pamqp marshalled, so pamqp's validation still applies to them.
+cached pieces by cutting a frame pamqp marshalled (`names.BasicDeliver`: any exchange name and
+routing key, as RabbitMQ; shortstrs over 255 octets are still refused).
 
 Decoded objects are real pamqp objects, built without running their constructors (which
 validate; pamqp's own unmarshal does not). Identical publish methods, content headers and
@@ -33,6 +34,7 @@ from pamqp import frame as pamqp_frame
 from pamqp import header as pamqp_header
 from pamqp.base import Frame as Method
 
+from mqstudio.amqp.names import BasicDeliver
 from mqstudio.broker.message import Delivery, Properties
 
 __all__ = [
@@ -305,10 +307,9 @@ class DeliverTemplates:
         return b"".join(parts)
 
     def _build(self, consumer_tag: str, exchange: str, routing_key: str) -> DeliverTemplate:
-        # pamqp validates the fields (exchange name, shortstr lengths) as it always did.
-        frame = pamqp_frame.marshal(
-            commands.Basic.Deliver(consumer_tag, 0, False, exchange, routing_key), self.channel
-        )
+        # Any exchange name and routing key, as RabbitMQ (mqstudio.amqp.names); pamqp still
+        # refuses a shortstr over 255 octets.
+        frame = pamqp_frame.marshal(BasicDeliver(consumer_tag, 0, False, exchange, routing_key), self.channel)
         # 7-octet frame header, 4-octet method index, then the consumer tag as a shortstr.
         cut = 7 + 4 + 1 + frame[11]
         return frame[:cut], frame[cut + _TAG_BITS.size :]
