@@ -4,7 +4,7 @@ Run by scripts/make-screenshots (``make screenshots``) with the project's Python
 a scratch directory, an in-memory embedded broker on a free port:
 
   welcome.png       the start page (no project open)
-  route-tracer.png  the retry-with-TTL example, a rejected message traced through the ladder (1280x920)
+  route-tracer.png  the retry-with-TTL example, a rejected message traced through the ladder
   live-demo.png     the first-run demo with its generators running and the Messages tail
   throughput.png    the same, Throughput charts and View ▸ Live Overlays on the canvas
   dead-letters.png  the same, Dead Letters dock on orders.dead with a message selected
@@ -23,7 +23,6 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZE = (1280, 800)
-TRACER_HEIGHT = 920
 
 
 def _settle(app: Any, seconds: float) -> None:
@@ -68,7 +67,6 @@ def _live_views(app: Any, window: Any, out_dir: Path, seconds: float) -> None:
 
     dead = window.dead_letters
     dead.parentWidget().raise_()
-    dead.splitter.setSizes([250, 600, 430])  # room for the queue names, as a user would drag it
     _wait(app, lambda: (dead.poll(), "orders.dead" in dead.dlqs)[1], 10)
     dead.select_queue("orders.dead")
     _wait(app, lambda: dead.model.rowCount() > 0, 10)
@@ -83,33 +81,22 @@ def _live_views(app: Any, window: Any, out_dir: Path, seconds: float) -> None:
 
 
 def _tracer_view(app: Any, window: Any, out_dir: Path) -> None:
-    from PySide6.QtCore import Qt
-    from PySide6.QtWidgets import QSplitter
-
     from mqstudio.ops.trace import Outcome
 
     if not window.open_path(ROOT / "resources" / "examples" / "retry-ttl-ladder.mqs.json"):
         raise SystemExit("screenshot-views: cannot open the retry-ttl-ladder example")
-    window.resize(SIZE[0], TRACER_HEIGHT)  # room for the form, every hop and a readable canvas
+    window.resize(*SIZE)  # the default layout: the form beside the hops, every hop visible
     _settle(app, 0.2)
     window.tracer_dock.raise_()
-    window.resizeDocks([window.tracer_dock], [395], Qt.Orientation.Vertical)
     tracer = window.tracer
     tracer.set_exchange("ex-work")
     tracer.routing_key.setText("work")
     tracer.outcome.setCurrentIndex(tracer.outcome.findData(Outcome.REJECTED))
     tracer.run_trace()
     _settle(app, 0.2)
-    splitter = tracer.findChild(QSplitter)
-    if splitter is not None:  # the form at its smallest, the hops get the rest
-        total = sum(splitter.sizes())
-        form = splitter.widget(0).minimumSizeHint().height()
-        splitter.setSizes([form, max(total - form, 0)])
     window.prepare_screenshot()
     _settle(app, 0.3)
     _save(window, out_dir / "route-tracer.png")
-    window.resize(*SIZE)
-    window.resizeDocks([window.tracer_dock], [200], Qt.Orientation.Vertical)
 
 
 def main(argv: list[str]) -> int:

@@ -267,3 +267,11 @@ def test_tail_of_the_embedded_broker_fills_the_table(qtbot, broker_thread: Embed
     panel.stop()
     panel.shutdown()
     assert not panel.runner.jobs()
+
+
+def test_panel_shrinks_with_the_bottom_dock_row(qtbot) -> None:  # type: ignore[no-untyped-def]
+    """The Messages dock shares the bottom row with Problems, Throughput and Dead Letters: it must not
+    hold the row taller than the others (~130 px)."""
+    panel = MessageTailPanel()
+    qtbot.addWidget(panel)
+    assert panel.minimumSizeHint().height() <= 130
