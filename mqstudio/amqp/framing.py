@@ -168,7 +168,11 @@ class ProtocolHeaderError(Exception):
 
 
 def format_reply_text(reply_code: int, text: str) -> str:
-    """RabbitMQ's reply text shape: "<CODE_NAME> - <detail>", cut to a shortstr's 255 octets."""
+    """RabbitMQ's reply text shape: "<CODE_NAME> - <detail>", cut to a shortstr's 255 octets.
+
+    Like rabbit_binary_generator, a longer text keeps its first 252 octets and ends in "...";
+    unlike it, a character split by that cut is dropped rather than sent as broken UTF-8.
+    """
     try:
         prefix = ReplyCode(reply_code).name
     except ValueError:
@@ -176,7 +180,7 @@ def format_reply_text(reply_code: int, text: str) -> str:
     full = text if not prefix or text.startswith(prefix) else f"{prefix} - {text}"
     encoded = full.encode("utf-8")
     if len(encoded) > 255:  # reply-text is a shortstr (spec domain reply-text)
-        full = encoded[:255].decode("utf-8", errors="ignore")
+        full = encoded[:252].decode("utf-8", errors="ignore") + "..."
     return full
 
 

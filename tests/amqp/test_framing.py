@@ -273,7 +273,10 @@ def test_partial_header_waits_for_more() -> None:
 def test_reply_text_carries_rabbitmq_style_prefix_once() -> None:
     assert format_reply_text(530, "vhost x not found") == "NOT_ALLOWED - vhost x not found"
     assert format_reply_text(530, "NOT_ALLOWED - already") == "NOT_ALLOWED - already"
-    assert len(format_reply_text(404, "é" * 300).encode()) <= 255
+    # RabbitMQ: 252 octets and "..."; the é split at octet 252 is dropped, not sent half.
+    assert format_reply_text(404, "x" + "é" * 300) == "NOT_FOUND - x" + "é" * 119 + "..."
+    assert format_reply_text(404, "x" * 300) == "NOT_FOUND - " + "x" * 240 + "..."
+    assert len(format_reply_text(404, "x" * 243).encode()) == 255  # fits: not cut
 
 
 def test_soft_and_hard_codes_follow_the_spec() -> None:
