@@ -488,6 +488,10 @@ class FrameBuffer:
                 return self._headers.decode(src, start, end)
             return _decode_payload(frame_type, src[start:end])
         except _DECODE_ERRORS as exc:
+            if isinstance(exc, UnicodeDecodeError) and frame_type == FrameType.METHOD:
+                # A shortstr field (queue or exchange name, routing key) that is not UTF-8: 501 in
+                # RabbitMQ's words, which a client compares against RabbitMQ's.
+                raise FrameError("Malformed UTF-8 in shortstr") from exc
             raise FrameError(
                 f"cannot decode frame type {frame_type} on channel {channel}: {exc}"
             ) from exc

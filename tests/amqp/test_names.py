@@ -19,8 +19,9 @@ import pika.spec
 import pytest
 from pamqp import commands
 
-from mqstudio.amqp.framing import FrameBuffer
-from tests.amqp.conftest import wait_until
+from mqstudio.amqp.framing import PROTOCOL_HEADER, FrameBuffer, marshal
+from tests.amqp.conftest import RunningBroker, wait_until
+from tests.amqp.test_robustness import RawClient, wire
 from tests.fixtures.rabbitmq import RabbitMQService
 
 NAMES = [
@@ -182,3 +183,55 @@ def test_client_methods_with_any_name_decode_as_sent(name: str) -> None:
                 assert getattr(got, field) == getattr(want, field), field
     publish = frames[4][1]
     assert isinstance(publish, commands.Basic.Publish)
+
+
+# ------------------------------------------------------------------------------ names that are not UTF-8
+
+
+@pytest.fixture(params=["embedded", "rabbitmq"])
+def raw_target(request: pytest.FixtureRequest) -> tuple[tuple[str, int], str, str, str]:
+    """(address, vhost, user, password) of the embedded server or a fresh RabbitMQ vhost."""
+    if request.param == "embedded":
+        broker: RunningBroker = request.getfixturevalue("broker_server")
+        return (broker.host, broker.port), "/", "guest", "guest"
+    service: RabbitMQService = request.getfixturevalue("rabbitmq_service")
+    vhost: str = request.getfixturevalue("rabbitmq_vhost")
+    return (service.host, service.port), vhost, service.username, service.password
+
+
+def _not_utf8(method: Any) -> bytes:
+    """`method` on channel 1 with the "Z" in its name replaced by 0xFF (pika and pamqp refuse to send it)."""
+    raw = marshal(method, 1)
+    assert raw.count(b"Z") == 1
+    return raw.replace(b"Z", b"\xff")
+
+
+@pytest.mark.parametrize(
+    "method",
+    [
+        pytest.param(commands.Queue.Declare(queue="bad Z name"), id="queue.declare"),
+        pytest.param(commands.Exchange.Declare(exchange="bad Z name"), id="exchange.declare"),
+    ],
+)
+def test_name_that_is_not_utf8_is_a_frame_error_as_in_rabbitmq(
+    raw_target: tuple[tuple[str, int], str, str, str], method: Any
+) -> None:
+    address, vhost, user, password = raw_target
+    client = RawClient(address)
+    try:
+        client.send(PROTOCOL_HEADER)
+        client.expect(commands.Connection.Start)
+        start_ok = commands.Connection.StartOk(mechanism="PLAIN", response=f"\0{user}\0{password}")
+        client.send(wire((0, start_ok)))
+        client.expect(commands.Connection.Tune)
+        tune_ok = commands.Connection.TuneOk(channel_max=16, frame_max=131072, heartbeat=0)
+        client.send(wire((0, tune_ok), (0, commands.Connection.Open(virtual_host=vhost))))
+        client.expect(commands.Connection.OpenOk)
+        client.send(wire((1, commands.Channel.Open())))
+        client.expect(commands.Channel.OpenOk, channel=1)
+        client.send(_not_utf8(method))
+        close = client.await_close()
+    finally:
+        client.close()
+    assert close is not None
+    assert (close.reply_code, close.reply_text) == (501, "FRAME_ERROR - Malformed UTF-8 in shortstr")
