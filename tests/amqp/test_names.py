@@ -19,7 +19,8 @@ import pika.spec
 import pytest
 from pamqp import commands
 
-from mqstudio.amqp.framing import PROTOCOL_HEADER, FrameBuffer, marshal
+from mqstudio.amqp.framing import CONTENT_METHODS, PROTOCOL_HEADER, FrameBuffer, marshal
+from mqstudio.amqp.names import BasicDeliver, BasicGetOk, BasicReturn, QueueDeclareOk
 from tests.amqp.conftest import RunningBroker, wait_until
 from tests.amqp.test_robustness import RawClient, wire
 from tests.fixtures.rabbitmq import RabbitMQService
@@ -183,6 +184,36 @@ def test_client_methods_with_any_name_decode_as_sent(name: str) -> None:
                 assert getattr(got, field) == getattr(want, field), field
     publish = frames[4][1]
     assert isinstance(publish, commands.Basic.Publish)
+
+
+# ------------------------------------------------------------------------------ the unvalidated methods
+
+
+UNVALIDATED = [
+    pytest.param(QueueDeclareOk, ("q.1", 5, 2), id="queue.declare-ok"),
+    pytest.param(BasicDeliver, ("ctag", 7, True, "x", "k.1"), id="basic.deliver"),
+    pytest.param(BasicGetOk, (7, False, "x", "k.1", 3), id="basic.get-ok"),
+    pytest.param(BasicReturn, (312, "NO_ROUTE", "x", "k.1"), id="basic.return"),
+]
+
+
+@pytest.mark.parametrize(("cls", "args"), UNVALIDATED)
+def test_unvalidated_method_is_pamqps_with_the_same_octets(cls: type[Any], args: tuple[Any, ...]) -> None:
+    (parent,) = cls.__bases__
+    ours, theirs = cls(*args), parent(*args)
+    assert isinstance(ours, parent)
+    assert (ours.index, ours.name, list(ours)) == (theirs.index, theirs.name, list(theirs))
+    assert marshal(ours, 3) == marshal(theirs, 3)  # every field encoded, none dropped
+    assert isinstance(ours, CONTENT_METHODS) == isinstance(theirs, CONTENT_METHODS)
+
+
+@pytest.mark.parametrize(("cls", "args"), UNVALIDATED)
+def test_unvalidated_method_still_refuses_what_a_shortstr_cannot_carry(
+    cls: type[Any], args: tuple[Any, ...]
+) -> None:
+    too_long = tuple("\u00e9" * 128 if a in {"q.1", "x"} else a for a in args)
+    with pytest.raises(TypeError, match="255"):
+        marshal(cls(*too_long), 1)
 
 
 # ------------------------------------------------------------------------------ names that are not UTF-8
