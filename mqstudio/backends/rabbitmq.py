@@ -101,6 +101,8 @@ _TAIL_POLL_S = 0.2
 _TAIL_REBIND_S = 5.0
 _STREAM_IDLE_S = 1.0
 _FRAMES_PER_WRITE = 300
+_REQUEUE_GRACE_S = 5.0
+_REQUEUE_WAIT_S = 1.0
 
 
 # -- AMQP -------------------------------------------------------------------------------------------
@@ -146,6 +148,8 @@ class AmqpClient:
         self._channel_ids: dict[str, int] = {}
         self._ids = itertools.count(1)
         self.generation = 0
+        self.lost_at: float | None = None
+        """When a connection was last lost (monotonic): RabbitMQ requeues what it held a moment later."""
         """Counts connections opened; a replay handle names the one that took its message."""
 
     @property
@@ -273,6 +277,8 @@ class AmqpClient:
 
     def _drop(self) -> None:
         conn, self._conn = self._conn, None
+        if conn is not None:
+            self.lost_at = time.monotonic()
         self._channels.clear()
         self._channel_ids.clear()
         if conn is not None and conn.is_open:
@@ -356,6 +362,7 @@ class RabbitMQBackend:
         self._pipeline: _Confirms | None = None
         self._unacked = Unacked()
         self._taker: _Taker | None = None
+        self._replaying: int | None = None  # the connection generation a replay round takes on
 
     def __repr__(self) -> str:
         return f"RabbitMQBackend({self.description})"
@@ -502,10 +509,15 @@ class RabbitMQBackend:
                 group.set(index, PublishResult(False, False, f"not published: {exc}"))
             return group
         conn = self.amqp.connection()
+        self._check_round()
         ch = self.amqp.channel("pipeline")
         state = self._pipeline
         if state is None or state.channel_id != self.amqp.channel_id("pipeline"):
+            if state is not None and state.generation == self.amqp.generation:
+                # its channel closed (the connection did not): what it did not confirm never will be
+                state.fail_all("not confirmed: the channel closed before the confirm")
             state = _Confirms(self.amqp.channel_id("pipeline"))
+            state.generation = self.amqp.generation
             self._pipeline = state
             with self.amqp.errors("turn on publisher confirms"):
                 ch._impl.confirm_delivery(state.on_confirm, callback=state.on_select_ok)
@@ -533,7 +545,11 @@ class RabbitMQBackend:
         link, group.link = group.link, None
         if group.pending and link is not None:
             conn, ch, state = link
-            if not conn.is_open or id(state) != id(self._pipeline):
+            alive = conn.is_open and conn is self.amqp._conn
+            if alive and id(state) != id(self._pipeline):  # the channel closed, not the link
+                state.fail_all("not confirmed: the channel closed before the confirm")
+                return group.final()
+            if not alive:
                 raise UnreachableError(
                     f"lost the connection to RabbitMQ at {self.amqp.address} before the confirms arrived",
                     AMQP_HINT,
@@ -560,7 +576,17 @@ class RabbitMQBackend:
             state.fail_all(f"not confirmed: {exc}")
 
     def message_count(self, queue: str) -> int:
-        """Messages ready in `queue` now (AMQP queue.declare passive; exact, unlike the management API)."""
+        """Messages ready in `queue` now (AMQP queue.declare passive; exact, unlike the management API).
+
+        Within a second of losing a connection it waits out that second first: RabbitMQ puts back
+        what the lost connection held a moment after it noticed, and a count taken before that would
+        leave those messages out (a replay counts what it will take when it starts)."""
+        lost = self.amqp.lost_at
+        if lost is not None and (left := lost + _REQUEUE_WAIT_S - time.monotonic()) > 0:
+            time.sleep(left)
+        return self._ready_count(queue)
+
+    def _ready_count(self, queue: str) -> int:
         ch = self.amqp.channel("main")
         with self.amqp.errors(f"count the messages of queue {queue!r} in vhost {self.vhost!r}"):
             frame = ch.queue_declare(queue, passive=True)
@@ -678,6 +704,7 @@ class RabbitMQBackend:
         ahead = max(0, min(ahead, 2 * MAX_REPLAY_BATCH))
         where = f"take messages from queue {source!r} in vhost {self.vhost!r}"
         conn = self.amqp.connection()
+        self._check_round()
         ch = self.amqp.channel("replay")
         key = (self.amqp.generation, self.amqp.channel_id("replay"))
         taker = self._taker
@@ -690,7 +717,12 @@ class RabbitMQBackend:
             taker.unit = max(1, limit)
             taker.allowance = limit + ahead if ahead else 0  # consumers chained while waiting
             if taker.done < limit and taker.tag is None:
-                wanted = min(limit - taker.done, self.message_count(source))
+                wanted = min(limit - taker.done, self._ready_count(source))
+                lost = self.amqp.lost_at
+                if wanted <= 0 and lost is not None and time.monotonic() - lost < _REQUEUE_GRACE_S:
+                    # Right after a lost link what it held may not be back in the queue yet: a
+                    # consumer waits for it (up to the idle second) instead of reporting it empty.
+                    wanted = limit - taker.done
                 if wanted > 0:
                     taker.start(conn, wanted)
             seen, idle_since = len(taker.buffer), time.monotonic()
@@ -707,11 +739,25 @@ class RabbitMQBackend:
             taker.allowance = ahead
             if ahead and len(out) == limit and taker.tag is None:
                 taker.chain(conn)
+        if out:
+            self._replaying = self.amqp.generation
         return out
+
+    def _check_round(self) -> None:
+        """A replay round (takes until `end_take`) must not go on silently on a new connection: its
+        caller still holds messages and unconfirmed copies of the lost one."""
+        if self._replaying is not None and self._replaying != self.amqp.generation:
+            self._replaying = None
+            raise UnreachableError(
+                f"lost the connection to RabbitMQ at {self.amqp.address} during the replay: RabbitMQ "
+                "has put back the messages it held",
+                AMQP_HINT,
+            )
 
     def end_take(self) -> None:
         """Stop taking ahead: cancel `take_for_replay`'s consumer and nack-requeue what it took and
         did not return. No-op when the connection that took them is gone (they are back already)."""
+        self._replaying = None
         taker = self._taker
         if taker is None or taker.key != (self.amqp.generation, self.amqp.channel_id("replay")):
             self._taker = None

@@ -258,6 +258,7 @@ class Confirms:
 
     def __init__(self, channel_id: int | None) -> None:
         self.channel_id = channel_id
+        self.generation = 0  # of the connection the channel is on
         self.selected = False
         self.seq = 0
         # sequence number -> (group, index in it, (exchange, key, body)); in sequence order
