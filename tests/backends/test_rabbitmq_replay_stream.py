@@ -6,7 +6,9 @@ from __future__ import annotations
 import time
 from types import SimpleNamespace
 
-from mqstudio.backends.base import PublishResult
+import pytest
+
+from mqstudio.backends.base import PublishResult, UnreachableError
 from mqstudio.backends.rabbitmq import RabbitMQBackend
 from mqstudio.backends.rabbitmq_messages import Confirms, PublishGroup, Unacked
 from tests.ops.replay_helpers import count, dead_letter, deploy, drain, eventually, ids_of
@@ -75,3 +77,24 @@ def test_a_held_message_between_acked_ones_stays_in_the_queue(rabbitmq_backend: 
     backend.settle_many([held], ack=False, requeue=True)
     eventually(lambda: count(backend, "dlq") == 1, "the held message back in the DLQ")
     assert ids_of(drain(backend, "dlq")) == ids_of([held])
+
+
+def test_a_replay_round_does_not_go_on_silently_on_a_new_connection(
+    rabbitmq_backend: RabbitMQBackend,
+) -> None:
+    backend = rabbitmq_backend
+    deploy(backend)
+    dead_letter(backend, 30)
+    held = backend.take_for_replay("dlq", 10, ahead=10)
+    assert len(held) == 10
+    backend.amqp.close()  # the link is gone: RabbitMQ puts back all 30
+    with pytest.raises(UnreachableError, match="during the replay"):
+        backend.take_for_replay("dlq", 10)
+    with pytest.raises(UnreachableError):
+        backend.settle_many(held, ack=True)  # their handles name the lost connection
+    backend.end_take()  # the caller gave up the round: a new one starts on the new connection
+    eventually(lambda: count(backend, "dlq") == 30, "everything back in the DLQ")
+    again = backend.take_for_replay("dlq", 30)
+    backend.settle_many(again, ack=True)
+    assert len(again) == 30 and set(ids_of(held)) <= set(ids_of(again))
+    assert count(backend, "dlq") == 0
