@@ -27,7 +27,10 @@ can be lost by it: a message the job did not finish was never acknowledged, so t
 back to the dead-letter queue when the job's connection went (Kafka: its offset was never
 committed). What an abandoned job leaves behind, by the state of its last attempt at a message:
 
-* ``in_flight`` — the copy may or may not be in the target; the original is still in the DLQ.
+* ``in_flight`` — the copy may or may not be in the target, and the original is in the DLQ — or,
+  when the job stopped just after a batch was confirmed and acknowledged but before the journal
+  recorded it (its ``done`` rows are written with the next commit), only the copy, in the target.
+  Either way the message is somewhere: never lost.
 * ``published`` — the copy is in the target *and* the original is still in the DLQ: replaying the
   DLQ again sends a second copy (a duplicate, never a loss). Kafka is the exception: later jobs
   still find the position as confirmed and acknowledge it without sending it again.
@@ -143,7 +146,7 @@ class AbandonSummary:
     attempt at each."""
 
     job: JobRecord
-    in_flight: int  # copy maybe in the target; original still in the DLQ
+    in_flight: int  # copy maybe in the target; original in the DLQ unless its ack beat the journal
     published: int  # copy in the target; original still in the DLQ (a later replay duplicates it)
     done: int  # replayed and removed from the DLQ
     failed: int  # refused; original still in the DLQ
@@ -156,8 +159,8 @@ class AbandonSummary:
         ]
         if self.in_flight:
             lines.append(
-                f"  {self.in_flight} were being sent when it stopped: still in the DLQ, and a copy may "
-                "also be in the target"
+                f"  {self.in_flight} were being sent when it stopped: each is still in the DLQ, in the "
+                "target, or in both (never in neither)"
             )
         if self.published:
             lines.append(
