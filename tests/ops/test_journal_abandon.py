@@ -32,7 +32,7 @@ def test_abandoned_jobs_are_no_longer_unfinished_and_report_what_they_left(tmp_p
         assert record is not None and record.state is JobStatus.ABANDONED
         assert [j.id for j in journal.unfinished_jobs()] == ["b"]
         text = "\n".join(summary.describe())
-        assert "still in the DLQ, and a copy may also be in the target" in text
+        assert "still in the DLQ, in the target, or in both (never in neither)" in text
         assert "replaying them again makes duplicates" in text
         # History is kept: the attempts are still there, unchanged.
         assert journal.counts("a") == {"in_flight": 1, "published": 1, "done": 2, "failed": 1}
