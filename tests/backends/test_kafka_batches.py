@@ -7,6 +7,7 @@ from __future__ import annotations
 import subprocess
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from kafka import TopicPartition
@@ -15,7 +16,7 @@ from mqstudio.backends import kafka_admin as kadmin
 from mqstudio.backends.base import BrokerMessage, ConflictError, OutgoingMessage, UnreachableError
 from mqstudio.backends.kafka import KafkaBackend
 from mqstudio.core.model import Topic
-from tests.fixtures.kafka import free_port, tansu_binary
+from tests.fixtures.kafka import Tansu, free_port, tansu_binary
 
 pytestmark = pytest.mark.kafka
 
@@ -216,3 +217,28 @@ def test_consume_in_a_named_group_commits_for_that_group_only(
     assert group in groups and f"{kafka_backend.replay_group}.{topic}" not in groups
     # the replay group is separate: it still sees every record
     assert len(_taken(kafka_backend, topic, 4)) == 4
+
+
+def test_a_poll_that_comes_back_empty_mid_topic_does_not_end_the_replay(
+    tansu: Tansu, kafka_backend: KafkaBackend, kafka_prefix: str
+) -> None:
+    # Tansu 0.6 reports a partition's end offset as its last batch's base offset + 1: 1 here, for 10
+    # records produced in one batch, so "position >= end offset" alone would say the replay is done.
+    topic = f"{kafka_prefix}dlt"
+    kafka_backend.create_topic(Topic(topic, partitions=1))
+    kafka_backend.publish_many(_records(topic, 10, partitions=1))
+    assert [m.offset for m in _taken(kafka_backend, topic, 2)] == [0, 1]
+    consumer = next(iter(kafka_backend._replays.values())).consumer
+    real_poll = consumer.poll
+    polls = 0
+
+    def late_fetch(**options: Any) -> Any:  # the next fetch answer is late: one poll finds nothing
+        nonlocal polls
+        polls += 1
+        return {} if polls == 1 else real_poll(**options)
+
+    consumer.poll = late_fetch
+    rest = kafka_backend.consume_for_replay(topic, 100)
+
+    assert polls > 1 and [m.offset for m in rest] == list(range(2, 10))
+    assert kafka_backend.consume_for_replay(topic, 100) == []  # at the (real) end now
