@@ -429,6 +429,8 @@ class KafkaBackend:
         background): the caller can prepare the next batch meanwhile; `publish_wait` returns the
         results. When Kafka cannot be reached, the records after the first that could not be sent are
         not sent either (each would wait for metadata in vain)."""
+        if not messages:
+            return KafkaPublishGroup([], 0.0)
         try:
             self._producer_for()
         except Exception as exc:
