@@ -19,7 +19,9 @@ Semantics:
   already-settled ones) again. ``settle(ack=False, requeue=True)`` hands the record out again on the
   next `consume_for_replay` (flagged ``redelivered``); ``requeue=False`` settles it without replay
   (Kafka cannot drop one record: it is skipped by committing past it). `settle_many` does the same
-  for many records with one commit request.
+  for many records with one commit request. `release_pending` gives back everything taken and not
+  settled (the caller dropped it: lost link, cancel, end of a job): the consumer seeks back to the
+  first such record per partition, so the next take reads them again, each once.
 * `publish` refuses unknown topics (`NotFoundError`) rather than letting the broker auto-create them,
   and waits for the broker's acknowledgement, returning the partition and offset. `publish_many`
   (= `publish_wait(publish_start(...))`, which a replay pipelines) hands a whole batch to the producer
@@ -124,6 +126,8 @@ class _Replay:
     pending: dict[TopicPartition, set[int]] = field(default_factory=dict)
     settled: dict[TopicPartition, set[int]] = field(default_factory=dict)
     again: list[BrokerMessage] = field(default_factory=list)
+    released: dict[TopicPartition, set[int]] = field(default_factory=dict)
+    """Given back by `KafkaBackend.release_pending` and not read again yet: no commit passes them."""
 
 
 @dataclass(slots=True)
@@ -667,10 +671,17 @@ class KafkaBackend:
                 batch = consumer.poll(timeout_ms=_POLL_MS, max_records=limit - len(out))
                 for records in batch.values():
                     for record in records:
-                        message = _to_message(record, group_id)
                         tp = TopicPartition(record.topic, record.partition)
-                        replay.pending.setdefault(tp, set()).add(record.offset)
-                        out.append(message)
+                        pending = replay.pending.setdefault(tp, set())
+                        if record.offset in pending or record.offset in replay.settled.get(tp, ()):
+                            # read again (after a rewind or a rebalance) but handed out already, or
+                            # settled before the rewind: not handed out twice
+                            continue
+                        released = replay.released.get(tp)
+                        if released:
+                            released.discard(record.offset)
+                        pending.add(record.offset)
+                        out.append(_to_message(record, group_id))
                 if batch:
                     continue
                 assigned = consumer.assignment()
@@ -724,7 +735,8 @@ class KafkaBackend:
             pending, settled = replay.pending.get(tp, set()), replay.settled.get(tp, set())
             if not settled:
                 continue
-            floor = min(pending) if pending else max(settled) + 1
+            out = pending | replay.released.get(tp, set())
+            floor = min(out) if out else max(settled) + 1
             below = [o for o in settled if o < floor]
             if below:
                 done[tp] = below
@@ -760,6 +772,38 @@ class KafkaBackend:
                 touched.setdefault(id(replay), (replay, set()))[1].add(tp)
         for replay, tps in touched.values():
             self._commit(replay, tps)
+
+    def release_pending(self, source: str, *, group: str | None = None) -> int:
+        """Give back every record of topic `source` taken for replay (in the replay group, or `group`)
+        and not settled yet, also those requeued by ``settle(ack=False)``: the backend forgets them
+        and moves the consumer back to the first of them in each partition, so the next
+        `consume_for_replay` reads them again, each once (records settled meanwhile are not handed out
+        again and their offsets are committed as before). Use it when the caller drops what it holds
+        (a lost link, a cancel, the end of a job): otherwise they stay pending and no commit passes
+        them for the rest of the consumer's life. No commit passes a given-back record either until
+        it was read again and settled. No request is made: a partition the consumer no longer holds
+        is read by its next owner from the committed offset, which is below every record given back.
+        Returns how many records were given back."""
+        replay = self._replays.get((self._group_id(source, group), source))
+        if replay is None:
+            return 0
+        replay.again.clear()
+        count = 0
+        try:
+            assigned = replay.consumer.assignment()
+        except Exception:  # a closed consumer holds nothing
+            assigned = set()
+        for tp, offsets in replay.pending.items():
+            if not offsets:
+                continue
+            count += len(offsets)
+            released = replay.released.setdefault(tp, set())
+            released.update(offsets)
+            offsets.clear()
+            if tp in assigned:
+                with contextlib.suppress(Exception):  # revoked meanwhile: its next owner reads it
+                    replay.consumer.seek(tp, min(released))
+        return count
 
     # -- purge, offsets, stats ------------------------------------------------------------------
     def purge(self, source: str) -> int:

@@ -572,8 +572,10 @@ class ReplayJob:
                     self._rounds()
                     break
                 except UnreachableError:
-                    self._flights.clear()  # not acked: the broker put them back too
-                    self._held.clear()  # the broker put them back when the connection went
+                    # Not acked: RabbitMQ put them back when the connection went; Kafka records
+                    # are given back by `_release` (the backend seeks back to them).
+                    self._flights.clear()
+                    self._held.clear()
                     self._restore_pending()  # chosen but maybe not acked: look for them again
                     if report.reconnects >= self.retries or self._cancel.cancelled:
                         raise
@@ -844,8 +846,17 @@ class ReplayJob:
 
     def _release(self) -> None:
         """Nack-requeue every held message and what was taken ahead (they stay in the DLQ). Never
-        acks, never drops."""
+        acks, never drops. A backend with `release_pending` (Kafka) gives back everything this job
+        took and did not settle, also what a lost link left unsettled: its consumer moves back to
+        the first of them, so the next take reads them again, once."""
         self._end_take()
+        release = getattr(self.backend, "release_pending", None)
+        if callable(release):
+            self._flights.clear()
+            self._held = []
+            with contextlib.suppress(BackendError):
+                release(self.source)
+            return
         for flight in self._flights:  # an error left them unsettled: they stay in the DLQ
             self._held.extend(i.message for i in flight.items)
         self._flights.clear()

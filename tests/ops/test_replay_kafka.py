@@ -5,10 +5,13 @@ committed only after the producer's acks, and a second run finds nothing left.""
 from __future__ import annotations
 
 import time
+from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer
 
+from mqstudio.backends.base import UnreachableError
 from mqstudio.backends.kafka import KafkaBackend
 from mqstudio.core.model import Topic
 from mqstudio.ops.journal import ItemState, Journal
@@ -110,3 +113,56 @@ def test_a_rerun_after_lost_commits_acknowledges_records_the_journal_saw_confirm
         report = ReplayJob(kafka_backend, dlt, journal=journal, job_id="later").run()
     assert report.skipped == 30 and report.replayed == 20
     assert len(read_all(tansu, origin, 20)) == 20
+
+
+class _DropsOnce:
+    """The Kafka backend, except that the `at`-th wait for a batch's acks raises UnreachableError
+    after the broker acknowledged the copies (the link dropped between the confirms and the offset
+    commit: those copies are in the target, their sources unsettled)."""
+
+    def __init__(self, backend: KafkaBackend, at: int) -> None:
+        self._backend, self._at, self.waits = backend, at, 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._backend, name)
+
+    def publish_wait(self, group: Any) -> Any:
+        results = self._backend.publish_wait(group)
+        self.waits += 1
+        if self.waits == self._at:
+            assert all(r.confirmed for r in results)
+            raise UnreachableError("link dropped (simulated)")
+        return results
+
+
+def test_a_link_lost_mid_replay_gives_the_records_back_and_commits_to_the_end(
+    tansu: Tansu, kafka_backend: KafkaBackend, kafka_prefix: str
+) -> None:
+    origin, dlt = f"{kafka_prefix}orders", f"{kafka_prefix}orders.DLT"
+    kafka_backend.create_topic(Topic(origin, partitions=3))
+    kafka_backend.create_topic(Topic(dlt, partitions=2))
+    n, batch = 1000, 100
+    fill_dlt(tansu, dlt, origin, n)
+    dropping = _DropsOnce(kafka_backend, at=3)
+
+    # No journal: nothing says the dropped batch's copies were confirmed, so they go out again.
+    report = ReplayJob(dropping, dlt, batch_size=batch, retries=1, retry_delay=0).run()
+
+    assert report.reconnects == 1 and report.ok, report.describe()
+    # Every record replayed in this job (the given-back ones were taken again, each once) ...
+    assert report.replayed == n
+    # ... and committed: the replay group's offsets reach the end of the DLT, so a later job (on a
+    # new connection, as after a restart) finds nothing to replay again.
+    group = f"{kafka_backend.replay_group}.{dlt}"
+    assert sum(kafka_backend.group_lag(group).values()) == 0
+    kafka_backend.close()  # (its replay consumer leaves the group)
+    kafka_backend.connect()
+    later = ReplayJob(kafka_backend, dlt).run()
+    assert later.replayed == 0 and later.skipped == 0
+    # lost = 0; the only duplicates are the copies of the batch in flight when the link dropped.
+    records = read_all(tansu, origin, n + batch)
+    rids = Counter(dict(r.headers)["rid"] for r in records)  # type: ignore[attr-defined]
+    assert set(rids) == {b"r%d" % i for i in range(n)}
+    duplicates = sum(c - 1 for c in rids.values())
+    assert 0 < duplicates <= batch
+    assert len(report.possible_duplicates) == duplicates
