@@ -1,7 +1,7 @@
 """Replay throughput on a real RabbitMQ: 10,000 dead letters replayed with confirms, against a baseline
 measured in the same run: a plain-pika replay written the fast way (see `baseline`).
 
-    .venv/bin/python benchmarks/replay.py [--count 10000] [--window 1000] [--rounds 3]
+    .venv/bin/python benchmarks/replay.py [--count 10000] [--window 1000] [--rounds 3] [--profile FILE]
 
 Environment as the tests (``MQSTUDIO_RABBITMQ_HOST`` …). Creates and deletes a vhost of its own.
 Both move the same 10,000 persistent dead letters from the DLQ back to their origin queue, taking
@@ -19,6 +19,7 @@ the messages lost and duplicated, counted by message id when they die again (mus
 from __future__ import annotations
 
 import argparse
+import cProfile
 import os
 import statistics
 import sys
@@ -128,6 +129,12 @@ def main() -> int:
     parser.add_argument("--count", type=int, default=10_000)
     parser.add_argument("--window", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=3, help="baseline and replay alternately (median)")
+    parser.add_argument(
+        "--profile",
+        metavar="FILE",
+        help="profile the replay runs with cProfile and write the stats to FILE (pstats format); "
+        "the times then include the profiler's overhead",
+    )
     args = parser.parse_args()
     host, port = env("HOST", "127.0.0.1"), int(env("PORT", "5672"))
     mport, user, password = (
@@ -146,6 +153,7 @@ def main() -> int:
     duplicates = {"baseline": 0, "replay": 0}
     not_replayed = 0
     loads: list[float] = []
+    profiler = cProfile.Profile() if args.profile else None
     try:
         backend = RabbitMQBackend(
             host,
@@ -181,8 +189,9 @@ def main() -> int:
             lost["baseline"] += got_lost
             duplicates["baseline"] += got_dups
             with tempfile.TemporaryDirectory() as tmp, Journal(Path(tmp) / "j.sqlite3") as journal:
+                job = ReplayJob(backend, "dlq", journal=journal, batch_size=args.window)
                 start = time.perf_counter()
-                report = ReplayJob(backend, "dlq", journal=journal, batch_size=args.window).run()
+                report = job.run() if profiler is None else profiler.runcall(job.run)
                 replay_s.append(time.perf_counter() - start)
             not_replayed += n - report.replayed
             got_lost, got_dups = check(ids, dead_letter(backend, n))
@@ -192,6 +201,8 @@ def main() -> int:
     finally:
         admin.delete_vhost(vhost)
         admin.close()
+    if profiler is not None:
+        profiler.dump_stats(args.profile)
     base, ours = statistics.median(base_s), statistics.median(replay_s)
     print(f"messages          {n} per run, {args.rounds} rounds (window {args.window})")
     print(f"load average      {' '.join(f'{x:.2f}' for x in loads)} (1 min, at the start of each round)")

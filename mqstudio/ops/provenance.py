@@ -145,10 +145,11 @@ def _seconds(value: Any) -> int | None:
     return None
 
 
-def _x_death(headers: Mapping[str, Any]) -> dict[str, Any] | None:
+def _x_death(headers: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The newest ``x-death`` entry (read only: not copied)."""
     deaths = headers.get("x-death")
     if isinstance(deaths, list | tuple) and deaths and isinstance(deaths[0], Mapping):
-        return dict(deaths[0])
+        return deaths[0]
     return None
 
 
@@ -251,20 +252,29 @@ def item_key(message: BrokerMessage) -> tuple[str, str]:
     return key, position
 
 
-def replay_headers(message: BrokerMessage, *, source: str, job_id: str) -> dict[str, Any]:
+def replay_headers(
+    message: BrokerMessage,
+    *,
+    source: str,
+    job_id: str,
+    death: Death | None = None,
+    count: int | None = None,
+) -> dict[str, Any]:
     """The headers of the replayed copy of `message` taken from `source` by job `job_id`.
 
     Drops ``x-death``, ``x-first-death-*``, ``x-last-death-*``, ``kafka_dlt-*`` and
     ``__connect.errors.*``; keeps every other header; sets `H_COUNT` (previous count + 1), `H_FROM`,
     `H_JOB` and `H_DEATH` (a summary of the death being undone, see `Death.as_header`).
+    `death` (= `death_of(message)`) and `count` (= `replay_count(message)`) may be passed when the
+    caller computed them already. The headers are copied once (into the returned dict).
     """
     headers = {
         name: value
         for name, value in message.headers.items()
         if name not in DROPPED_HEADERS and not name.startswith(DROPPED_PREFIXES)
     }
-    headers[H_COUNT] = replay_count(message) + 1
+    headers[H_COUNT] = (replay_count(message) if count is None else count) + 1
     headers[H_FROM] = source
     headers[H_JOB] = job_id
-    headers[H_DEATH] = death_of(message).as_header()
+    headers[H_DEATH] = (death_of(message) if death is None else death).as_header()
     return headers

@@ -81,6 +81,7 @@ from mqstudio.backends.base import (
 from mqstudio.ops.deadletters import fingerprint
 from mqstudio.ops.journal import ItemState, JobStatus, Journal
 from mqstudio.ops.provenance import (
+    Death,
     Origin,
     death_of,
     item_key,
@@ -144,6 +145,10 @@ class ReplayItem:
     position: str
     destination: Origin | None
     refused: str = ""
+    count: int = 0
+    """The message's provenance replay count (`replay_count`)."""
+    death: Death | None = None
+    """`death_of(message)` when the plan needed it (then the copy's headers reuse it)."""
 
     @property
     def ok(self) -> bool:
@@ -177,8 +182,8 @@ def plan_one(
             )
     else:
         dest = origin
-    item = ReplayItem(message, key, position, dest)
     count = replay_count(message)
+    item = ReplayItem(message, key, position, dest, count=count)
     if dest is None:
         item.refused = "no origin: the message has no x-death (or Kafka DLT) headers; choose a target"
     elif count >= max_replays:
@@ -187,7 +192,7 @@ def plan_one(
         item.refused = f"the target is the dead-letter topic {source!r} itself"
     elif not kafka and dest.target == "" and dest.key == source:
         item.refused = f"the target is the dead-letter queue {source!r} itself"
-    elif target is None and not kafka and death_of(message).queue == source:
+    elif target is None and not kafka and _death(item).queue == source:
         item.refused = f"it died in {source!r} itself: replaying to its origin would loop"
     elif kafka and message.properties.get("key") is not None and _text_key(message) is None:
         item.refused = "the record key is not UTF-8 text and cannot be preserved by this backend"
@@ -206,6 +211,13 @@ def plan_replay(
     or why it is refused: the destination is the source itself, no origin and no target, or the
     provenance replay count reached `max_replays` (loop guard)."""
     return [plan_one(m, source, target, max_replays=max_replays) for m in messages]
+
+
+def _death(item: ReplayItem) -> Death:
+    """`death_of(item.message)`, computed once per item."""
+    if item.death is None:
+        item.death = death_of(item.message)
+    return item.death
 
 
 def _original_key(message: BrokerMessage, origin: Origin | None) -> str:
@@ -233,7 +245,7 @@ def build_copy(item: ReplayItem, *, source: str, job_id: str) -> OutgoingMessage
     dest = item.destination
     assert dest is not None
     message = item.message
-    headers = replay_headers(message, source=source, job_id=job_id)
+    headers = replay_headers(message, source=source, job_id=job_id, death=_death(item), count=item.count)
     if _is_kafka(message):
         key = dest.key or (_text_key(message) or "")
         return OutgoingMessage(dest.target, message.body, key=key, headers=headers, partition=dest.partition)
@@ -755,12 +767,16 @@ class ReplayJob:
         if self.journal is not None:
             new = [(i.key, i.position, ItemState.IN_FLIGHT, "") for i in items]
             rows = self._write_journal(new + failed)[: len(items)]
-        fresh = [item.key not in self._sent for item in items]
-        for item, new_key in zip(items, fresh, strict=True):
-            if not new_key:
+        sent, fresh = self._sent, []
+        for item in items:
+            if item.key in sent:
                 report.possible_duplicates.append(item.key)
-            self._sent.add(item.key)
-        copies = [build_copy(i, source=self.source, job_id=self.id) for i in items]
+                fresh.append(False)
+            else:
+                sent.add(item.key)
+                fresh.append(True)
+        source, job_id = self.source, self.id
+        copies = [build_copy(i, source=source, job_id=job_id) for i in items]
         if not self._pipelined:
             self._settle(_Flight(items, rows, fresh, self._publish(copies)))
             return
@@ -801,6 +817,13 @@ class ReplayJob:
             journal.set_items((rows[n], ItemState.PUBLISHED, "") for n in range(sent) if ok[n])
         settle_many = getattr(self.backend, "settle_many", None)
         try:
+            if callable(settle_many) and all(ok):  # the usual case: every copy confirmed and routed
+                settle_many([i.message for i in items[:sent]], ack=True)
+                self._acked += sent
+                report.replayed += sent
+                if rows:
+                    updates += [(row, ItemState.DONE, "") for row in rows[:sent]]
+                return
             if callable(settle_many):  # one write for the whole batch's acks
                 settle_many([i.message for n, i in enumerate(items[:sent]) if ok[n]], ack=True)
             for n, (item, result) in enumerate(zip(items[:sent], results, strict=True)):
