@@ -230,7 +230,16 @@ class Journal:
         """Record a new job as running, or mark an existing one (a resume) running again."""
         now = time.time()
         with self._tx() as db:
-            row = db.execute("SELECT id FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            row = db.execute(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            if row is not None:  # a resume: claimed in this transaction, so two processes can't both
+                existing = _job(row)
+                if active_elsewhere(existing):
+                    raise JournalError(
+                        f"replay job {job_id!r} is running now in process {existing.owner_pid} on this "
+                        "machine: stop it there first"
+                    )
+                if existing.state in FINISHED:
+                    raise JournalError(f"replay job {job_id!r} is {existing.state.value}: nothing to resume")
             if row is None:
                 db.execute(
                     "INSERT INTO jobs (id, source, target, backend, created, updated, state, options, total,"

@@ -102,12 +102,18 @@ def test_a_job_running_in_another_live_process_is_neither_offered_nor_abandoned(
             assert [j.id for j in journal.unfinished_jobs(include_active=True)] == ["busy"]
             with pytest.raises(JournalError, match=f"running now in process {child.pid}"):
                 journal.abandon_job("busy")
+            # A resume offered before the other process took the job is refused when it starts
+            # (the claim is made in the same transaction), so the job never runs twice at once.
+            with pytest.raises(JournalError, match=f"running now in process {child.pid}"):
+                journal.start_job("busy", source="dlq", target="")
     finally:
         child.kill()
         child.wait(10)
     with Journal(path) as journal:  # its process is gone: an ordinary unfinished job again
         assert [j.id for j in journal.unfinished_jobs()] == ["busy"]
         assert journal.abandon_job("busy").job.id == "busy"
+        with pytest.raises(JournalError, match="is abandoned: nothing to resume"):
+            journal.start_job("busy", source="dlq", target="")
 
 
 def test_a_journal_written_before_owners_were_recorded_still_opens(tmp_path: Path) -> None:
