@@ -17,6 +17,9 @@ Typical use by a server loop::
     for d in s.poll(): ...; s.ack(d.delivery_tag)
     broker.tick(); sleep_until(broker.next_deadline_ms())
 
+A server that handles input in batches brackets each with `begin_batch()` / `end_batch()`: the
+publishes of a batch that no time rule applies to then share one clock read (see `begin_batch`).
+
 Persistence: `Broker(store=SqliteStore(path))` or `Broker.open(path)` rebuilds the stored durable state
 (exchanges, queues, bindings, persistent messages; see `mqstudio.broker.journal`) at construction and
 then journals changes in memory. `commit()` writes them as one transaction; a server calls it once
@@ -26,9 +29,10 @@ only after it returned (`needs_commit` says whether anything is waiting). `close
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, NamedTuple
 
 from mqstudio.broker.clock import Clock, SystemClock
@@ -312,6 +316,34 @@ class Broker:
             vh.close_connection(connection_id)
 
     # -- time -------------------------------------------------------------------------------------
+
+    def begin_batch(self) -> None:
+        """Start a batch of input (the AMQP server: one event-loop iteration, ended by its flush).
+
+        Until `end_batch()`, a message no time rule applies to (no `expiration`, no queue-level TTL
+        in any queue it reaches) is stamped with the time the batch began (one clock read, here)
+        rather than a clock read each (reading the OS clock costs about a tenth of a publish).
+        The stamp is only `enqueued_ms`, which no rule reads; message TTL, x-expires, delayed
+        messages and x-death times read the clock whenever they apply, batch or not. A batch must
+        end before the caller waits for more input, or later messages keep the old stamp.
+        """
+        now = self.clock.now_ms()
+        for vh in self._vhosts.values():
+            vh.begin_batch(now)
+
+    def end_batch(self) -> None:
+        """End the batch `begin_batch()` started (harmless without one)."""
+        for vh in self._vhosts.values():
+            vh.end_batch()
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """`begin_batch()` ... `end_batch()` around a block of synchronous calls."""
+        self.begin_batch()
+        try:
+            yield
+        finally:
+            self.end_batch()
 
     def tick(self) -> int:
         """Run due time-based work (delayed messages, TTL at queue heads, x-expires)."""

@@ -573,7 +573,15 @@ class Queue(QueueCounters):
         return expires is not None and not self.consumers and now >= self.last_used_ms + expires
 
     def touch(self, now: int) -> None:
+        """Record a use (consumer change, basic.get, redeclare). `last_used_ms` matters only to
+        x-expires, so the hot paths call this only for a queue that has it."""
         self.last_used_ms = now
+
+    def expire_due(self) -> int:
+        """`expire(now)` reading the clock only when something can be due (a TTL'd head)."""
+        if self.wake_ms is None or not self.ready_count or not self._has_ttl:
+            return 0
+        return self.expire(self._host.now_ms())
 
     # -- consumers and dispatch -------------------------------------------------------------------
 
@@ -684,7 +692,8 @@ class Queue(QueueCounters):
         self.consumers.append(consumer)
         self.consumers_changed()
         self.had_consumers = True
-        self.touch(self._host.now_ms())
+        if self.args.expires is not None:
+            self.touch(self._host.now_ms())
         self.dispatch()
 
     def remove_consumer(self, consumer: Consumer) -> None:
@@ -701,7 +710,8 @@ class Queue(QueueCounters):
             self._rr %= len(self.consumers)
         else:
             self._rr = 0
-        self.touch(self._host.now_ms())
+        if self.args.expires is not None:
+            self.touch(self._host.now_ms())
         if not self.consumers:
             if self.args.expires is not None:
                 self._note(self.last_used_ms + self.args.expires)  # [ttl] the x-expires lease starts
@@ -712,10 +722,13 @@ class Queue(QueueCounters):
     # -- basic.get, settlement --------------------------------------------------------------------
 
     def get(self, session: Session, no_ack: bool) -> Delivery | None:
-        now = self._host.now_ms()
-        self.touch(now)
-        self.expire(now)
-        qm = self._take_head(now) if self._has_ttl else self._pop_head()
+        if self._has_ttl or self.args.expires is not None:
+            now = self._host.now_ms()
+            self.touch(now)
+            self.expire(now)
+            qm = self._take_head(now) if self._has_ttl else self._pop_head()
+        else:
+            qm = self._pop_head()  # no time rule applies: no clock read
         if qm is None:
             return None
         tag = session.next_tag

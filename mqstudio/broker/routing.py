@@ -81,6 +81,7 @@ class _Route:
         "ok",
         "queues",
         "single",
+        "untimed",
     )
 
     def __init__(  # noqa: PLR0917 - private record, built in one place
@@ -99,6 +100,9 @@ class _Route:
         self.single = (
             queues[0] if len(queues) == 1 and not bump_in and bump_out == (entry,) and not delayed else None
         )
+        # No target has a queue-level TTL: for a message without `expiration` the time of a publish
+        # then only stamps `enqueued_ms` (no rule reads it), so a batch's stamp may stand in for it.
+        self.untimed = all(q.args.message_ttl is None for q in queues)
         self.keys = keys
         self.cacheable = cacheable
         self.bump_in = bump_in
@@ -148,9 +152,29 @@ class Router:
     _route_cache_size: int
     _delayed: list[_Delayed]
     _delayed_seq: int
+    # The batch stamp (see `begin_batch`): the time the batch began, None outside a batch.
+    _stamp_ms: int | None
 
     def now_ms(self) -> int:
         return self._clock.now_ms()
+
+    # -- batch stamp ------------------------------------------------------------------------------
+
+    def begin_batch(self, now_ms: int) -> None:
+        """A caller that handles input in batches (the AMQP server: one event-loop iteration) starts
+        one at `now_ms`: until `end_batch()`, messages that no time rule applies to (no
+        `expiration`, no queue-level TTL in any target) are stamped (`enqueued_ms`) with `now_ms`
+        instead of a clock read each. Every time rule (message TTL, x-expires, delayed messages,
+        x-death times) still reads the clock when it applies."""
+        self._stamp_ms = now_ms
+
+    def end_batch(self) -> None:
+        self._stamp_ms = None
+
+    def _stamp(self) -> int:
+        """`now` for a publish only stamped with it (see `begin_batch`)."""
+        stamp = self._stamp_ms
+        return self._clock.now_ms() if stamp is None else stamp
 
     def _rs(self, kind: str, name: str) -> str:
         return f"{kind} '{name}' in vhost '{self.name}'"
@@ -259,7 +283,11 @@ class Router:
                     m.properties = props
                     m.exchange = exchange
                     m.routing_key = routing_key
-                    if q.publish(m, None, self._clock.now_ms()):
+                    # `_stamp()` inlined: in a batch, an untimed route needs no clock read of its own.
+                    now = self._stamp_ms
+                    if now is None or not route.untimed:
+                        now = self._clock.now_ms()
+                    if q.publish(m, None, now):
                         return route.ok
                     return RouteResult((), False, False, (q.name,))
         x = self.exchanges.get(exchange)
@@ -314,7 +342,7 @@ class Router:
             if entry is not None:
                 entry.unroutable += 1
             return _RETURNED if mandatory else _UNROUTABLE
-        now = self._clock.now_ms()
+        now = self._stamp() if msg_ttl is None and route.untimed else self._clock.now_ms()
         rejected: list[str] | None = None
         for q in queues:
             if not q.publish(message, msg_ttl, now):

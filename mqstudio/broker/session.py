@@ -268,10 +268,9 @@ class Session:
         self._after_settle(touched)
 
     def _after_settle(self, touched: dict[int, Queue]) -> None:
-        now = self.vhost.now_ms()
         for q in touched.values():
             if not q.deleted:
-                q.expire(now)
+                q.expire_due()  # reads the clock only for a queue with TTL'd messages
                 q.dispatch()
         if self.global_prefetch:
             self._dispatch_all()

@@ -98,6 +98,7 @@ class VHost(Router):
         self._route_cache_size = 0
         self._delayed = []
         self._delayed_seq = 0
+        self._stamp_ms = None
         # Queue wake-ups: (at ms, seq, queue), validated lazily against `Queue.wake_ms`.
         self._deadlines: list[tuple[int, int, Queue]] = []
         self._deadline_seq = 0
