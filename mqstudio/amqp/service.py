@@ -241,9 +241,13 @@ class BrokerService:
             return
         self._flush_scheduled = True
         loop.call_soon(self.flush)
+        # This loop iteration's input is one engine batch, until flush ends it: untimed publishes
+        # share one clock read (Broker.begin_batch; TTL and other time rules still read the clock).
+        self._broker.begin_batch()
 
     def flush(self) -> None:
         """Group commit, then confirms, then deliveries; then re-arm the broker timer."""
+        self._broker.end_batch()
         self._flush_scheduled = False
         confirming = list(self._confirming.values())
         self._confirming.clear()
