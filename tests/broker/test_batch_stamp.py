@@ -5,10 +5,16 @@ batch nothing changes. Also: settlement and basic.get read no clock when no time
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
+from pamqp import commands
 
+from mqstudio.amqp.auth import InMemoryAuthenticator, User
+from mqstudio.amqp.connection import Connection, ConnectionConfig
+from mqstudio.amqp.framing import PROTOCOL_HEADER, marshal, marshal_content
+from mqstudio.amqp.service import BrokerService
 from mqstudio.broker.broker import Broker
 from mqstudio.broker.clock import ManualClock
 from mqstudio.broker.message import Properties
@@ -191,3 +197,47 @@ def test_end_batch_without_a_batch_is_harmless_and_a_new_vhost_is_not_in_the_bat
     broker.publish("v", "", "q", Properties(), b"m")
     broker.end_batch()
     assert [qm.enqueued_ms for qm in broker.vhost("v").queues["q"].messages()] == [T0 + 7]
+
+
+def test_the_amqp_service_makes_each_loop_iteration_one_batch_and_ends_it() -> None:
+    """Wired as served: publishes read in one loop iteration share the stamp of that iteration;
+    the next iteration takes a new one, and a batch never outlives its flush."""
+    clock = CountingClock()
+    broker = Broker(clock)
+    broker.declare_queue("/", "q")
+    service = BrokerService(broker)
+    auth = InMemoryAuthenticator([User.create("guest", "guest", loopback_only=True)], vhosts=["/"])
+    conn = Connection(auth, ConnectionConfig(heartbeat=0), ("127.0.0.1", 40000))
+    handshake = [
+        commands.Connection.StartOk(client_properties={}, mechanism="PLAIN", response="\0guest\0guest"),
+        commands.Connection.TuneOk(channel_max=16, frame_max=131072, heartbeat=0),
+        commands.Connection.Open(virtual_host="/"),
+    ]
+    publish = commands.Basic.Publish(exchange="", routing_key="q")
+
+    def feed(data: bytes) -> None:
+        conn.receive_data(data)
+        while conn.has_events:
+            for event in conn.drain_events():
+                service(conn, event)
+
+    async def serve() -> None:
+        feed(PROTOCOL_HEADER + b"".join(marshal(m, 0) for m in handshake))
+        feed(marshal(commands.Channel.Open(), 1))
+        await asyncio.sleep(0)  # the flush of the handshake's iteration
+        for _ in range(2):  # two loop iterations of three publishes each
+            feed(b"".join(marshal_content(1, publish, None, b"m", 131072) for _ in range(3)))
+            clock.advance(5)
+            feed(marshal_content(1, publish, None, b"m", 131072))
+            await asyncio.sleep(0)  # the flush runs, ending the batch
+            clock.advance(100)
+        broker.publish("/", "", "q", Properties(), b"in-process, after the flush")
+
+    asyncio.run(serve())
+    # The first publish of an iteration reads the clock (the batch starts once its flush is
+    # scheduled); the rest of the iteration shares the stamp taken then.
+    assert _enqueued_in(broker, "q") == [T0] * 4 + [T0 + 105] * 4 + [T0 + 210]
+
+
+def _enqueued_in(broker: Broker, queue: str) -> list[int]:
+    return [qm.enqueued_ms for qm in broker.vhost("/").queues[queue].messages()]
