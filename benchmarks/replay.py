@@ -12,8 +12,10 @@ message (loop guard, origin) and stops at the messages present when it started. 
 window `--window`: the baseline's prefetch (messages taken and not yet acked) and the replay's batch
 size (copies published and not yet confirmed; it also takes up to a batch ahead).
 
-Prints msg/s for both (median and each run), the ratio, the machine's load average, and for both
-the messages lost and duplicated, counted by message id when they die again (must be 0).
+Prints msg/s for both (median and each run), the ratio, the CPU time this process spent per message
+(``time.process_time``: the client's own work, which other load on the machine disturbs much less
+than the wall-clock rate), the machine's load average, and for both the messages lost and
+duplicated, counted by message id when they die again (must be 0).
 """
 
 from __future__ import annotations
@@ -153,6 +155,8 @@ def main() -> int:
     duplicates = {"baseline": 0, "replay": 0}
     not_replayed = 0
     loads: list[float] = []
+    base_cpu: list[float] = []  # this process's CPU seconds per run (less disturbed by other load)
+    replay_cpu: list[float] = []
     profiler = cProfile.Profile() if args.profile else None
     try:
         backend = RabbitMQBackend(
@@ -184,15 +188,18 @@ def main() -> int:
         dead_letter(backend, n)
         for _ in range(args.rounds):
             loads.append(os.getloadavg()[0])
+            cpu = time.process_time()
             base_s.append(baseline(host, port, vhost, user, password, n, args.window))
+            base_cpu.append(time.process_time() - cpu)
             got_lost, got_dups = check(ids, dead_letter(backend, n))  # back to the DLQ for the replay
             lost["baseline"] += got_lost
             duplicates["baseline"] += got_dups
             with tempfile.TemporaryDirectory() as tmp, Journal(Path(tmp) / "j.sqlite3") as journal:
                 job = ReplayJob(backend, "dlq", journal=journal, batch_size=args.window)
-                start = time.perf_counter()
+                start, cpu = time.perf_counter(), time.process_time()
                 report = job.run() if profiler is None else profiler.runcall(job.run)
                 replay_s.append(time.perf_counter() - start)
+                replay_cpu.append(time.process_time() - cpu)
             not_replayed += n - report.replayed
             got_lost, got_dups = check(ids, dead_letter(backend, n))
             lost["replay"] += got_lost
@@ -209,6 +216,9 @@ def main() -> int:
     print(f"baseline pika     {n / base:9.0f} msg/s median  ({' '.join(f'{n / s:.0f}' for s in base_s)})")
     print(f"replay            {n / ours:9.0f} msg/s median  ({' '.join(f'{n / s:.0f}' for s in replay_s)})")
     print(f"ratio             {base / ours:9.2f}  (replay / baseline, medians)")
+    for who, cpu_s in (("baseline CPU", base_cpu), ("replay CPU", replay_cpu)):
+        per = [s / n * 1e6 for s in cpu_s]
+        print(f"{who:17s} {statistics.median(per):9.1f} µs/msg median  ({' '.join(f'{x:.1f}' for x in per)})")
     for who in ("baseline", "replay"):
         print(f"{who:17s} lost {lost[who]}, duplicates {duplicates[who]}")
     print(f"replay            not replayed {not_replayed}")
