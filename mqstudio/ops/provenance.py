@@ -106,6 +106,8 @@ class Death:
 
 
 def _text(value: Any) -> str:
+    if type(value) is str:  # the usual case, first
+        return value
     if isinstance(value, bytes | bytearray):
         return bytes(value).decode(errors="replace")
     return "" if value is None else str(value)
