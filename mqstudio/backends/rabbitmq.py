@@ -43,6 +43,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import ssl
+import struct
 import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
@@ -202,6 +203,14 @@ class AmqpClient:
         self._channels[role] = ch
         self._channel_ids[role] = next(self._ids)
         return ch
+
+    def close_channel(self, role: str) -> None:
+        """Close the `role` channel (if open); the next `channel` of that role opens a new one."""
+        ch = self._channels.pop(role, None)
+        self._channel_ids.pop(role, None)
+        if ch is not None and ch.is_open and self.is_open:
+            with contextlib.suppress(Exception):
+                ch.close()
 
     def channel_id(self, role: str) -> int | None:
         ch = self._channels.get(role)
@@ -363,6 +372,8 @@ class RabbitMQBackend:
         self._unacked = Unacked()
         self._taker: _Taker | None = None
         self._replaying: int | None = None  # the connection generation a replay round takes on
+        self.confirm_idle = max(30.0, 3 * timeout)
+        """`publish_wait` gives up after this many seconds without a confirm."""
 
     def __repr__(self) -> str:
         return f"RabbitMQBackend({self.description})"
@@ -473,6 +484,9 @@ class RabbitMQBackend:
     def publish(self, message: OutgoingMessage) -> PublishResult:
         """Publish with confirms; ``mandatory`` messages that RabbitMQ returns are ``routed=False``."""
         props = _basic_properties(message)
+        if self._replaying is not None:
+            self.amqp.connection()
+            self._check_round()  # a replay round does not go on silently on a new connection
         ch = self.amqp.channel("publish")
         where = f"publish to exchange {message.target!r} in vhost {self.vhost!r}"
         with self.amqp.errors(where):
@@ -524,24 +538,56 @@ class RabbitMQBackend:
                 ch._impl.add_on_return_callback(state.on_return)
                 while not state.selected:
                     conn.process_data_events(time_limit=0.05)
+        # Every frame is made before any sequence number is taken: a message that cannot be encoded
+        # (a name or key over 255 octets, a header value AMQP has no type for) is not published, and
+        # the numbering stays the broker's.
+        number, body_max = ch.channel_number, conn._impl._body_max_length
+        prepared: list[tuple[int, OutgoingMessage, list[bytes]]] = []
+        for index, message in enumerate(messages):
+            try:
+                prepared.append((index, message, _publish_frames(number, message, props[index], body_max)))
+            except _NotEncodable as exc:
+                group.set(index, PublishResult(False, False, f"not published: {exc}"))
         group.link = (conn, ch, state)
-        with self._publishing(state):
-            body_max = conn._impl._body_max_length
-            frames: list[bytes] = []
-            for index, message in enumerate(messages):
-                state.sent(group, index, (message.target, message.key, message.body))
-                frames += _publish_frames(ch.channel_number, message, props[index], body_max)
-                if len(frames) >= _FRAMES_PER_WRITE or len(state.outstanding) >= window:
-                    _write(conn, ch, frames)
-                    frames = []
-                if len(state.outstanding) >= window:
-                    _pump_until(conn, ch, lambda: len(state.outstanding) < window)
-            _write(conn, ch, frames)
-            conn.process_data_events(time_limit=0)  # sends them now
+        numbered = False
+        try:
+            with self._publishing(state):
+                frames: list[bytes] = []
+                for index, message, message_frames in prepared:
+                    state.sent(group, index, (message.target, message.key, message.body), props[index])
+                    numbered = True
+                    frames += message_frames
+                    if len(frames) >= _FRAMES_PER_WRITE or len(state.outstanding) >= window:
+                        _write(conn, ch, frames)
+                        frames = []
+                    if len(state.outstanding) >= window:
+                        _pump_until(conn, ch, lambda: len(state.outstanding) < window)
+                _write(conn, ch, frames)
+                conn.process_data_events(time_limit=0)  # sends them now
+        except BaseException as exc:
+            if numbered and self.amqp.is_open:
+                # what was numbered may or may not have been written: the numbering starts over
+                # (a lost connection needs nothing: the next one has a new pipeline channel)
+                self._drop_pipeline(state, f"not confirmed: publishing failed ({exc})")
+            raise
         return group
 
-    def publish_wait(self, group: PublishGroup) -> list[PublishResult]:
-        """The results of a `publish_start`, once every message of it was confirmed (or refused)."""
+    def _drop_pipeline(self, state: _Confirms, detail: str) -> None:
+        """Give up on the ``pipeline`` channel of `state`: what it did not confirm is not confirmed
+        (`detail`), and the channel is closed, so that the next publish numbers from 1 on a new one."""
+        state.fail_all(detail)
+        if self._pipeline is state:
+            self._pipeline = None
+            self.amqp.close_channel("pipeline")
+
+    def publish_wait(
+        self, group: PublishGroup, *, idle: float | None = None, cancel: CancelToken | None = None
+    ) -> list[PublishResult]:
+        """The results of a `publish_start`, once every message of it was confirmed (or refused).
+
+        Gives up when no confirm arrived for `idle` seconds (default `confirm_idle`) or `cancel` is
+        cancelled: what did not come back is reported not confirmed (never confirmed), and the
+        pipeline channel is closed, which also makes the other groups on it not confirmed."""
         link, group.link = group.link, None
         if group.pending and link is not None:
             conn, ch, state = link
@@ -554,9 +600,22 @@ class RabbitMQBackend:
                     f"lost the connection to RabbitMQ at {self.amqp.address} before the confirms arrived",
                     AMQP_HINT,
                 )
+            limit = self.confirm_idle if idle is None else idle
             with self._publishing(state):
+                left, since = len(state.outstanding), time.monotonic()
                 while group.pending:
                     _pump_until(conn, ch, lambda: not group.pending)
+                    if not group.pending:
+                        break
+                    now = time.monotonic()
+                    if len(state.outstanding) != left:
+                        left, since = len(state.outstanding), now
+                    elif cancel is not None and cancel.cancelled:
+                        self._drop_pipeline(state, "not confirmed: stopped waiting for the confirm")
+                    elif now - since >= limit:
+                        self._drop_pipeline(
+                            state, f"not confirmed: no confirm from RabbitMQ for {limit:g} s"
+                        )
         return group.final()
 
     @contextlib.contextmanager
@@ -917,18 +976,37 @@ def _pump_until(
         raise pex.ChannelWrongStateError(f"the channel closed: {reason}")
 
 
+class _NotEncodable(Exception):
+    """A message AMQP cannot carry as given (the text says why); it is not published."""
+
+
 def _publish_frames(
     number: int, message: OutgoingMessage, props: BasicProperties, body_max: int
 ) -> list[bytes]:
-    """The marshalled method, header and body frames of one ``basic.publish`` on channel `number`."""
+    """The marshalled method, header and body frames of one ``basic.publish`` on channel `number`
+    (`_NotEncodable` when AMQP cannot carry the message)."""
+    for what, name in (("exchange name", message.target), ("routing key", message.key)):
+        size = len(name.encode("utf-8", "surrogatepass"))
+        if size > 255:
+            raise _NotEncodable(f"the {what} is {size} octets long; AMQP allows at most 255")
     body = message.body
-    frames = [
-        pika.frame.Method(
-            number,
-            Basic.Publish(exchange=message.target, routing_key=message.key, mandatory=message.mandatory),
-        ).marshal(),
-        pika.frame.Header(number, len(body), props).marshal(),
-    ]
+    try:
+        frames = [
+            pika.frame.Method(
+                number,
+                Basic.Publish(exchange=message.target, routing_key=message.key, mandatory=message.mandatory),
+            ).marshal(),
+            pika.frame.Header(number, len(body), props).marshal(),
+        ]
+    except pex.ShortStringTooLong as exc:
+        raise _NotEncodable(f"a property is longer than the 255 octets AMQP allows: {exc}") from None
+    except pex.UnsupportedAMQPFieldException as exc:
+        value = exc.args[-1] if exc.args else None
+        raise _NotEncodable(
+            f"AMQP has no type for a header value of type {type(value).__name__}: {value!r}"
+        ) from None
+    except (struct.error, TypeError, ValueError, AssertionError, UnicodeError) as exc:
+        raise _NotEncodable(f"the properties cannot be encoded: {exc}") from None
     frames += [
         pika.frame.Body(number, body[i : i + body_max]).marshal() for i in range(0, len(body), body_max)
     ]
@@ -1016,6 +1094,16 @@ class _Confirms(Confirms):
     def on_confirm(self, frame: Any) -> None:
         method = frame.method
         self.confirmed(int(method.delivery_tag), bool(method.multiple), isinstance(method, Basic.Ack))
+
+    def form(self, props: Any) -> tuple[Any, bool]:
+        """The encoding a return of `props` decodes to and pika encodes again: exact when that is the
+        encoding sent (pika's decoding lost nothing, so equal forms are equal messages on the wire)."""
+        sent = b"".join(props.encode())
+        again = b"".join(BasicProperties().decode(sent).encode())
+        return again, again == sent
+
+    def returned_form(self, props: Any) -> Any:
+        return b"".join(props.encode())
 
 
 def _returned(exc: pex.UnroutableError) -> str:

@@ -16,6 +16,8 @@ object shaped like pika's method frame and `BasicProperties` will do.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import UTC, datetime
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from mqstudio.backends.base import (
@@ -248,12 +250,18 @@ class PublishGroup:
 class Confirms:
     """Publisher-confirm bookkeeping of the ``pipeline`` channel (`rabbitmq.RabbitMQBackend.publish_many`).
 
-    Confirms carry the channel's publish sequence number (``multiple`` covers every lower one); a
-    ``basic.return`` carries no number, but RabbitMQ sends it before the confirm of the same message,
-    so it is matched to the oldest unconfirmed message with the same exchange, key and body. The pika
-    frame of a confirm is read by `rabbitmq._Confirms.on_confirm`, which calls `confirmed`. Several
-    `PublishGroup`s may be unconfirmed at once (a pipelined replay publishes the next batch before the
-    confirms of the one before arrived).
+    Confirms carry the channel's publish sequence number (``multiple`` covers every lower one). A
+    ``basic.return`` carries no number: RabbitMQ sends it before the confirm of the same message, but
+    confirms do not come in publish order (an unroutable message is confirmed at once, a persistent
+    one routed to a durable queue after the fsync), so a return is matched to an unconfirmed message
+    by the whole message: exchange, routing key, body and every property including the headers
+    (`form`). Copies identical in all of that are interchangeable, and the oldest one is taken. Where
+    the properties cannot be told apart exactly (`form` says a value does not survive decoding), every
+    unconfirmed message with the same exchange, key and body is counted as returned: its source stays
+    where it is (a duplicate at worst, never a loss). The pika frame of a confirm is read by
+    `rabbitmq._Confirms.on_confirm`, which calls `confirmed`. Several `PublishGroup`s may be
+    unconfirmed at once (a pipelined replay publishes the next batch before the confirms of the one
+    before arrived).
     """
 
     def __init__(self, channel_id: int | None) -> None:
@@ -261,23 +269,53 @@ class Confirms:
         self.generation = 0  # of the connection the channel is on
         self.selected = False
         self.seq = 0
-        # sequence number -> (group, index in it, (exchange, key, body)); in sequence order
-        self.outstanding: dict[int, tuple[PublishGroup, int, tuple[str, str, bytes]]] = {}
+        # sequence number -> [group, index in it, (exchange, key, body), properties, form or None];
+        # in sequence order (the form is worked out when a return needs it)
+        self.outstanding: dict[int, list[Any]] = {}
         self.returned: dict[int, str] = {}
 
     def on_select_ok(self, _frame: Any) -> None:
         self.selected = True
 
-    def sent(self, group: PublishGroup, index: int, ident: tuple[str, str, bytes]) -> None:
+    def sent(self, group: PublishGroup, index: int, ident: tuple[str, str, bytes], props: Any = None) -> None:
         self.seq += 1
-        self.outstanding[self.seq] = (group, index, ident)
+        self.outstanding[self.seq] = [group, index, ident, props, None]
 
-    def on_return(self, _ch: Any, method: Any, _props: Any, body: bytes) -> None:
+    def form(self, props: Any) -> tuple[Any, bool]:
+        """The comparable form of sent properties `props` as a return would carry them, and whether it
+        is exact (no two different properties have the same form). Here: `properties_form`."""
+        return properties_form(props), True
+
+    def returned_form(self, props: Any) -> Any:
+        """The comparable form of the properties of a ``basic.return`` (as `form` makes them)."""
+        return properties_form(props)
+
+    def on_return(self, _ch: Any, method: Any, props: Any, body: bytes) -> None:
         ident = (str(method.exchange), str(method.routing_key), bytes(body))
-        for seq, (_group, _index, sent) in self.outstanding.items():
-            if sent == ident and seq not in self.returned:
-                self.returned[seq] = f"returned by RabbitMQ: ({method.reply_code}) {method.reply_text}"
+        why = f"returned by RabbitMQ: ({method.reply_code}) {method.reply_text}"
+        candidates = [
+            (seq, entry)
+            for seq, entry in self.outstanding.items()
+            if entry[2] == ident and seq not in self.returned
+        ]
+        if not candidates:
+            return
+        try:
+            wanted = self.returned_form(props)
+            matches = []
+            for seq, entry in candidates:
+                if entry[4] is None:
+                    entry[4] = self.form(entry[3])
+                if entry[4][0] == wanted:
+                    matches.append((seq, entry[4][1]))
+            if matches and all(exact for _seq, exact in matches):  # all alike: take the oldest
+                self.returned[matches[0][0]] = why
                 return
+        except Exception:  # a value that cannot be compared: fail safe below
+            pass
+        # The returned one cannot be told apart: all that may be it stay unrouted (their sources stay).
+        for seq, _entry in candidates:
+            self.returned[seq] = f"{why} (this copy or one that could not be told apart from it)"
 
     def confirmed(self, tag: int, multiple: bool, ack: bool) -> None:
         """A confirm (``ack``) or nack of sequence number `tag` (and, with `multiple`, every lower one)."""
@@ -297,10 +335,48 @@ class Confirms:
 
     def fail_all(self, detail: str) -> None:
         """The channel is gone: whatever it did not confirm is reported not confirmed, with `detail`."""
-        for group, index, _ident in self.outstanding.values():
-            group.set(index, PublishResult(False, False, detail))
+        for entry in self.outstanding.values():
+            entry[0].set(entry[1], PublishResult(False, False, detail))
         self.outstanding.clear()
         self.returned.clear()
+
+
+def properties_form(props: Any) -> tuple[Any, ...]:
+    """Properties shaped like pika's `BasicProperties` (or None) as a comparable tuple: every basic
+    property and the headers, with table values tagged by kind (so ``1``, ``True``, ``1.0`` and
+    ``"1"`` differ) and text as UTF-8 octets (a client may decode a long string as either)."""
+    if props is None:
+        return ()
+    return (
+        tuple(_value_form(getattr(props, name, None)) for name in PROPERTY_NAMES),
+        _value_form(getattr(props, "headers", None) or {}),
+    )
+
+
+def _value_form(value: Any) -> Any:
+    if value is None:
+        return ("V",)
+    if isinstance(value, bool):
+        return ("t", value)
+    if isinstance(value, int):
+        return ("i", int(value))
+    if isinstance(value, str):
+        return ("s", value.encode("utf-8", "surrogatepass"))
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return ("s", bytes(value))
+    if isinstance(value, float):
+        return ("f", value.hex())
+    if isinstance(value, Decimal):
+        return ("D", str(value.normalize()))
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return ("T", int(value.timestamp()))
+    if isinstance(value, dict):
+        return ("F", tuple(sorted((str(k), _value_form(v)) for k, v in value.items())))
+    if isinstance(value, (list, tuple)):
+        return ("A", tuple(_value_form(v) for v in value))
+    raise TypeError(f"cannot compare a header value of type {type(value).__name__}")
 
 
 # -- acknowledgements -------------------------------------------------------------------------------
