@@ -613,9 +613,7 @@ class RabbitMQBackend:
                     elif cancel is not None and cancel.cancelled:
                         self._drop_pipeline(state, "not confirmed: stopped waiting for the confirm")
                     elif now - since >= limit:
-                        self._drop_pipeline(
-                            state, f"not confirmed: no confirm from RabbitMQ for {limit:g} s"
-                        )
+                        self._drop_pipeline(state, f"not confirmed: no confirm from RabbitMQ for {limit:g} s")
         return group.final()
 
     @contextlib.contextmanager

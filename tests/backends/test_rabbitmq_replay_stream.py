@@ -3,7 +3,6 @@ outstanding at once, and taking ahead with quota-capped consumers (real RabbitMQ
 
 from __future__ import annotations
 
-import time
 from types import SimpleNamespace
 
 import pytest
@@ -48,6 +47,12 @@ def test_confirms_fill_several_outstanding_groups_and_match_a_return_to_the_olde
     assert second.final()[1] == PublishResult(False, False, "not confirmed: the channel closed")
 
 
+def consumers(backend: RabbitMQBackend, queue: str) -> int:
+    """Consumers on `queue` now (AMQP queue.declare passive, not the management API's sampled view)."""
+    frame = backend.amqp.channel("main").queue_declare(queue, passive=True)
+    return int(frame.method.consumer_count)
+
+
 def test_taking_ahead_takes_no_more_than_allowed_and_end_take_gives_it_back(
     rabbitmq_backend: RabbitMQBackend,
 ) -> None:
@@ -57,7 +62,8 @@ def test_taking_ahead_takes_no_more_than_allowed_and_end_take_gives_it_back(
     first = backend.take_for_replay("dlq", 10, ahead=20)
     assert len(first) == 10
     eventually(lambda: count(backend, "dlq") == 20, "20 more taken ahead")
-    time.sleep(0.3)
+    # no consumer is left on the DLQ, so nothing more can be taken than what was counted
+    eventually(lambda: consumers(backend, "dlq") == 0, "the taking-ahead consumers cancelled")
     assert count(backend, "dlq") == 20, "nothing beyond the 20 allowed ahead"
     second = backend.take_for_replay("dlq", 10)  # returned from what was taken ahead
     assert len(second) == 10 and count(backend, "dlq") == 20
