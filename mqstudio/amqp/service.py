@@ -305,7 +305,9 @@ class BrokerService:
         self.flush()
 
     def close(self) -> None:
-        """Stop the broker timer (the server's stop closes the connections)."""
+        """Stop the broker timer (the server's stop closes the connections) and end an open engine
+        batch (a flush scheduled on a loop that stops never runs)."""
+        self._broker.end_batch()
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
