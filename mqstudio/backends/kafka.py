@@ -24,7 +24,7 @@ Semantics:
   first such record per partition, so the next take reads them again, each once.
 * `publish` refuses unknown topics (`NotFoundError`) rather than letting the broker auto-create them,
   and waits for the broker's acknowledgement, returning the partition and offset. `publish_many`
-  (= `publish_wait(publish_start(...))`, which a replay pipelines) hands a whole batch to the producer
+  (= `publish_wait(publish_start(...))`, which a caller may pipeline) hands a whole batch to the producer
   (acks=all) and then waits for every acknowledgement: one `PublishResult` per record, confirmed only
   when the broker acknowledged that record; unknown topics/partitions are not sent (not routed, with
   the reason), and records unanswered within the producer's delivery timeout are not confirmed.

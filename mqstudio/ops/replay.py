@@ -44,6 +44,8 @@ while one is published, up to the next batch is taken ahead (held, never more th
 present at the start; given back on pause and at the end); copies are published in large writes with
 `PIPELINE_DEPTH` parts of a batch awaiting their confirms at once; the sources of a confirmed part are
 acked together (one ``multiple`` ack for a run with no held message in it). See benchmarks/replay.py.
+Kafka is not pipelined (it measured no faster): each full batch is published with `publish_many`
+and its offsets committed with one request (benchmarks/replay_kafka.py).
 A message carrying this job's own id came back (it looped): the job stops there.
 
 A nack from the target (e.g. a full ``reject-publish`` queue) keeps the source, but RabbitMQ nacks
@@ -506,6 +508,9 @@ class ReplayJob:
             and self.only is None
             and not dry_run
             and self.batch_size >= PIPELINE_DEPTH
+            # Kafka: no gain measured (benchmarks/replay_kafka.py --mode pipelined vs batch), and
+            # half batches double the journal commits and offset commits: full batches instead.
+            and getattr(backend, "kind", None) is not BackendKind.KAFKA
         )
 
     @classmethod
