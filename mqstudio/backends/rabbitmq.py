@@ -27,7 +27,10 @@ Behaviour worth knowing (it is RabbitMQ's, not ours):
   with a quota, optionally taking ahead); `settle_many` settles a run of them with one ``multiple``
   frame only when no unsettled delivery of the channel lies in it (`rabbitmq_messages.Unacked`).
 * **Publishing** uses publisher confirms and ``mandatory``: a message returned before its confirm is
-  reported ``routed=False``. `publish_many` / `publish_start` pipeline them.
+  reported ``routed=False``. `publish_many` / `publish_start` pipeline them: a return is matched to
+  its message by exchange, key, body and every property (`rabbitmq_messages.Confirms`), a message
+  AMQP cannot carry (a name or key over 255 octets) is reported not published without numbering it,
+  and `publish_wait` gives up (not confirmed) after `confirm_idle` seconds without a confirm.
 
 Replay speed comes from pika used below its blocking API, on purpose and only here: frames are
 marshalled and written in large chunks (pika sends each frame with a syscall of its own), callbacks
