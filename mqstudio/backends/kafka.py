@@ -128,6 +128,9 @@ class _Replay:
     again: list[BrokerMessage] = field(default_factory=list)
     released: dict[TopicPartition, set[int]] = field(default_factory=dict)
     """Given back by `KafkaBackend.release_pending` and not read again yet: no commit passes them."""
+    skip: dict[TopicPartition, set[int]] = field(default_factory=dict)
+    """Settled before a `release_pending` moved the consumer back over them: not handed out again
+    when read again (their offsets may be committed before that: `settled` forgets them then)."""
 
 
 @dataclass(slots=True)
@@ -673,10 +676,12 @@ class KafkaBackend:
                     for record in records:
                         tp = TopicPartition(record.topic, record.partition)
                         pending = replay.pending.setdefault(tp, set())
-                        if record.offset in pending or record.offset in replay.settled.get(tp, ()):
-                            # read again (after a rewind or a rebalance) but handed out already, or
-                            # settled before the rewind: not handed out twice
+                        skip = replay.skip.get(tp)
+                        if skip and record.offset in skip:
+                            skip.discard(record.offset)  # settled before the rewind: not again
                             continue
+                        if record.offset in pending:
+                            continue  # read again after a rebalance, but still held by the caller
                         released = replay.released.get(tp)
                         if released:
                             released.discard(record.offset)
@@ -800,6 +805,7 @@ class KafkaBackend:
             released = replay.released.setdefault(tp, set())
             released.update(offsets)
             offsets.clear()
+            replay.skip.setdefault(tp, set()).update(replay.settled.get(tp, ()))
             if tp in assigned:
                 with contextlib.suppress(Exception):  # revoked meanwhile: its next owner reads it
                     replay.consumer.seek(tp, min(released))

@@ -11,6 +11,7 @@ from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer
 
+from mqstudio.backends import kafka_admin as kadmin
 from mqstudio.backends.base import UnreachableError
 from mqstudio.backends.kafka import KafkaBackend
 from mqstudio.core.model import Topic
@@ -168,3 +169,27 @@ def test_a_link_lost_mid_replay_gives_the_records_back_and_commits_to_the_end(
     duplicates = sum(c - 1 for c in rids.values())
     assert 0 < duplicates <= batch
     assert len(report.possible_duplicates) == duplicates
+
+
+def test_records_a_job_left_in_the_dlt_are_replayed_once_by_the_next_job_on_the_same_connection(
+    tansu: Tansu, kafka_backend: KafkaBackend, kafka_prefix: str
+) -> None:
+    origin, dlt = f"{kafka_prefix}orders", f"{kafka_prefix}orders.DLT"
+    kafka_backend.create_topic(Topic(origin, partitions=3))
+    kafka_backend.create_topic(Topic(dlt, partitions=2))
+    fill_dlt(tansu, dlt, origin, 300)
+    # The first job leaves the records with a 7 in the body (filtered out) in the DLT: at its end
+    # the backend gives them back and seeks to them, between records it replayed and settled.
+    first = ReplayJob(kafka_backend, dlt, filter="body~7", batch_size=50).run()
+    kept = sum(1 for i in range(300) if "7" in str(i))
+    assert first.replayed == kept and first.filtered == 300 - kept
+    group = f"{kafka_backend.replay_group}.{dlt}"
+    # the filtered ones are not committed past
+    assert sum(kadmin.committed_offsets(kafka_backend.admin, group).values()) < 300
+
+    second = ReplayJob(kafka_backend, dlt, batch_size=50).run()
+
+    assert second.replayed == 300 - kept and second.filtered == 0 and not second.possible_duplicates
+    assert sum(kafka_backend.group_lag(group).values()) == 0
+    rids = Counter(dict(r.headers)["rid"] for r in read_all(tansu, origin, 300))  # type: ignore[attr-defined]
+    assert set(rids) == {b"r%d" % i for i in range(300)} and set(rids.values()) == {1}
