@@ -11,7 +11,10 @@ must not import Qt, `mqstudio.ui`, `mqstudio.app` or `mqstudio.cli`.
 * A source message is acknowledged only after the target confirmed its copy *and* did not return it
   (RabbitMQ: publisher confirms + ``mandatory``; Kafka: ``acks=all``; embedded: the engine's result).
   Until then it is held unacknowledged, so a crash, a lost link, a cancel or a refusal leaves it in
-  the dead-letter queue (the broker requeues what a dead connection held; we nack-requeue the rest).
+  the dead-letter queue (the broker requeues what a dead connection held; we nack-requeue the rest;
+  on Kafka the backend's `release_pending` moves the consumer back to every record the job did not
+  settle, so the job's next take, or the next job, reads them again once and no offset commit
+  passes them meanwhile).
   Nothing is ever nacked without requeue, and a message is never acked on another connection
   (the backends refuse stale handles).
 * A duplicate needs a confirmed copy whose source ack did not happen: the process died, or the link
