@@ -15,7 +15,7 @@ from pika.spec import BasicProperties
 import mqstudio.backends.rabbitmq as rabbitmq_module
 from mqstudio.backends.base import OutgoingMessage, PublishResult, UnreachableError
 from mqstudio.backends.rabbitmq import RabbitMQBackend, _Confirms
-from mqstudio.backends.rabbitmq_messages import Confirms, PublishGroup
+from mqstudio.backends.rabbitmq_messages import Confirms, PublishGroup, properties_form
 from mqstudio.ops.replay import ReplayJob
 from tests.ops.replay_helpers import count, dead_letter, deploy, drain, ids_of
 
@@ -246,3 +246,17 @@ def test_publish_does_not_reconnect_silently_inside_a_replay_round(rabbitmq_back
         backend.publish(OutgoingMessage("orders", b"copy", key="job"))
     backend.end_take()
     assert backend.publish(OutgoingMessage("orders", b"copy", key="job")) == PublishResult(True, True)
+
+
+def test_properties_form_tells_value_kinds_apart_and_ignores_how_a_client_decoded_text() -> None:
+    def form(headers: dict[str, Any], **props: Any) -> Any:
+        return properties_form(SimpleNamespace(headers=headers, **props))
+
+    naive = datetime(2026, 1, 2, 3, 4, 5)
+    assert form({"a": "x"}) == form({"a": b"x"})  # a long string may be decoded as str or bytes
+    assert form({"a": {"b": [naive]}}) == form({"a": {"b": [naive.replace(tzinfo=UTC)]}})
+    assert form({"a": Decimal("1.50")}) == form({"a": Decimal("1.5")})
+    assert form({"a": 1, "b": 2}) == form({"b": 2, "a": 1})
+    assert len({form({"a": v}) for v in (1, True, 1.0, "1", Decimal(1), None)}) == 6
+    assert form({}, message_id="m1") != form({}, message_id="m2")
+    assert properties_form(None) == ()
