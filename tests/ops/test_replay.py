@@ -13,11 +13,21 @@ import pytest
 from mqstudio.backends.base import Backend, BrokerMessage, OutgoingMessage, UnreachableError
 from mqstudio.backends.embedded import EmbeddedBackend
 from mqstudio.ops.journal import ItemState, JobStatus, Journal
-from mqstudio.ops.provenance import H_COUNT, H_DEATH, H_FROM, H_JOB, item_key, origin_of, replay_headers
+from mqstudio.ops.provenance import (
+    H_COUNT,
+    H_DEATH,
+    H_FROM,
+    H_JOB,
+    death_of,
+    item_key,
+    origin_of,
+    replay_headers,
+)
 from mqstudio.ops.replay import (
     ReplayJob,
     Target,
     TokenBucket,
+    build_copy,
     parse_filter,
     parse_target,
     plan_replay,
@@ -93,6 +103,24 @@ def test_copy_headers_drop_broker_death_bookkeeping_and_add_provenance() -> None
         "count": 1,
         "time": int(datetime(2024, 5, 1, tzinfo=UTC).timestamp()),
     }
+
+
+def test_a_planned_copy_carries_the_same_headers_as_replay_headers_computes_alone() -> None:
+    # plan_one keeps the death and replay count it read; the copy reuses them (no second parse).
+    kafka_dead = BrokerMessage(
+        "orders.DLT",
+        b"k",
+        headers={"kafka_dlt-original-topic": "orders", "kafka_dlt-exception-message": "boom", H_COUNT: "1"},
+        properties={"key": b"k1"},
+        partition=0,
+        offset=7,
+    )
+    for message, target in ((rabbit_dead(**{H_COUNT: 2}), None), (kafka_dead, None), (rabbit_dead(), "ex:k")):
+        (item,) = plan_replay([message], message.source, parse_target(target) if target else None)
+        assert item.ok, item.refused
+        copy = build_copy(item, source=message.source, job_id="J")
+        assert copy.headers == replay_headers(message, source=message.source, job_id="J")
+        assert copy.headers[H_DEATH] == death_of(message).as_header()
 
 
 def test_plan_refuses_self_target_missing_origin_and_the_loop_guard_with_reasons() -> None:
