@@ -196,9 +196,9 @@ def main() -> int:
             duplicates["baseline"] += got_dups
             with tempfile.TemporaryDirectory() as tmp, Journal(Path(tmp) / "j.sqlite3") as journal:
                 job = ReplayJob(backend, "dlq", journal=journal, batch_size=args.window)
-                start, cpu = time.perf_counter(), time.process_time()
+                began, cpu = time.perf_counter(), time.process_time()
                 report = job.run() if profiler is None else profiler.runcall(job.run)
-                replay_s.append(time.perf_counter() - start)
+                replay_s.append(time.perf_counter() - began)
                 replay_cpu.append(time.process_time() - cpu)
             not_replayed += n - report.replayed
             got_lost, got_dups = check(ids, dead_letter(backend, n))

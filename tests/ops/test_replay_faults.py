@@ -184,7 +184,7 @@ def test_sigkilled_replay_resumes_from_the_journal_and_loses_nothing(
         timeout=120,
     )
     assert done.returncode == 0, done.stderr
-    lines = dict(line.split(" ", 1) if " " in line else (line, "") for line in done.stdout.splitlines())
+    lines = {name: rest for name, _, rest in (line.partition(" ") for line in done.stdout.splitlines())}
     flagged = set(lines.get("DUPLICATES", "").split())
     with Journal(journal_path) as journal:
         assert journal.unfinished_jobs() == []
