@@ -105,9 +105,16 @@ def test_flaky_link_and_refusing_target_lose_nothing(
     replayer.close()
     proxy.close()
     assert proxy.cuts >= 3, "the chaos proxy should have cut the link several times"
-    assert {f.key for f in report.failed} == {f"id:{i}" for i in refused}
+    # The run that completed reports refusals only for what it attempted: a cut inside it (retried)
+    # gives its held refusals back to the DLQ, and taking them again counts against the number of
+    # messages present when the job started, so the last few may be left for the next run.
+    assert {f.key for f in report.failed} <= {f"id:{i}" for i in refused}
 
     eventually(lambda: count(rabbitmq_backend, "dlq") == len(refused), "refused messages back in the DLQ")
+    calm = ReplayJob(rabbitmq_backend, "dlq", batch_size=BATCH).run()  # no chaos: every refusal reported
+    assert calm.replayed == 0
+    assert {f.key for f in calm.failed} == {f"id:{i}" for i in refused}
+    eventually(lambda: count(rabbitmq_backend, "dlq") == len(refused), "refused again, back in the DLQ")
     in_work = collections.Counter(message_ids(rabbitmq_backend, "work"))
     in_dlq = collections.Counter(message_ids(rabbitmq_backend, "dlq"))
     lost = (good | refused) - set(in_work) - set(in_dlq)
