@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from mqstudio.core.codegen.amqp_decl import aio_pika_declare
 from mqstudio.core.codegen.common import (
+    AMQP_PARSE_ARGS,
     AMQP_URL_ENV,
-    COUNT_ENV,
     DEFAULT_PAYLOAD,
     RENDER_FUNCTIONS,
     amqp_url,
@@ -22,19 +22,6 @@ from mqstudio.core.codegen.selection import AmqpPlan
 PRODUCER_FILE = "aio_pika_producer.py"
 CONSUMER_FILE = "aio_pika_consumer.py"
 
-_ARGS = f'''
-
-def parse_args(description: str, default_count: int) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=description)
-    parser.add_argument(
-        "--count",
-        type=int,
-        default=int(os.environ.get("{COUNT_ENV}", default_count)),
-        help="how many messages (default: ${COUNT_ENV}, else %(default)s; 0 = no limit)",
-    )
-    parser.add_argument("--url", default=AMQP_URL, help="AMQP URL (default: ${AMQP_URL_ENV})")
-    return parser.parse_args()
-'''
 
 
 def producer(plan: AmqpPlan) -> str:
@@ -69,7 +56,7 @@ def producer(plan: AmqpPlan) -> str:
         f"PAYLOAD_TEMPLATE = {py(template)}",
         RENDER_FUNCTIONS,
         "\n" + aio_pika_declare(plan, for_producer=True),
-        _ARGS,
+        AMQP_PARSE_ARGS,
         _PRODUCER_MAIN,
     ]
     return "\n".join(parts)
@@ -147,7 +134,7 @@ def consumer(plan: AmqpPlan) -> str:
         f"DEAD_LETTER_QUEUES = {py_block(consume.dead_letter_queues, 0)}",
         "\n\n" + aio_pika_declare(plan, for_producer=False),
         _HANDLE,
-        _ARGS,
+        AMQP_PARSE_ARGS,
         _CONSUMER_MAIN,
     ]
     return "\n".join(parts)

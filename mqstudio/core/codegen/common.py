@@ -92,3 +92,19 @@ def routing_key(counter: int) -> str:
     """ROUTING_KEY with {n} replaced by the message number and {rand} by a random digit."""
     return ROUTING_KEY.replace("{n}", str(counter)).replace("{rand}", str(random.randint(0, 9)))
 '''
+
+
+# parse_args() of the generated AMQP scripts: --count and --url
+AMQP_PARSE_ARGS = f'''
+
+def parse_args(description: str, default_count: int) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument(
+        "--count",
+        type=int,
+        default=int(os.environ.get("{COUNT_ENV}", default_count)),
+        help="how many messages (default: ${COUNT_ENV}, else %(default)s; 0 = no limit)",
+    )
+    parser.add_argument("--url", default=AMQP_URL, help="AMQP URL (default: ${AMQP_URL_ENV})")
+    return parser.parse_args()
+'''

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from mqstudio.core.codegen.amqp_decl import pika_declare
 from mqstudio.core.codegen.common import (
+    AMQP_PARSE_ARGS,
     AMQP_URL_ENV,
-    COUNT_ENV,
     DEFAULT_PAYLOAD,
     RENDER_FUNCTIONS,
     amqp_url,
@@ -23,19 +23,6 @@ from mqstudio.core.codegen.selection import AmqpPlan
 PRODUCER_FILE = "pika_producer.py"
 CONSUMER_FILE = "pika_consumer.py"
 
-_CONNECT_ARGS = f'''
-
-def parse_args(description: str, default_count: int) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=description)
-    parser.add_argument(
-        "--count",
-        type=int,
-        default=int(os.environ.get("{COUNT_ENV}", default_count)),
-        help="how many messages (default: ${COUNT_ENV}, else %(default)s; 0 = no limit)",
-    )
-    parser.add_argument("--url", default=AMQP_URL, help="AMQP URL (default: ${AMQP_URL_ENV})")
-    return parser.parse_args()
-'''
 
 
 def producer(plan: AmqpPlan) -> str:
@@ -71,7 +58,7 @@ def producer(plan: AmqpPlan) -> str:
         f"PAYLOAD_TEMPLATE = {py(template)}",
         RENDER_FUNCTIONS,
         "\n" + pika_declare(plan, for_producer=True),
-        _CONNECT_ARGS,
+        AMQP_PARSE_ARGS,
         _PRODUCER_MAIN,
     ]
     return "\n".join(parts)
@@ -154,7 +141,7 @@ def consumer(plan: AmqpPlan) -> str:
         + f"\nDEAD_LETTER_QUEUES = {py_block(consume.dead_letter_queues, 0)}",
         "\n\n" + pika_declare(plan, for_producer=False),
         _HANDLE.replace("WHERE", where),
-        _CONNECT_ARGS,
+        AMQP_PARSE_ARGS,
         _CONSUMER_MAIN,
     ]
     return "\n".join(parts)
