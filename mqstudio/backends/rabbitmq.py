@@ -4,7 +4,9 @@ Owns: `AmqpClient` (one pika `BlockingConnection` with a few role channels, erro
 `RabbitMQBackend` (implements `mqstudio.backends.base.Backend` by composing `AmqpClient` with
 `rabbitmq_http.ManagementClient`); the pika-free parts (message conversion, error texts, replay-handle
 checks, tail-target checks, confirm bookkeeping) live in `rabbitmq_messages`. This is the only module
-that imports pika (ARCHITECTURE.md); httpx stays in `rabbitmq_http`. No Qt, no `mqstudio.broker`.
+that imports pika (ARCHITECTURE.md), besides `rabbitmq_pika`, which fixes pika's float header values
+(read as ints, not writable) before any is read or written; httpx stays in `rabbitmq_http`. No Qt,
+no `mqstudio.broker`.
 
 Behaviour worth knowing (it is RabbitMQ's, not ours):
 
@@ -57,6 +59,7 @@ import pika.exceptions as pex
 from pika.adapters.blocking_connection import BlockingChannel
 from pika.spec import Basic, BasicProperties
 
+from mqstudio.backends import rabbitmq_pika
 from mqstudio.backends.applying import run_plan
 from mqstudio.backends.base import (
     ApplyReport,
@@ -100,6 +103,8 @@ from mqstudio.core.errors import FileFormatError
 from mqstudio.core.metrics import Snapshot
 from mqstudio.core.model import DEFAULT_VHOST, Topology
 from mqstudio.core.plan import Plan, Step, plan
+
+rabbitmq_pika.apply()  # pika 1.4 reads float/double headers as ints and cannot write floats
 
 _TAIL_POLL_S = 0.2
 _TAIL_REBIND_S = 5.0
@@ -542,8 +547,8 @@ class RabbitMQBackend:
                 while not state.selected:
                     conn.process_data_events(time_limit=0.05)
         # Every frame is made before any sequence number is taken: a message that cannot be encoded
-        # (a name or key over 255 octets, a header value AMQP has no type for) is not published, and
-        # the numbering stays the broker's.
+        # (a name or key over 255 octets, a header value AMQP has no type for, e.g. a set) is not
+        # published, and the numbering stays the broker's.
         number, body_max = ch.channel_number, conn._impl._body_max_length
         prepared: list[tuple[int, OutgoingMessage, list[bytes]]] = []
         for index, message in enumerate(messages):
@@ -1098,7 +1103,8 @@ class _Confirms(Confirms):
 
     def form(self, props: Any) -> tuple[Any, bool]:
         """The encoding a return of `props` decodes to and pika encodes again: exact when that is the
-        encoding sent (pika's decoding lost nothing, so equal forms are equal messages on the wire)."""
+        encoding sent (pika's decoding lost nothing, so equal forms are equal messages on the wire).
+        Float headers are exact since `rabbitmq_pika` (they are sent as doubles and decode as such)."""
         sent = b"".join(props.encode())
         again = b"".join(BasicProperties().decode(sent).encode())
         return again, again == sent

@@ -8,7 +8,8 @@ before it is settled, which exchanges a tail may observe (`tail_exchange_info`, 
 client it is given), the publisher-confirm bookkeeping of a pipelined publish (`Confirms`) and the
 unsettled deliveries of the replay channel that tell when one ``multiple`` ack may settle many (`Unacked`).
 
-Must not import pika (``rabbitmq.py`` is the only module that does, ARCHITECTURE.md), httpx, Qt,
+Must not import pika (``rabbitmq.py`` and its float fix ``rabbitmq_pika`` are the only modules that
+do, ARCHITECTURE.md), httpx, Qt,
 `mqstudio.broker`, `mqstudio.ui` or `mqstudio.runtime`. Deliveries are read by attribute, so any
 object shaped like pika's method frame and `BasicProperties` will do.
 """
