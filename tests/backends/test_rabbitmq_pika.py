@@ -237,3 +237,25 @@ def test_float_headers_publish_and_read_back_exactly(rabbitmq_backend: RabbitMQB
     got = backend.peek("q", 10)
     assert [m.body for m in got] == [b"x", b"y"]
     assert all(same(dict(m.headers), headers) for m in got), [m.headers for m in got]
+
+
+@pytest.mark.timeout(60)
+def test_float_headers_published_by_aio_pika_read_as_the_floats_it_sent(
+    rabbitmq_backend: RabbitMQBackend, rabbitmq_service: RabbitMQService
+) -> None:
+    """aio-pika (pamqp) sends a Python float as ``f``, a 32-bit float: the backend reads that value."""
+    backend = rabbitmq_backend
+    backend.amqp.channel("main").queue_declare("q", durable=True)
+    where = f"{rabbitmq_service.host}:{rabbitmq_service.port}/{quote(backend.vhost, safe='')}"
+    url = f"amqp://{rabbitmq_service.username}:{rabbitmq_service.password}@{where}"
+
+    async def publish() -> None:
+        async with await aio_pika.connect(url) as conn:
+            ch = await conn.channel()
+            headers: dict[str, Any] = {"r": 1.5, "x": 0.1, "t": {"a": [2.75]}}
+            await ch.default_exchange.publish(aio_pika.Message(b"m", headers=headers), routing_key="q")
+
+    asyncio.run(publish())
+    eventually(lambda: count(backend, "q") == 1, "aio-pika's message in q")
+    [got] = backend.peek("q", 10)
+    assert same(dict(got.headers), {"r": 1.5, "x": _single(0.1), "t": {"a": [2.75]}}), got.headers
