@@ -676,15 +676,15 @@ class KafkaBackend:
                     for record in records:
                         tp = TopicPartition(record.topic, record.partition)
                         pending = replay.pending.setdefault(tp, set())
+                        released = replay.released.get(tp)
+                        if released:  # read again after a give-back: commits may pass it once settled
+                            released.discard(record.offset)
                         skip = replay.skip.get(tp)
                         if skip and record.offset in skip:
                             skip.discard(record.offset)  # settled before the rewind: not again
                             continue
                         if record.offset in pending:
                             continue  # read again after a rebalance, but still held by the caller
-                        released = replay.released.get(tp)
-                        if released:
-                            released.discard(record.offset)
                         pending.add(record.offset)
                         out.append(_to_message(record, group_id))
                 if batch:

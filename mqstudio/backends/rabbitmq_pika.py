@@ -21,11 +21,13 @@ itself is left alone (and a pika that fixes only one half gets only the other ha
 
 from __future__ import annotations
 
+import math
 import struct
 from collections.abc import Callable
 from typing import Any
 
 import pika.data
+import pika.exceptions
 
 __all__ = ["apply", "decodes_floats", "encodes_floats"]
 
@@ -82,6 +84,8 @@ def _decode_wrapper(
 def _encode_wrapper(original: Callable[[list[bytes], Any], int]) -> Callable[[list[bytes], Any], int]:
     def encode_value(pieces: list[bytes], value: Any) -> int:
         if isinstance(value, float):
+            if not math.isfinite(value):  # RabbitMQ closes the connection (541) on NaN / ±Inf
+                raise pika.exceptions.UnsupportedAMQPFieldException(pieces, value)
             pieces.append(b"d" + _D.pack(value))
             return 9
         return original(pieces, value)

@@ -179,9 +179,14 @@ def test_a_key_over_255_octets_is_not_published_and_the_numbering_stays_in_step(
         OutgoingMessage("x" * 256, b"3", key="q"),
         OutgoingMessage("", b"4", key="q", headers={"tags": {"a", "b"}}),  # AMQP has no type for a set
         OutgoingMessage("", b"5", key="q"),
+        # RabbitMQ closes the whole connection (541) on a NaN or infinite double: refused here
+        OutgoingMessage("", b"6", key="q", headers={"ratio": float("nan")}),
+        OutgoingMessage("", b"7", key="q", headers={"nested": {"limit": [float("-inf")]}}),
     ]
     first = backend.publish_many(group)
     assert first[0] == PublishResult(True, True) and first[4] == PublishResult(True, True)
+    assert not first[5].confirmed and "not published" in first[5].detail
+    assert not first[6].confirmed and "not published" in first[6].detail
     assert not first[1].confirmed and "not published" in first[1].detail
     assert "routing key is 300 octets" in first[1].detail and "at most 255" in first[1].detail
     assert not first[2].confirmed and "exchange name is 256 octets" in first[2].detail
