@@ -791,7 +791,11 @@ class ReplayJob:
         start = self.backend.publish_start  # type: ignore[attr-defined]
         flight = _Flight(items, rows, fresh, [] if self._cancel.cancelled else None)
         if flight.results is None:
-            flight.group = start(copies)
+            try:
+                flight.group = start(copies)
+            except BaseException:
+                self._held.extend(i.message for i in items)  # unsettled: `_release` gives them back
+                raise
         self._flights.append(flight)
         self._land(PIPELINE_DEPTH - 1)
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+import pytest
+
 from mqstudio.backends.rabbitmq import RabbitMQBackend
 from mqstudio.ops.journal import ItemState, Journal
 from mqstudio.ops.replay import PIPELINE_DEPTH, ReplayJob, Target
@@ -83,3 +85,34 @@ def test_pause_settles_what_is_in_flight_and_gives_back_what_was_taken_ahead(
         observer.close()
     assert 0 < paused["at"] <= paused["replayed"] < 600
     assert report.replayed == 600 and count(backend, "dlq") == 0
+
+
+def test_a_publish_group_that_fails_to_start_gives_its_sources_back_on_a_live_connection(
+    rabbitmq_backend: RabbitMQBackend, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    """`publish_start` raising (not a lost link) must not strand the batch's sources unacked on the
+    still-open replay channel: they are nacked back to the DLQ with everything else the job held."""
+    from mqstudio.backends.base import BackendError
+
+    backend = rabbitmq_backend
+    deploy(backend)
+    ids = dead_letter(backend, 300)
+    original = backend.publish_start
+    calls = {"n": 0}
+
+    def failing_start(copies):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise BackendError("injected: the publish group could not be started")
+        return original(copies)
+
+    monkeypatch.setattr(backend, "publish_start", failing_start)
+    job = ReplayJob(backend, "dlq", batch_size=100)
+    with pytest.raises(BackendError, match="injected"):
+        job.run()
+    assert calls["n"] == 2
+    monkeypatch.undo()
+    # Nothing is lost and nothing stays taken on the open channel: every message is ready in the
+    # target or back in the DLQ (a copy of an unsettled batch may be in both: a duplicate, reported).
+    eventually(lambda: count(backend, "dlq") + count(backend, "work") >= len(ids), "every message settled")
+    assert set(ids_of(drain(backend, "work"))) | set(ids_of(drain(backend, "dlq"))) == set(ids)
