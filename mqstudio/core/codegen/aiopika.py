@@ -23,7 +23,6 @@ PRODUCER_FILE = "aio_pika_producer.py"
 CONSUMER_FILE = "aio_pika_consumer.py"
 
 
-
 def producer(plan: AmqpPlan) -> str:
     publish = plan.publish
     assert publish is not None
@@ -62,7 +61,7 @@ def producer(plan: AmqpPlan) -> str:
     return "\n".join(parts)
 
 
-_PRODUCER_MAIN = '''
+_PRODUCER_MAIN = """
 async def publish(url: str, count: int) -> int:
     connection = await aio_pika.connect_robust(url)
     async with connection:
@@ -103,7 +102,7 @@ def main() -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
-'''
+"""
 
 
 def consumer(plan: AmqpPlan) -> str:
@@ -148,7 +147,7 @@ def handle(message: aio_pika.abc.AbstractIncomingMessage) -> None:
     print(f"received: {text}", flush=True)
 '''
 
-_CONSUMER_MAIN = '''
+_CONSUMER_MAIN = """
 async def consume(url: str, count: int) -> int:
     connection = await aio_pika.connect_robust(url)
     async with connection:
@@ -183,4 +182,4 @@ def main() -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
-'''
+"""

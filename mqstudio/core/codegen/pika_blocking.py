@@ -24,7 +24,6 @@ PRODUCER_FILE = "pika_producer.py"
 CONSUMER_FILE = "pika_consumer.py"
 
 
-
 def producer(plan: AmqpPlan) -> str:
     publish = plan.publish
     assert publish is not None
@@ -64,7 +63,7 @@ def producer(plan: AmqpPlan) -> str:
     return "\n".join(parts)
 
 
-_PRODUCER_MAIN = '''
+_PRODUCER_MAIN = """
 def main() -> int:
     args = parse_args("Publish messages with publisher confirms.", 10)
     connection = pika.BlockingConnection(pika.URLParameters(args.url))
@@ -102,7 +101,7 @@ def main() -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
-'''
+"""
 
 
 def consumer(plan: AmqpPlan) -> str:
@@ -158,7 +157,7 @@ def handle(body: bytes, properties: BasicProperties) -> None:
     print(f"received: {text}", flush=True)
 '''
 
-_CONSUMER_MAIN = '''
+_CONSUMER_MAIN = """
 def main() -> int:
     args = parse_args("Consume with manual acks.", 0)
     connection = pika.BlockingConnection(pika.URLParameters(args.url))
@@ -195,4 +194,4 @@ def main() -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
-'''
+"""
